@@ -1,0 +1,76 @@
+// cspawn: the child side of swinetd's fork/exec, in C.
+//
+// Why C: between vfork and execve the child shares the master's memory and
+// may call only async-signal-safe functions. Swift cannot promise that (its
+// runtime may allocate, take locks or retain), so the master prepares every
+// byte the child needs beforehand (argv, envp, groups, the descriptor plan)
+// and this file only carries the plan out, in the order the classics use:
+// signals, session, credentials, directory, descriptors, exec.
+#ifndef CSPAWN_H
+#define CSPAWN_H
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Where a failing child stopped; reported with the errno so the log can say
+/// "setuid: Operation not permitted" rather than only "status 127".
+enum cspawn_stage {
+    CSPAWN_OK = 0,
+    CSPAWN_STAGE_SETSID = 1,
+    CSPAWN_STAGE_SETGROUPS = 2,
+    CSPAWN_STAGE_SETGID = 3,
+    CSPAWN_STAGE_SETUID = 4,
+    CSPAWN_STAGE_CHDIR = 5,
+    CSPAWN_STAGE_DUP2 = 6,
+    CSPAWN_STAGE_EXECVE = 7,
+    CSPAWN_STAGE_CLONE = 8,
+};
+
+/// Everything the child needs, prepared by the parent before the spawn.
+/// Every pointer must stay valid until cspawn_spawn returns.
+struct cspawn_plan {
+    const char *path;            ///< absolute path passed to execve
+    char *const *argv;           ///< NULL-terminated
+    char *const *envp;           ///< NULL-terminated
+    const char *cwd;             ///< chdir target; NULL leaves the directory alone
+    int change_credentials;      ///< non-zero: setgroups, setgid, setuid below
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;         ///< supplementary groups (may be NULL when ngroups is 0)
+    size_t ngroups;
+};
+
+/// The outcome of one spawn.
+struct cspawn_result {
+    pid_t pid;                   ///< the child's pid, or -1 when no child was made
+    int stage;                   ///< enum cspawn_stage: CSPAWN_OK when execve succeeded
+    int error;                   ///< the errno at that stage (0 on success)
+};
+
+/// Starts the handler described by `plan` with `conn_fd` on descriptors 0 and
+/// 1 and `stderr_fd` on descriptor 2; every other descriptor is closed.
+///
+/// The child gets default dispositions for every signal, an empty signal mask,
+/// a new session, the plan's credentials and directory, and then execve.
+/// The spawn is vfork-style (CLONE_VM|CLONE_VFORK): the parent is suspended
+/// until the child has exec'd or died, so the cost does not grow with the
+/// master's memory, and a failure's stage and errno are written straight into
+/// the result (a shared-memory report, no pipe). When the child fails it
+/// _exit(127)s; the caller still reaps it as usual.
+///
+/// Returns the result; `result.pid == -1` means no child was created
+/// (stage CSPAWN_STAGE_CLONE, error = errno of clone).
+struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, int stderr_fd);
+
+/// fork(2) for daemonizing. The master is single-threaded, so a plain fork is
+/// safe; it is here because Swift's Glibc overlay does not promise fork.
+pid_t cspawn_fork(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

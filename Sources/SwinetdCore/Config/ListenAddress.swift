@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One concrete socket address a service listens on. A table entry such as
+/// `7007` or `localhost:7007` expands to several of these; listeners are kept
+/// across reloads by this value.
+public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+    public enum Family: Hashable, Sendable { case ipv4, ipv6 }
+
+    public var family: Family
+    /// 4 or 16 bytes in network order.
+    public var ip: [UInt8]
+    public var port: UInt16
+
+    public init(family: Family, ip: [UInt8], port: UInt16) {
+        self.family = family
+        self.ip = ip
+        self.port = port
+    }
+
+    public var isWildcard: Bool { ip.allSatisfy { $0 == 0 } }
+
+    /// `127.0.0.1:7007` or `[::1]:7007`.
+    public var description: String {
+        let host = ListenAddress.text(family: family, ip: ip)
+        return family == .ipv4 ? "\(host):\(port)" : "[\(host)]:\(port)"
+    }
+
+    static func text(family: Family, ip: [UInt8]) -> String {
+        var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        ip.withUnsafeBytes { raw in
+            _ = inet_ntop(family == .ipv4 ? AF_INET : AF_INET6, raw.baseAddress, &out, socklen_t(out.count))
+        }
+        return String(cString: out)
+    }
+
+    /// Two addresses that cannot both be bound: equal, or the same port and
+    /// family where one is the wildcard.
+    public func conflicts(with other: ListenAddress) -> Bool {
+        family == other.family && port == other.port && (ip == other.ip || isWildcard || other.isWildcard)
+    }
+
+    /// Parses one `listen` entry. The forms, and the sockets each opens:
+    /// - `PORT`: `0.0.0.0:PORT` and `[::]:PORT` (IPV6_V6ONLY set, so two sockets)
+    /// - `IPV4:PORT`, `0.0.0.0:PORT`: that IPv4 address
+    /// - `[IPV6]:PORT`, `[::]:PORT`: that IPv6 address, IPV6_V6ONLY set
+    /// - `localhost:PORT`: `127.0.0.1:PORT` and `[::1]:PORT` (fixed; /etc/hosts is not read)
+    public static func parse(_ text: String) -> Result<[ListenAddress], AddressError> {
+        if text.isEmpty { return .failure(.init("empty address")) }
+        if text.allSatisfy(\.isNumber) {
+            return port(text).map { [
+                ListenAddress(family: .ipv4, ip: [0, 0, 0, 0], port: $0),
+                ListenAddress(family: .ipv6, ip: [UInt8](repeating: 0, count: 16), port: $0),
+            ] }
+        }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                return .failure(.init("malformed address '\(text)': missing ']' after the IPv6 address"))
+            }
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), rest.count > 1 else {
+                return .failure(.init("malformed address '\(text)': expected [IPV6]:PORT"))
+            }
+            guard let ip = pton(AF_INET6, host, 16) else {
+                return .failure(.init("malformed address '\(text)': '\(host)' is not an IPv6 address"))
+            }
+            return port(String(rest.dropFirst())).map { [ListenAddress(family: .ipv6, ip: ip, port: $0)] }
+        }
+        guard let colon = text.lastIndex(of: ":") else {
+            return .failure(.init("malformed address '\(text)': expected PORT, IPV4:PORT, [IPV6]:PORT or localhost:PORT"))
+        }
+        let host = String(text[..<colon])
+        let portText = String(text[text.index(after: colon)...])
+        if host.contains(":") {
+            return .failure(.init("malformed address '\(text)': write an IPv6 address in brackets, as [\(host)]:\(portText)"))
+        }
+        if host == "localhost" {
+            return port(portText).map { [
+                ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: $0),
+                ListenAddress(family: .ipv6, ip: [UInt8](repeating: 0, count: 15) + [1], port: $0),
+            ] }
+        }
+        guard let ip = pton(AF_INET, host, 4) else {
+            return .failure(.init("malformed address '\(text)': '\(host)' is not an IPv4 address (host names other than localhost are not resolved)"))
+        }
+        return port(portText).map { [ListenAddress(family: .ipv4, ip: ip, port: $0)] }
+    }
+
+    public struct AddressError: Error, Equatable {
+        public var message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    private static func port(_ text: String) -> Result<UInt16, AddressError> {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+            return .failure(.init("malformed port '\(text)': expected a number from 1 to 65535"))
+        }
+        guard text.utf8.count <= 5, let n = Int(text), n >= 1, n <= 65535 else {
+            return .failure(.init("port \(text) out of range: expected 1 to 65535"))
+        }
+        return .success(UInt16(n))
+    }
+
+    private static func pton(_ family: Int32, _ host: String, _ size: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: size)
+        let ok = out.withUnsafeMutableBytes { inet_pton(family, host, $0.baseAddress) }
+        return ok == 1 ? out : nil
+    }
+}

@@ -1,0 +1,130 @@
+import CYAML
+
+/// A YAML document as a flat array of nodes, each with its position.
+///
+/// This is the only file that touches libyaml. libyaml's document loader
+/// resolves anchors and aliases: an alias becomes a second reference to the
+/// same node index, so nothing is ever expanded here (no "billion laughs"),
+/// and a recursive alias is just an index that points back up; the validator
+/// walks the fixed shape of the table and never recurses generically.
+struct YAMLDocument {
+    enum Kind {
+        /// `quoted` is true for any non-plain scalar: such a scalar is always a
+        /// string, never a number, bool or null. (libyaml's loader gives every
+        /// untagged scalar the `!!str` tag, so the style is what tells.)
+        case scalar(String, quoted: Bool)
+        case sequence([Int])
+        case mapping([(key: Int, value: Int)])
+    }
+
+    struct Node {
+        var kind: Kind
+        var mark: Mark
+    }
+
+    /// A syntax error with libyaml's own words and position.
+    struct SyntaxError: Error {
+        var message: String
+        var mark: Mark?
+    }
+
+    var nodes: [Node]
+    /// Index of the root node; nil for an empty document.
+    var root: Int?
+
+    subscript(_ index: Int) -> Node { nodes[index] }
+
+    /// Parses the first document of `bytes`. A second document is an error:
+    /// a table is one document.
+    static func parse(_ bytes: [UInt8]) -> Result<YAMLDocument, SyntaxError> {
+        let loader = Loader()
+        return bytes.withUnsafeBufferPointer { buffer in
+            yaml_parser_set_input_string(&loader.parser, buffer.baseAddress ?? UnsafePointer(bitPattern: 1), buffer.count)
+            guard let first = loader.loadDocument() else { return .failure(loader.syntaxError()) }
+            defer { yaml_document_delete(first) }
+            let document = convert(first)
+            if document.root != nil {
+                guard let second = loader.loadDocument() else { return .failure(loader.syntaxError()) }
+                defer { yaml_document_delete(second) }
+                if let extra = yaml_document_get_root_node(second) {
+                    return .failure(SyntaxError(
+                        message: "a table is a single YAML document; remove the second document",
+                        mark: mark(extra.pointee.start_mark)))
+                }
+            }
+            return .success(document)
+        }
+    }
+
+    /// Owns the libyaml parser and frees it however parsing ends.
+    private final class Loader {
+        var parser = yaml_parser_t()
+        private var documents: [UnsafeMutablePointer<yaml_document_t>] = []
+
+        init() { yaml_parser_initialize(&parser) }
+
+        deinit {
+            yaml_parser_delete(&parser)
+            for d in documents { d.deallocate() }
+        }
+
+        func loadDocument() -> UnsafeMutablePointer<yaml_document_t>? {
+            let document = UnsafeMutablePointer<yaml_document_t>.allocate(capacity: 1)
+            documents.append(document)
+            guard yaml_parser_load(&parser, document) != 0 else { return nil }
+            return document
+        }
+
+        func syntaxError() -> SyntaxError {
+            var text = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
+            if let context = parser.context.map({ String(cString: $0) }) {
+                text = "\(text) \(context)"
+            }
+            let where_ = parser.problem_mark
+            let hasMark = parser.error == YAML_SCANNER_ERROR || parser.error == YAML_PARSER_ERROR
+                || parser.error == YAML_COMPOSER_ERROR
+            return SyntaxError(message: "YAML syntax: \(text)", mark: hasMark ? YAMLDocument.mark(where_) : nil)
+        }
+    }
+
+    private static func mark(_ m: yaml_mark_t) -> Mark {
+        Mark(line: Int(m.line) + 1, column: Int(m.column) + 1)
+    }
+
+    private static func convert(_ document: UnsafeMutablePointer<yaml_document_t>) -> YAMLDocument {
+        guard yaml_document_get_root_node(document) != nil,
+              let start = document.pointee.nodes.start else {
+            return YAMLDocument(nodes: [], root: nil)
+        }
+        let count = document.pointee.nodes.top - start
+        var nodes: [Node] = []
+        nodes.reserveCapacity(count)
+        for i in 0..<count {
+            let n = start[i]
+            let kind: Kind
+            switch n.type {
+            case YAML_SCALAR_NODE:
+                let s = n.data.scalar
+                let text = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
+                kind = .scalar(text, quoted: s.style != YAML_PLAIN_SCALAR_STYLE)
+            case YAML_SEQUENCE_NODE:
+                let items = n.data.sequence.items
+                var list: [Int] = []
+                if let first = items.start {
+                    list = (0..<(items.top - first)).map { Int(first[$0]) - 1 }
+                }
+                kind = .sequence(list)
+            default:
+                let pairs = n.data.mapping.pairs
+                var list: [(key: Int, value: Int)] = []
+                if let first = pairs.start {
+                    list = (0..<(pairs.top - first)).map { (Int(first[$0].key) - 1, Int(first[$0].value) - 1) }
+                }
+                kind = .mapping(list)
+            }
+            nodes.append(Node(kind: kind, mark: mark(n.start_mark)))
+        }
+        // libyaml numbers nodes from 1 and the root is the first node.
+        return YAMLDocument(nodes: nodes, root: 0)
+    }
+}

@@ -1,0 +1,27 @@
+/// What a handler's environment holds, and nothing else: the table's `env`,
+/// a safe PATH unless the table sets one, and the UCSPI-TCP facts about the
+/// connection. The master's own environment never reaches a handler.
+public enum HandlerEnvironment {
+    public static let defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+    /// Set per connection, in this order (see SpawnPlan's dynamic slots).
+    public static let connectionVariables = ["TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT"]
+
+    /// Names swinetd sets itself; the table cannot override them, because
+    /// they are facts about the connection rather than settings.
+    public static let reserved: Set<String> = Set(connectionVariables + ["PROTO", "SWINETD_SERVICE"])
+
+    /// The entries that are the same for every connection of `service`.
+    public static func fixedEntries(for service: ServiceConfig) -> [String] {
+        var out: [String] = []
+        var hasPath = false
+        for (name, value) in service.env where !reserved.contains(name) {
+            if name == "PATH" { hasPath = true }
+            out.append("\(name)=\(value)")
+        }
+        if !hasPath { out.append("PATH=\(defaultPath)") }
+        out.append("PROTO=TCP")
+        out.append("SWINETD_SERVICE=\(service.name)")
+        return out
+    }
+}

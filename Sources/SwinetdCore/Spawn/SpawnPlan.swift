@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSpawn
+
+/// Everything the C shim needs to start one service's handler, built once
+/// per table load (argv, the fixed environment, groups, cwd) so that the
+/// per-connection path only writes four environment values and spawns.
+///
+/// Owns its C memory and frees it in deinit; the master is single-threaded
+/// and the spawn is synchronous, so the per-connection slots are reused.
+final class SpawnPlan {
+    private var strings: [UnsafeMutablePointer<CChar>] = []
+    private let argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let groups: UnsafeMutablePointer<gid_t>
+    /// The four connection variables: a buffer each, "NAME=" already in place.
+    private var slots: [(buffer: UnsafeMutablePointer<CChar>, valueOffset: Int)] = []
+    private static let slotSize = 16 + Int(INET6_ADDRSTRLEN)
+    private(set) var plan = cspawn_plan()
+
+    init(_ service: ServiceConfig) {
+        argv = .allocate(capacity: service.argv.count + 1)
+        for (i, arg) in service.argv.enumerated() { argv[i] = Self.own(arg, &strings) }
+        argv[service.argv.count] = nil
+
+        let fixed = HandlerEnvironment.fixedEntries(for: service)
+        let dynamicCount = HandlerEnvironment.connectionVariables.count
+        envp = .allocate(capacity: fixed.count + dynamicCount + 1)
+        for (i, entry) in fixed.enumerated() { envp[i] = Self.own(entry, &strings) }
+        for (j, name) in HandlerEnvironment.connectionVariables.enumerated() {
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.slotSize)
+            buffer.initialize(repeating: 0, count: Self.slotSize)
+            let prefix = Array((name + "=").utf8CString.dropLast())
+            for (k, c) in prefix.enumerated() { buffer[k] = c }
+            slots.append((buffer, prefix.count))
+            envp[fixed.count + j] = buffer
+        }
+        envp[fixed.count + dynamicCount] = nil
+
+        let creds = service.credentials
+        let groupList = creds?.groups ?? []
+        groups = .allocate(capacity: max(groupList.count, 1))
+        for (i, g) in groupList.enumerated() { groups[i] = g }
+
+        plan.path = UnsafePointer(Self.own(service.exec, &strings))
+        plan.argv = UnsafePointer(argv)
+        plan.envp = UnsafePointer(envp)
+        plan.cwd = UnsafePointer(Self.own(service.cwd, &strings))
+        plan.change_credentials = creds == nil ? 0 : 1
+        plan.uid = creds?.uid ?? 0
+        plan.gid = creds?.gid ?? 0
+        plan.groups = UnsafePointer(groups)
+        plan.ngroups = groupList.count
+    }
+
+    deinit {
+        for s in strings { free(s) }
+        for slot in slots { slot.buffer.deallocate() }
+        argv.deallocate()
+        envp.deallocate()
+        groups.deallocate()
+    }
+
+    private static func own(_ s: String, _ list: inout [UnsafeMutablePointer<CChar>]) -> UnsafeMutablePointer<CChar> {
+        let p = strdup(s)!
+        list.append(p)
+        return p
+    }
+
+    /// Where connection variable `index` (0 remote IP, 1 remote port, 2 local
+    /// IP, 3 local port) takes its value, and how many bytes fit.
+    func slot(_ index: Int) -> (UnsafeMutablePointer<CChar>, Int) {
+        let s = slots[index]
+        return (s.buffer + s.valueOffset, Self.slotSize - s.valueOffset)
+    }
+
+    /// Writes a port in decimal into slot `index`.
+    func setPort(_ index: Int, _ port: UInt16) {
+        let (p, _) = slot(index)
+        var digits: (CChar, CChar, CChar, CChar, CChar) = (0, 0, 0, 0, 0)
+        var n = Int(port), count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[count] = UInt8(48 + n % 10); n /= 10; count += 1 } while n > 0
+            for i in 0..<count { p[i] = CChar(bitPattern: d[count - 1 - i]) }
+        }
+        p[count] = 0
+    }
+
+    /// Starts the handler with `connection` on 0 and 1 and `stderr` on 2.
+    func spawn(connection: Int32, stderr: Int32) -> cspawn_result {
+        withUnsafePointer(to: &plan) { cspawn_spawn($0, connection, stderr) }
+    }
+}

@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Signals as readable events: HUP, CHLD, TERM and INT are blocked from the
+/// very start (so an early one waits instead of killing or being lost) and
+/// read from a signalfd inside the event loop, handled in one place.
+public enum MasterSignals {
+    public static let handled: [Int32] = [SIGHUP, SIGCHLD, SIGTERM, SIGINT]
+
+    /// Blocks the handled signals and ignores SIGPIPE. Call first thing in
+    /// main, before anything else can receive a signal.
+    public static func block() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in handled { sigaddset(&set, s) }
+        sigprocmask(SIG_BLOCK, &set, nil)
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    public static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGHUP: return "SIGHUP"
+        case SIGINT: return "SIGINT"
+        case SIGQUIT: return "SIGQUIT"
+        case SIGILL: return "SIGILL"
+        case SIGTRAP: return "SIGTRAP"
+        case SIGABRT: return "SIGABRT"
+        case SIGBUS: return "SIGBUS"
+        case SIGFPE: return "SIGFPE"
+        case SIGKILL: return "SIGKILL"
+        case SIGUSR1: return "SIGUSR1"
+        case SIGSEGV: return "SIGSEGV"
+        case SIGUSR2: return "SIGUSR2"
+        case SIGPIPE: return "SIGPIPE"
+        case SIGALRM: return "SIGALRM"
+        case SIGTERM: return "SIGTERM"
+        case SIGCHLD: return "SIGCHLD"
+        case SIGXCPU: return "SIGXCPU"
+        case SIGXFSZ: return "SIGXFSZ"
+        case SIGSYS: return "SIGSYS"
+        default: return "SIG\(signal)"
+        }
+    }
+}
+
+/// The signalfd over `MasterSignals.handled`.
+struct SignalFD {
+    let fd: Int32
+
+    init() throws(Errno) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in MasterSignals.handled { sigaddset(&set, s) }
+        sigprocmask(SIG_BLOCK, &set, nil)
+        switch syscallResult({ signalfd(-1, &set, Int32(SFD_NONBLOCK | SFD_CLOEXEC)) }) {
+        case .success(let d): fd = d
+        case .failure(let e): throw e
+        }
+    }
+
+    /// Every signal pending now, in arrival order (several of one kind may
+    /// have merged into one: the handlers are written for that).
+    func drain() -> [Int32] {
+        var out: [Int32] = []
+        var info = signalfd_siginfo()
+        let size = MemoryLayout<signalfd_siginfo>.size
+        while Glibc.read(fd, &info, size) == size {
+            out.append(Int32(info.ssi_signo))
+        }
+        return out
+    }
+}

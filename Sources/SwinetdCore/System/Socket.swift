@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// TCP sockets: listening, accepting, and naming the two ends.
+enum Socket {
+    /// Which step of opening a listener failed, for the log.
+    struct ListenError: Error {
+        var step: String
+        var errno: Errno
+    }
+
+    /// A non-blocking, close-on-exec listening socket bound to `address`.
+    /// IPv6 sockets set IPV6_V6ONLY, so nothing depends on the host's sysctl.
+    static func listen(_ address: ListenAddress, backlog: Int) -> Result<Int32, ListenError> {
+        let family = address.family == .ipv4 ? AF_INET : AF_INET6
+        let fd: Int32
+        switch syscallResult({ socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) {
+        case .success(let d): fd = d
+        case .failure(let e): return .failure(ListenError(step: "socket", errno: e))
+        }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if address.family == .ipv6 {
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let bound = withSockaddr(address) { sa, len in syscallResult { bind(fd, sa, len) } }
+        if case .failure(let e) = bound {
+            closeDescriptor(fd)
+            return .failure(ListenError(step: "bind", errno: e))
+        }
+        if case .failure(let e) = syscallResult({ Glibc.listen(fd, Int32(backlog)) }) {
+            closeDescriptor(fd)
+            return .failure(ListenError(step: "listen", errno: e))
+        }
+        return .success(fd)
+    }
+
+    /// Changes the backlog of a listening socket in place (Linux allows listen() again).
+    static func setBacklog(_ fd: Int32, _ backlog: Int) {
+        _ = Glibc.listen(fd, Int32(backlog))
+    }
+
+    enum AcceptResult {
+        case accepted(Int32)
+        case empty
+        case failed(Errno)
+    }
+
+    /// accept4 with SOCK_CLOEXEC and without SOCK_NONBLOCK: the handler gets a
+    /// blocking socket, and no other child inherits it. EINTR and ECONNABORTED
+    /// are retried: the next connection in the queue is as good.
+    static func accept(_ listener: Int32, peer: inout sockaddr_storage) -> AcceptResult {
+        while true {
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { clinux_accept4(listener, $0, &len, Int32(SOCK_CLOEXEC.rawValue)) }
+            }
+            if fd >= 0 { return .accepted(fd) }
+            let e = Errno.current
+            switch e {
+            case .interrupted, .connectionAbort, .protocolError: continue
+            case .wouldBlock: return .empty
+            default: return .failed(e)
+            }
+        }
+    }
+
+    /// The local end of an accepted socket.
+    static func localName(_ fd: Int32, into storage: inout sockaddr_storage) -> Bool {
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        } == 0
+    }
+
+    /// Writes the IP of `storage` as text, NUL-terminated, into `buffer`
+    /// (at least INET6_ADDRSTRLEN bytes) and returns the port.
+    static func format(_ storage: inout sockaddr_storage, into buffer: UnsafeMutablePointer<CChar>, capacity: Int) -> UInt16 {
+        withUnsafeMutablePointer(to: &storage) { p -> UInt16 in
+            if p.pointee.ss_family == sa_family_t(AF_INET6) {
+                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { s in
+                    _ = withUnsafePointer(to: &s.pointee.sin6_addr) { inet_ntop(AF_INET6, $0, buffer, socklen_t(capacity)) }
+                    return UInt16(bigEndian: s.pointee.sin6_port)
+                }
+            }
+            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { s in
+                _ = withUnsafePointer(to: &s.pointee.sin_addr) { inet_ntop(AF_INET, $0, buffer, socklen_t(capacity)) }
+                return UInt16(bigEndian: s.pointee.sin_port)
+            }
+        }
+    }
+
+    private static func withSockaddr<R>(_ address: ListenAddress, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        switch address.family {
+        case .ipv4:
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = address.port.bigEndian
+            withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: address.ip) }
+            return withUnsafePointer(to: &sin) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        case .ipv6:
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = address.port.bigEndian
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: address.ip) }
+            return withUnsafePointer(to: &sin6) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        }
+    }
+}
