@@ -1,0 +1,141 @@
+import Testing
+@testable import SwinetdCore
+
+/// Where the fixtures live, found from this file so tests need no bundle.
+let fixtures = String(#filePath.dropLast("TableLoaderTests.swift".count)) + "Fixtures/"
+
+func read(_ path: String) -> [UInt8] {
+    guard case .success(let bytes) = FileBytes.read(path) else { fatalError("missing fixture \(path)") }
+    return bytes
+}
+
+func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
+    switch TableLoader().load(bytes: Array(yaml.utf8), file: file) {
+    case .success: return []
+    case .failure(let e): return e.diagnostics.map(\.description)
+    }
+}
+
+@Suite struct TableLoaderTests {
+    @Test func theShippedExampleLoads() throws {
+        let result = TableLoader().load(path: fixtures + "../../../services.yaml")
+        let table = try result.get()
+        #expect(table.services.map(\.name) == ["echo", "daytime", "upcase", "wc", "qotd"])
+        let daytime = try #require(table["daytime"])
+        #expect(daytime.addresses.map(\.description) == ["127.0.0.1:7013", "[::1]:7013"])
+        #expect(daytime.env.map { "\($0.0)=\($0.1)" } == ["TZ=UTC"])
+        #expect(daytime.maxConnections == 16)   // from defaults
+        #expect(table["wc"]?.maxConnections == 4) // its own
+        #expect(table["qotd"]?.argv.first == "qotd")
+        #expect(table["echo"]?.argv == ["cat"])
+    }
+
+    /// One diagnostic per mistake, at the right line:column (golden file).
+    @Test func everyMistakeIsReportedWhereItIs() {
+        let got = diagnostics(String(decoding: read(fixtures + "mistakes.yaml"), as: UTF8.self), file: "mistakes.yaml")
+        let expected = String(decoding: read(fixtures + "mistakes.expected"), as: UTF8.self)
+            .split(separator: "\n").map(String.init)
+        #expect(got == expected)
+    }
+
+    @Test func defaultsApplyAndEnvMergesKeyByKey() throws {
+        let yaml = """
+        defaults:
+          max_connections: 3
+          env: {A: "1", B: "2"}
+          stderr: null
+        services:
+          s:
+            listen: "7100"
+            exec: /bin/cat
+            env: {B: three, C: "4"}
+            max_connections: 5
+          t:
+            listen: localhost:7101
+            exec: /bin/cat
+            stderr: "null"
+        """
+        let table = try TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml").get()
+        let s = try #require(table["s"])
+        #expect(s.env.map { "\($0.0)=\($0.1)" } == ["A=1", "B=three", "C=4"])
+        #expect(s.maxConnections == 5)
+        #expect(s.stderr == .null)
+        #expect(s.addresses.map(\.description) == ["0.0.0.0:7100", "[::]:7100"])
+        let t = try #require(table["t"])
+        #expect(t.maxConnections == 3)
+        #expect(t.stderr == .null)
+        #expect(t.addresses.map(\.description) == ["127.0.0.1:7101", "[::1]:7101"])
+        #expect(t.cwd == "/")
+        #expect(t.backlog == Defaults.backlog)
+        #expect(table.maxChildren == Defaults.maxChildren)
+    }
+
+    @Test func aMissingServicesMapIsAnError() {
+        #expect(diagnostics("defaults: {}\n") == ["t.yaml:1:1: error: the table has no 'services' map"])
+        #expect(diagnostics("services:\n") == ["t.yaml:1:10: error: 'services' is empty: name at least one service"])
+        #expect(diagnostics("services: {}\n") == ["t.yaml:1:11: error: 'services' is empty: name at least one service"])
+        #expect(diagnostics("") == ["t.yaml:1:1: error: the table is empty: a 'services' map is required"])
+        #expect(diagnostics("- a\n- b\n") == ["t.yaml:1:1: error: the table must be a map with a 'services' key"])
+    }
+
+    @Test func aSyntaxErrorHasAPosition() {
+        let got = diagnostics("services:\n  echo:\n    listen: [1, 2\n    exec: /bin/cat\n")
+        #expect(got.count == 1)
+        #expect(got.first?.hasPrefix("t.yaml:4:") == true)
+        #expect(got.first?.contains("error: YAML syntax:") == true)
+    }
+
+    @Test func topLevelTyposGetSuggestions() {
+        let got = diagnostics("service:\n  a: {listen: \"7000\", exec: /bin/cat}\nmax_child: 3\n")
+        #expect(got.contains("t.yaml:1:1: error: unknown key 'service' at the top level; did you mean 'services'?"))
+        #expect(got.contains("t.yaml:3:1: error: unknown key 'max_child' at the top level; did you mean 'max_children'?"))
+    }
+
+    @Test func aliasesResolveAndCannotBlowUp() throws {
+        let yaml = """
+        x: &cat /bin/cat
+        services:
+          a: {listen: "7200", exec: *cat}
+        """
+        // An unknown top-level key is still an error, but the alias resolves.
+        #expect(diagnostics(yaml) == ["t.yaml:1:1: error: unknown key 'x' at the top level"])
+        let bomb = """
+        services:
+          a: &a [*a]
+        """
+        #expect(!diagnostics(bomb).isEmpty)
+        var laughs = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1..<30 { laughs += "l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        laughs += "services:\n  a: {listen: \"7201\", exec: /bin/cat, args: *l29}\n"
+        #expect(!diagnostics(laughs).isEmpty)
+    }
+
+    @Test func userAndGroupResolve() throws {
+        let yaml = """
+        services:
+          a:
+            listen: "7300"
+            exec: /bin/cat
+            user: root
+            group: "0"
+        """
+        let a = try #require(try TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml").get()["a"])
+        #expect(a.user == "root")
+        if geteuid() == 0 {
+            #expect(a.credentials?.uid == 0)
+            #expect(a.credentials?.gid == 0)
+        }
+    }
+
+    @Test func aMissingFileIsOneLine() {
+        guard case .failure(let e) = TableLoader().load(path: "/nonexistent/swinetd.yaml") else {
+            Issue.record("loaded a missing file")
+            return
+        }
+        #expect(e.diagnostics.map(\.description) == ["/nonexistent/swinetd.yaml: error: cannot read the table: No such file or directory"])
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
