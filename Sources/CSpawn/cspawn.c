@@ -23,6 +23,14 @@
 #define CHILD_STACK_SIZE (64 * 1024)
 static char *child_stack;
 
+// The kernel's own struct sigaction (not glibc's), for rt_sigaction.
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
 struct child_args {
     const struct cspawn_plan *plan;
     int conn_fd;
@@ -52,16 +60,16 @@ static int child_main(void *opaque) {
     volatile struct cspawn_result *r = a->result;
 
     // Default dispositions for every signal (the master ignores SIGPIPE, and
-    // may have inherited ignored signals), then an empty mask.
-    struct sigaction dfl = {0};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < _NSIG; sig++) {
+    // may have inherited ignored signals), then an empty mask. Raw syscalls:
+    // glibc's wrappers refuse its own reserved signals (32 and 33), which an
+    // ignoring parent would otherwise pass on.
+    struct kernel_sigaction dfl = { 0 };   // handler SIG_DFL (0), no flags, empty mask
+    for (int sig = 1; sig <= 64; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        sigaction(sig, &dfl, NULL);   // fails harmlessly for glibc-reserved signals
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(uint64_t));
 
     if (setsid() < 0) child_fail(r, CSPAWN_STAGE_SETSID, errno);
 

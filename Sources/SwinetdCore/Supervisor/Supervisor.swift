@@ -198,15 +198,29 @@ public final class Supervisor {
         var budget = Self.acceptBatch
         while budget > 0 && accepting(s) {
             budget -= 1
+            // The stderr pipe comes before the accept: when descriptors run
+            // out, the connection is better left in the kernel's queue than
+            // accepted without one.
+            var stderrPipe: (read: Int32, write: Int32)?
+            if s.config.stderr == .log {
+                var ends: [Int32] = [-1, -1]
+                guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else {
+                    pauseForResources(s.name, op: "pipe", Errno.current)
+                    return
+                }
+                stderrPipe = (ends[0], ends[1])
+            }
             switch Socket.accept(l.fd, peer: &peer) {
             case .empty:
+                stderrPipe.map { closeDescriptor($0.read); closeDescriptor($0.write) }
                 return
             case .failed(let e):
+                stderrPipe.map { closeDescriptor($0.read); closeDescriptor($0.write) }
                 acceptFailed(e, l)
                 return
             case .accepted(let fd):
                 resourceTroubleLogged = false
-                spawn(s, l, fd)
+                spawn(s, l, fd, stderrPipe)
             }
         }
     }
@@ -231,7 +245,7 @@ public final class Supervisor {
         refreshAll()
     }
 
-    private func spawn(_ s: ServiceState, _ l: Listener, _ conn: Int32) {
+    private func spawn(_ s: ServiceState, _ l: Listener, _ conn: Int32, _ stderrPipe: (read: Int32, write: Int32)?) {
         let plan = s.plan
         let (remoteIP, capacity) = plan.slot(0)
         let remotePort = Socket.format(&peer, into: remoteIP, capacity: capacity)
@@ -246,22 +260,13 @@ public final class Supervisor {
         let peerText = peer.ss_family == sa_family_t(AF_INET6)
             ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
 
-        var stderrFD: Int32 = 2
-        var pipeRead: Int32 = -1
+        let stderrFD: Int32
         switch s.config.stderr {
         case .socket: stderrFD = conn
         case .null: stderrFD = devNull
-        case .log:
-            var ends: [Int32] = [-1, -1]
-            if clinux_pipe2(&ends, O_CLOEXEC) == 0 {
-                pipeRead = ends[0]
-                stderrFD = ends[1]
-                _ = fcntl(pipeRead, F_SETFL, O_NONBLOCK)
-            } else {
-                // Serve the connection anyway; its stderr goes where ours does.
-                log.event(s.name, "error", ["op": .string("pipe"), "error": .string(Errno.current.text), "stderr": .string("master")])
-            }
+        case .log: stderrFD = stderrPipe?.write ?? 2
         }
+        let pipeRead = stderrPipe?.read ?? -1
 
         let result = plan.spawn(connection: conn, stderr: stderrFD)
         closeDescriptor(conn)
@@ -279,6 +284,7 @@ public final class Supervisor {
         children[result.pid] = Child(service: s, peer: peerText, started: monotonicNanoseconds())
         s.running += 1
         if pipeRead >= 0 {
+            _ = fcntl(pipeRead, F_SETFL, O_NONBLOCK)
             output.add(pipeRead, service: s.name, pid: result.pid)
             epoll.add(pipeRead)
         }

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.timeLimit(.minutes(2))) struct LifecycleTests {
+    @Test func aBadTableFailsStartupWithEveryDiagnostic() throws {
+        let d = try Daemon(table: """
+            services:
+              echo:
+                listen: 127.0.0.1:7
+                exec: /bin/cat
+                max_conection: 3
+              other:
+                exec: bin/cat
+            """, waitForStart: false)
+        #expect(try d.waitForExit() == 1)
+        #expect(d.log.contains("services.yaml:5:5: error: unknown key 'max_conection' in service 'echo'; did you mean 'max_connections'?"), "\(d.log)")
+        #expect(d.log.contains("services.yaml:6:3: error: service 'other' has no 'listen' address"), "\(d.log)")
+        #expect(d.log.contains("services.yaml:7:11: error: 'exec' must be an absolute path, not 'bin/cat'"), "\(d.log)")
+        #expect(!d.log.contains("listening"))
+    }
+
+    @Test func anAddressInUseFailsStartupAndLeavesNothingListening() throws {
+        let busy = freePort()
+        let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(blocker) }
+        #expect(withSockaddr("127.0.0.1", busy, { bind(blocker, $0, $1) }) == 0)
+        listen(blocker, 1)
+        let fine = freePort()
+        let d = try Daemon(table: """
+            services:
+              fine:
+                listen: 127.0.0.1:\(fine)
+                exec: /bin/cat
+              taken:
+                listen: 127.0.0.1:\(busy)
+                exec: /bin/cat
+            """, waitForStart: false)
+        #expect(try d.waitForExit() == 1)
+        #expect(d.log.contains("taken: error address=127.0.0.1:\(busy) op=bind error=\"Address already in use\""), "\(d.log)")
+        #expect(!d.log.contains("swinetd: started"))
+        #expect(canBind(fine, AF_INET), "the port that did open must be closed again")
+    }
+
+    @Test func sigtermStopsHandlersWithinTheGracePeriod() throws {
+        let (d, ports) = try startDaemon(args: ["--grace", "5"], { p in """
+            services:
+              sleepy:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sleep
+                args: ["30"]
+            """ })
+        let clients = try (0..<2).map { _ in try connectOnly(ports[0]) }
+        defer { clients.forEach { close($0) } }
+        try d.waitForLog("sleepy: accepted", count: 2)
+        let handlers = d.handlerPids
+        let started = Date()
+        d.signal(SIGTERM)
+        #expect(try d.waitForExit(timeout: 10) == 0)
+        #expect(Date().timeIntervalSince(started) < 5, "sleep dies on SIGTERM: no need to wait for the grace period")
+        #expect(handlers.count == 2 && handlers.allSatisfy { !processExists($0) })
+        #expect(d.log.components(separatedBy: "signal=SIGTERM").count - 1 == 3, "\(d.log)")  // stopping + 2 exits
+    }
+
+    @Test func handlersThatIgnoreSigtermAreKilledAfterTheGrace() throws {
+        let (d, ports) = try startDaemon(args: ["--grace", "1"], { p in """
+            services:
+              stubborn:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "trap '' TERM; echo ready; sleep 30; sleep 30"]
+                stderr: null
+            """ })
+        let client = try connectOnly(ports[0])
+        defer { close(client) }
+        var byte: UInt8 = 0
+        _ = recv(client, &byte, 1, 0)   // the handler has set its trap
+        let handler = try #require(d.handlerPids.first)
+        d.signal(SIGTERM)
+        #expect(try d.waitForExit(timeout: 10) == 0)
+        #expect(!processExists(handler))
+        #expect(d.log.contains("stubborn: exited pid=\(handler)") && d.log.contains("signal=SIGKILL"), "\(d.log)")
+        #expect(zombies(of: d.pid).isEmpty)
+    }
+
+    @Test func pidFileIsWrittenAndRemoved() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/swinetd.pid"
+        let (d, _) = try startDaemon(args: ["--pid-file", pidFile], { p in """
+            services:
+              echo: {listen: "127.0.0.1:\(p[0])", exec: /bin/cat}
+            """ })
+        #expect(try String(contentsOfFile: pidFile, encoding: .utf8) == "\(d.pid)\n")
+        d.signal(SIGINT)
+        #expect(try d.waitForExit() == 0)
+        #expect(!FileManager.default.fileExists(atPath: pidFile))
+    }
+
+    @Test func daemonModeReturnsOnceListening() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/swinetd.pid"
+        let table = dir + "/services.yaml"
+        var daemonPid: Int32 = 0
+        defer { if daemonPid > 0 { kill(daemonPid, SIGKILL) } }
+        for attempt in 0..<5 {
+            let port = freePort()
+            try "services:\n  echo: {listen: \"127.0.0.1:\(port)\", exec: /bin/cat}\n".write(toFile: table, atomically: true, encoding: .utf8)
+            let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table, "--pid-file", pidFile])
+            if status != 0 && text.contains("Address already in use") && attempt < 4 { continue }
+            #expect(status == 0, "\(text)")
+            // It listens as soon as the starter has returned.
+            #expect(try exchange(port, "up\n") == "up\n")
+            daemonPid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).dropLast()))
+            kill(daemonPid, SIGTERM)
+            try waitUntil(10, "the daemon to exit") { !processExists(daemonPid) }
+            daemonPid = 0
+            #expect(!FileManager.default.fileExists(atPath: pidFile))
+            break
+        }
+    }
+
+    @Test func daemonModeReportsStartupErrors() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let table = dir + "/services.yaml"
+        try "services:\n  echo: {listen: \"127.0.0.1:99999\", exec: /bin/cat}\n".write(toFile: table, atomically: true, encoding: .utf8)
+        let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table])
+        #expect(status == 1)
+        #expect(text.contains("services.yaml:2:18: error: port 99999 out of range"), "\(text)")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit (util-linux)"))
+    func runningOutOfDescriptorsPausesAndRecovers() throws {
+        // 12 descriptors: 0-2, epoll, signalfd, /dev/null, one listener, and
+        // a stderr pipe per running handler; the fifth handler cannot be accepted.
+        let (d, ports) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nofile=12"], { p in """
+            services:
+              slow:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "sleep 0.5; echo served"]
+            """ })
+        let cpuBefore = cpuSeconds(d.pid)
+        let replies = Failures()
+        concurrently(10) { _ in
+            replies.add((try? exchange(ports[0], timeout: 20)) ?? "failed")
+        }
+        #expect(replies.list == Array(repeating: "served\n", count: 10), "\(d.log)")
+        #expect(d.log.contains("slow: error op=accept error=\"Too many open files\" pause=0.100s"), "\(d.log)")
+        #expect(cpuSeconds(d.pid) - cpuBefore < 1.0, "the master must not spin while out of descriptors")
+        #expect(!d.log.contains("refused"))
+        #expect(processExists(d.pid))
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A handler that reports what it was given: its descriptors, signal state,
+/// identity, directory and environment (ls and tr run as its children and
+/// look at the shell's /proc entry, so their own descriptors do not count).
+let probeScript = #"ls /proc/$$/fd | tr '\n' ' ' | sed 's/^/fds /'; echo; grep -E '^(SigBlk|SigIgn|Uid|Gid|Groups):' /proc/$$/status; echo "cwd $(pwd)"; tr '\0' '\n' < /proc/$$/environ | sed 's/^/env /'"#
+
+@Suite(.timeLimit(.minutes(2))) struct ServeTests {
+    @Test func echoAnswersOnIPv4AndIPv6() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              echo:
+                listen: [127.0.0.1:\(p[0]), "[::1]:\(p[0])"]
+                exec: /bin/cat
+            """ })
+        #expect(try exchange(ports[0], "hello\n") == "hello\n")
+        #expect(try exchange(ports[0], "over six\n", host: "::1") == "over six\n")
+        try d.waitForLog("echo: exited", count: 2)
+        #expect(d.log.contains("echo: accepted pid="))
+        #expect(d.log.range(of: #"echo: exited pid=\d+ peer=\[::1\]:\d+ status=0 duration=\d+\.\d{3}s"#, options: .regularExpression) != nil)
+        #expect(try String(contentsOfFile: "/proc/\(d.pid)/status", encoding: .utf8).contains("Threads:\t1\n"),
+                "the master must have exactly one thread")
+    }
+
+    @Test func handlerGetsOnlyWhatTheTableGives() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              probe:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", \(jsonQuote(probeScript))]
+                env: {FOO: bar}
+                stderr: null
+            """ })
+        let out = try exchange(ports[0])
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.contains("fds 0 1 2 "), "\(out)")
+        #expect(lines.contains("SigBlk:\t0000000000000000"), "\(out)")
+        #expect(lines.contains("SigIgn:\t0000000000000000"), "\(out)")
+        #expect(lines.contains("cwd /"), "\(out)")
+        let env = Set(lines.filter { $0.hasPrefix("env ") }.map { String($0.dropFirst(4)) })
+        let remotePort = env.first { $0.hasPrefix("TCPREMOTEPORT=") } ?? ""
+        #expect(env == [
+            "FOO=bar", "PATH=/usr/local/bin:/usr/bin:/bin", "PROTO=TCP", "SWINETD_SERVICE=probe",
+            "TCPREMOTEIP=127.0.0.1", remotePort, "TCPLOCALIP=127.0.0.1", "TCPLOCALPORT=\(ports[0])",
+        ], "\(out)")
+        #expect(Int(remotePort.dropFirst("TCPREMOTEPORT=".count)) != nil)
+        _ = d
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root: dropping privileges to nobody"))
+    func handlerRunsAsTheTablesUser() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              probe:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", \(jsonQuote(probeScript))]
+                user: nobody
+                cwd: \(dir)
+            """ })
+        let out = try exchange(ports[0])
+        let nobody = getpwnam("nobody")!.pointee
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.contains("Uid:\t\(nobody.pw_uid)\t\(nobody.pw_uid)\t\(nobody.pw_uid)\t\(nobody.pw_uid)"), "\(out)")
+        #expect(lines.contains("Gid:\t\(nobody.pw_gid)\t\(nobody.pw_gid)\t\(nobody.pw_gid)\t\(nobody.pw_gid)"), "\(out)")
+        #expect(lines.contains { $0.hasPrefix("Groups:") && !$0.contains("\t0 ") && !$0.hasSuffix(" 0") }, "\(out)")
+        #expect(lines.contains("cwd \(dir)"), "\(out)")
+        try d.waitForLog("probe: exited")
+    }
+
+    @Test func fiveHundredConnectionsFromFiftyClients() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              echo:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+                max_connections: 64
+            """ })
+        let idleFDs = openDescriptors(of: d.pid)
+        let failures = Failures()
+        concurrently(50) { client in
+            for i in 0..<10 {
+                let text = "client \(client) round \(i)\n"
+                do {
+                    let got = try exchange(ports[0], text)
+                    if got != text { failures.add("client \(client) round \(i): got \(got.debugDescription)") }
+                } catch {
+                    failures.add("client \(client) round \(i): \(error)")
+                }
+            }
+        }
+        #expect(failures.list.isEmpty, "\(failures.list.prefix(5))")
+        try d.waitForLog("echo: exited", count: 500, timeout: 30)
+        try waitUntil(10, "no zombies and idle descriptors") {
+            zombies(of: d.pid).isEmpty && openDescriptors(of: d.pid) == idleFDs
+        }
+        #expect(!d.log.contains("refused"))
+    }
+
+    @Test func aServiceAtItsLimitQueuesInsteadOfRefusing() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              slow:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "sleep 0.4; echo served"]
+                max_connections: 2
+              other:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/echo
+                args: [fast]
+            """ }, ports: 2)
+        let failures = Failures()
+        let replies = Failures()
+        let group = DispatchGroup()
+        for _ in 0..<6 {
+            DispatchQueue.global().async(group: group) {
+                do { replies.add(try exchange(ports[0])) } catch { failures.add("\(error)") }
+            }
+        }
+        // While slow is full, another service still answers at once.
+        usleep(100_000)
+        let started = Date()
+        #expect(try exchange(ports[1]) == "fast\n")
+        #expect(Date().timeIntervalSince(started) < 0.35, "a full service must not hold up another")
+        group.wait()
+        #expect(failures.list.isEmpty, "\(failures.list)")
+        #expect(replies.list == Array(repeating: "served\n", count: 6))
+        try d.waitForLog("slow: exited", count: 6)
+        #expect(maxConcurrent(d.logLines, service: "slow") == 2)
+        #expect(!d.log.contains("refused"))
+    }
+
+    @Test func maxChildrenCapsAllServicesTogether() throws {
+        let (d, ports) = try startDaemon({ p in """
+            max_children: 1
+            services:
+              a:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "sleep 0.3; echo a"]
+              b:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: ["-c", "sleep 0.3; echo b"]
+            """ }, ports: 2)
+        let replies = Failures()
+        concurrently(4) { i in
+            replies.add((try? exchange(ports[i % 2])) ?? "failed")
+        }
+        #expect(replies.list.sorted() == ["a\n", "a\n", "b\n", "b\n"])
+        try d.waitForLog(": exited", count: 4)
+        #expect(maxConcurrent(d.logLines, service: nil) == 1)
+    }
+
+    @Test func execFailureIsLoggedWithTheErrno() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let handler = dir + "/handler"
+        try "#!/nonexistent/interpreter\n".write(toFile: handler, atomically: true, encoding: .utf8)
+        chmod(handler, 0o755)
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              broken:
+                listen: 127.0.0.1:\(p[0])
+                exec: \(handler)
+            """ })
+        #expect(try exchange(ports[0]) == "")
+        try d.waitForLog("broken: exited")
+        #expect(d.log.range(of: #"broken: exec-failed pid=\d+ path=\#(handler) step=execve error="No such file or directory""#, options: .regularExpression) != nil, "\(d.log)")
+        #expect(d.log.contains("status=127"))
+    }
+
+    @Test func handlerStderrIsLoggedUnderItsServiceAndPid() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              talker:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "echo to-client; echo 'first problem' >&2; printf 'second\\n' >&2"]
+            """ })
+        #expect(try exchange(ports[0]) == "to-client\n")
+        try d.waitForLog("line=second")
+        let pid = try #require(d.handlerPids.first)
+        #expect(d.log.contains("talker: stderr pid=\(pid) line=\"first problem\""), "\(d.log)")
+    }
+
+    @Test func jsonLogLinesParse() throws {
+        let (d, ports) = try startDaemon(args: ["--log-format", "json"], { p in """
+            services:
+              echo:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+            """ })
+        _ = try exchange(ports[0], "x")
+        try d.waitForLog(#""event":"exited""#)
+        for line in d.logLines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["service"] is String && object?["event"] is String, "\(line)")
+        }
+        let exited = d.logLines.first { $0.contains(#""event":"exited""#) }!
+        let object = try JSONSerialization.jsonObject(with: Data(exited.utf8)) as! [String: Any]
+        #expect(object["pid"] is Int && object["status"] as? Int == 0 && object["peer"] is String)
+    }
+}
+
+/// Thread-safe collection of strings from concurrent clients.
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var list: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// The most handlers (of `service`, or of all) running at once, replayed from
+/// the log's accepted and exited lines.
+func maxConcurrent(_ lines: [String], service: String?) -> Int {
+    var running = 0, most = 0
+    for line in lines {
+        if let service, !line.hasPrefix("\(service): ") { continue }
+        if line.contains(": accepted ") { running += 1; most = max(most, running) }
+        if line.contains(": exited ") { running -= 1 }
+    }
+    return most
+}
+
+func jsonQuote(_ s: String) -> String {
+    let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+    return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+}
