@@ -29,8 +29,9 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# The Swift runtime linked in statically: a smaller idle master (RSS).
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 bench: deps
 	bench/run

@@ -17,6 +17,16 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+// The slots where the connection and the stderr source wait for the child.
+#define SLOT_CONN 3
+#define SLOT_ERR 4
+
+static int null_fd = -1;          // /dev/null, to empty the slots after a spawn
+static uint64_t signals_to_reset; // bit (sig - 1): a disposition other than SIG_DFL
 
 // The child runs on its own small stack; the parent is suspended meanwhile,
 // so one stack serves every spawn. 64 KiB is ample for this straight-line code.
@@ -33,10 +43,30 @@ struct kernel_sigaction {
 
 struct child_args {
     const struct cspawn_plan *plan;
-    int conn_fd;
-    int stderr_fd;
     volatile struct cspawn_result *result;   // shared with the parent (CLONE_VM)
 };
+
+int cspawn_init(void) {
+    if (null_fd >= 0) return 0;
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    // Keep a copy above the slots, then fill each slot (dup3 refuses to copy
+    // a descriptor onto itself, which happens when open landed in a slot).
+    int keep = fcntl(fd, F_DUPFD_CLOEXEC, SLOT_ERR + 1);
+    if (keep < 0) return -1;
+    if (fd != SLOT_CONN && dup3(keep, SLOT_CONN, O_CLOEXEC) < 0) return -1;
+    if (fd != SLOT_ERR && dup3(keep, SLOT_ERR, O_CLOEXEC) < 0) return -1;
+    if (fd != SLOT_CONN && fd != SLOT_ERR) close(fd);
+    null_fd = keep;
+    signals_to_reset = 0;
+    for (int sig = 1; sig <= 64; sig++) {
+        struct kernel_sigaction old;
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) == 0 && old.handler != SIG_DFL)
+            signals_to_reset |= 1ULL << (sig - 1);
+    }
+    return 0;
+}
 
 static _Noreturn void child_fail(volatile struct cspawn_result *r, int stage, int err) {
     r->stage = stage;
@@ -44,14 +74,19 @@ static _Noreturn void child_fail(volatile struct cspawn_result *r, int stage, in
     _exit(127);
 }
 
-static void close_from_3(void) {
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
-    // Kernels before 5.9: close one by one up to the descriptor limit.
+// Gives the child its own descriptor table holding only 0-4 (the table is
+// shared with the parent until now), so nothing the master has open
+// survives, at a cost that does not depend on how much that is.
+static int unshare_descriptors(void) {
+    if (syscall(SYS_close_range, SLOT_ERR + 1U, ~0U, CLOSE_RANGE_UNSHARE) == 0) return 0;
+    // Kernels before 5.9: copy the whole table, then close one by one.
+    if (syscall(SYS_unshare, CLONE_FILES) < 0) return -1;
     struct rlimit rl;
     long max = 1024;
     if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         max = (long)rl.rlim_cur;
-    for (long fd = 3; fd < max; fd++) close((int)fd);
+    for (long fd = SLOT_ERR + 1; fd < max; fd++) close((int)fd);
+    return 0;
 }
 
 static int child_main(void *opaque) {
@@ -59,14 +94,15 @@ static int child_main(void *opaque) {
     const struct cspawn_plan *p = a->plan;
     volatile struct cspawn_result *r = a->result;
 
-    // Default dispositions for every signal (the master ignores SIGPIPE, and
-    // may have inherited ignored signals), then an empty mask. Raw syscalls:
-    // glibc's wrappers refuse its own reserved signals (32 and 33), which an
+    // Default dispositions for every signal that has another (the master
+    // ignores SIGPIPE, may have inherited ignored signals, and the runtime
+    // has crash handlers), then an empty mask. Raw syscalls: glibc's
+    // wrappers refuse its own reserved signals (32 and 33), which an
     // ignoring parent would otherwise pass on.
     struct kernel_sigaction dfl = { 0 };   // handler SIG_DFL (0), no flags, empty mask
     for (int sig = 1; sig <= 64; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+        if (signals_to_reset & (1ULL << (sig - 1)))
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
     }
     uint64_t none = 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(uint64_t));
@@ -83,13 +119,12 @@ static int child_main(void *opaque) {
 
     if (p->cwd && chdir(p->cwd) < 0) child_fail(r, CSPAWN_STAGE_CHDIR, errno);
 
-    // Move the sources above 2 first so that dup2 always makes a fresh copy
-    // (dup2(fd, fd) would keep FD_CLOEXEC), then lay out 0, 1 and 2.
-    int c = a->conn_fd, e = a->stderr_fd;
-    if (c < 3 && (c = fcntl(c, F_DUPFD, 3)) < 0) child_fail(r, CSPAWN_STAGE_DUP2, errno);
-    if (e < 3 && (e = fcntl(e, F_DUPFD, 3)) < 0) child_fail(r, CSPAWN_STAGE_DUP2, errno);
-    if (dup2(c, 0) < 0 || dup2(c, 1) < 0 || dup2(e, 2) < 0) child_fail(r, CSPAWN_STAGE_DUP2, errno);
-    close_from_3();
+    // Only now touch descriptors: before this the table is the master's too.
+    if (unshare_descriptors() < 0) child_fail(r, CSPAWN_STAGE_DUP2, errno);
+    // The slots are above 2, so dup2 always makes a fresh copy without
+    // FD_CLOEXEC; the slots themselves are close-on-exec.
+    if (dup2(SLOT_CONN, 0) < 0 || dup2(SLOT_CONN, 1) < 0 || dup2(SLOT_ERR, 2) < 0)
+        child_fail(r, CSPAWN_STAGE_DUP2, errno);
 
     execve(p->path, p->argv, p->envp);
     child_fail(r, CSPAWN_STAGE_EXECVE, errno);
@@ -106,7 +141,16 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
         }
         child_stack = s;
     }
-    struct child_args args = { plan, conn_fd, stderr_fd, &result };
+    if (null_fd < 0 && cspawn_init() < 0) {
+        struct cspawn_result out = { -1, CSPAWN_STAGE_CLONE, errno };
+        return out;
+    }
+    // Put the two sources in their slots (replacing /dev/null there).
+    if (dup3(conn_fd, SLOT_CONN, O_CLOEXEC) < 0 || dup3(stderr_fd, SLOT_ERR, O_CLOEXEC) < 0) {
+        struct cspawn_result out = { -1, CSPAWN_STAGE_DUP2, errno };
+        return out;
+    }
+    struct child_args args = { plan, &result };
 
     // Block every signal across the clone, as glibc's posix_spawn does, so no
     // handler can run in the child while it shares our memory.
@@ -114,9 +158,12 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     pid_t pid = clone(child_main, child_stack + CHILD_STACK_SIZE,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+                      CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
     int clone_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
+    // Empty the slots again: the master must not keep the connection open.
+    dup3(null_fd, SLOT_CONN, O_CLOEXEC);
+    dup3(null_fd, SLOT_ERR, O_CLOEXEC);
 
     struct cspawn_result out = { pid, result.stage, result.error };
     if (pid < 0) {

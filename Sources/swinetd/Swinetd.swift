@@ -10,6 +10,8 @@ enum Main {
         // Before anything else: a HUP, CHLD, TERM or INT that arrives early
         // waits for the event loop instead of killing the master.
         MasterSignals.block()
+        // Then descriptors 3 and 4, before anything else opens one.
+        do { try SpawnPlan.reserveSlots() } catch { fatalError("cannot reserve descriptors 3 and 4: \(error)") }
         Swinetd.main()
     }
 }

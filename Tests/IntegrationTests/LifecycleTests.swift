@@ -135,9 +135,10 @@ import Glibc
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit (util-linux)"))
     func runningOutOfDescriptorsPausesAndRecovers() throws {
-        // 12 descriptors: 0-2, epoll, signalfd, /dev/null, one listener, and
-        // a stderr pipe per running handler; the fifth handler cannot be accepted.
-        let (d, ports) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nofile=12"], { p in """
+        // 16 descriptors: 0-2, the spawn slots 3-4 and their /dev/null, epoll,
+        // signalfd, /dev/null, one listener, and a stderr pipe per running
+        // handler; the fifth handler cannot be accepted until one exits.
+        let (d, ports) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nofile=16"], { p in """
             services:
               slow:
                 listen: 127.0.0.1:\(p[0])

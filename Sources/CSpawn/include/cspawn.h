@@ -50,6 +50,13 @@ struct cspawn_result {
     int error;                   ///< the errno at that stage (0 on success)
 };
 
+/// Prepares spawning; call once, first thing in main, before any other
+/// descriptor is opened. It takes descriptors 3 and 4 as the spawn's two
+/// slots (on /dev/null, close-on-exec, replacing whatever was there) and
+/// records which signals have a disposition other than the default, so each
+/// child resets only those. Returns 0, or -1 with errno.
+int cspawn_init(void);
+
 /// Starts the handler described by `plan` with `conn_fd` on descriptors 0 and
 /// 1 and `stderr_fd` on descriptor 2; every other descriptor is closed.
 ///
@@ -60,6 +67,11 @@ struct cspawn_result {
 /// master's memory, and a failure's stage and errno are written straight into
 /// the result (a shared-memory report, no pipe). When the child fails it
 /// _exit(127)s; the caller still reaps it as usual.
+///
+/// The child also shares the descriptor table (CLONE_FILES) until it takes a
+/// private copy of just descriptors 0-4 (close_range with
+/// CLOSE_RANGE_UNSHARE): the two sources wait in slots 3 and 4. So the cost
+/// does not grow with the number of listening sockets either.
 ///
 /// Returns the result; `result.pid == -1` means no child was created
 /// (stage CSPAWN_STAGE_CLONE, error = errno of clone).

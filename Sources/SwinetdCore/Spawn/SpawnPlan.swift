@@ -9,7 +9,7 @@ import CSpawn
 ///
 /// Owns its C memory and frees it in deinit; the master is single-threaded
 /// and the spawn is synchronous, so the per-connection slots are reused.
-final class SpawnPlan {
+public final class SpawnPlan {
     private var strings: [UnsafeMutablePointer<CChar>] = []
     private let argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     private let envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
@@ -85,6 +85,13 @@ final class SpawnPlan {
             for i in 0..<count { p[i] = CChar(bitPattern: d[count - 1 - i]) }
         }
         p[count] = 0
+    }
+
+    /// Takes descriptors 3 and 4 as the spawn's slots and notes which signals
+    /// a child must reset (see cspawn_init). Call first thing in main, before
+    /// anything opens a descriptor; later calls do nothing.
+    public static func reserveSlots() throws(Errno) {
+        if cspawn_init() != 0 { throw Errno.current }
     }
 
     /// Starts the handler with `connection` on 0 and 1 and `stderr` on 2.

@@ -25,9 +25,9 @@ final class HandlerOutput {
     var isEmpty: Bool { pipes.isEmpty }
     var descriptors: [Int32] { Array(pipes.keys) }
 
-    /// Reads what is there and logs complete lines. Returns false once the
-    /// pipe is finished (EOF or error): it is then closed and forgotten, and
-    /// the caller stops watching it.
+    /// Reads once (the pipe is readable, so this does not block) and logs
+    /// complete lines. Returns false once the pipe is finished (EOF or
+    /// error): it is then closed, which also takes it out of epoll.
     func readable(_ fd: Int32, log: Log) -> Bool {
         guard var pipe = pipes[fd] else { return false }
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

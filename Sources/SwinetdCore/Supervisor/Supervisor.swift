@@ -54,6 +54,7 @@ public final class Supervisor {
         self.options = options
         self.log = log
         MasterSignals.block()
+        try SpawnPlan.reserveSlots()
         epoll = try Epoll()
         signals = try SignalFD()
         switch syscallResult({ open("/dev/null", O_RDWR | O_CLOEXEC) }) {
@@ -132,7 +133,8 @@ public final class Supervisor {
                 } else if let listener = listenerByFD[fd] {
                     acceptReady(listener)
                 } else if output.contains(fd) {
-                    if !output.readable(fd, log: log) { epoll.remove(fd) }
+                    // At EOF the pipe is closed, which also takes it out of epoll.
+                    _ = output.readable(fd, log: log)
                 }
             }
         }
@@ -284,7 +286,7 @@ public final class Supervisor {
         children[result.pid] = Child(service: s, peer: peerText, started: monotonicNanoseconds())
         s.running += 1
         if pipeRead >= 0 {
-            _ = fcntl(pipeRead, F_SETFL, O_NONBLOCK)
+            // Left blocking: epoll is level-triggered and each wakeup reads once.
             output.add(pipeRead, service: s.name, pid: result.pid)
             epoll.add(pipeRead)
         }
@@ -381,12 +383,10 @@ public final class Supervisor {
 
     private func drainOutput() {
         for fd in output.descriptors {
-            while output.readable(fd, log: log) {
-                // A pipe still held open by a handler's own children: stop
-                // when nothing more is there rather than wait for them.
-                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                if poll(&p, 1, 0) <= 0 { break }
-            }
+            // Read what is there; a pipe still held open by a handler's own
+            // children is not waited for.
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            while poll(&p, 1, 0) > 0 && output.readable(fd, log: log) {}
         }
     }
 
