@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""swinetd's benchmark: every server side by side in one run, on loopback.
+
+Only ratios within one run mean anything on a shared, noisy machine. The
+master's CPU per connection comes from utime+stime in /proc/PID/stat, which
+is steadier than wall time. See bench/run for how it is started.
+"""
+import argparse, datetime, os, platform, random, re, shutil, signal, socket
+import statistics, subprocess, sys, tempfile, time
+
+p = argparse.ArgumentParser()
+p.add_argument("--top", required=True)
+p.add_argument("--out", required=True)
+p.add_argument("--reps", type=int, default=3)
+p.add_argument("--quick", action="store_true", help="fewer connections (a smoke run)")
+args = p.parse_args()
+
+TOP, OUT = args.top, args.out
+BIN = os.path.join(OUT, "bin")
+HELLO = os.path.join(BIN, "hello")
+LOADGEN = os.path.join(BIN, "loadgen")
+SWINETD = os.path.join(TOP, ".build", "release", "swinetd")
+PEERS = os.path.join(OUT, "peers", "root")
+TICK = os.sysconf("SC_CLK_TCK")
+WORK = tempfile.mkdtemp(prefix="swinetd-bench-")
+SCALE = 0.2 if args.quick else 1.0
+N = {1: int(1000 * SCALE), 8: int(4000 * SCALE), 64: int(4000 * SCALE)}
+notes = []
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+# ---------------------------------------------------------------- helpers
+
+def can_bind(port):
+    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+def free_ports(n):
+    """n consecutive free ports below the ephemeral range."""
+    while True:
+        base = random.randrange(20000, 32000 - n)
+        if all(can_bind(base + i) for i in range(n)):
+            return list(range(base, base + n))
+
+def cpu_seconds(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+def zombies(pid):
+    n = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if f[0] == "Z" and int(f[1]) == pid:
+                n += 1
+    return n
+
+def wait_listening(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        s = socket.socket()
+        try:
+            s.settimeout(0.2)
+            s.connect(("127.0.0.1", port))
+            s.close()
+            return True
+        except OSError:
+            time.sleep(0.01)
+        finally:
+            s.close()
+    return False
+
+def loadgen(port, conc, total, send=None):
+    cmd = [LOADGEN, "127.0.0.1", str(port), str(conc), str(total)] + ([send] if send else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+    r = dict(line.split() for line in out.strip().splitlines())
+    return {k: float(v) for k, v in r.items()}
+
+class Server:
+    """A server under test, started in the foreground, stopped by pid."""
+    def __init__(self, name, argv, port, stderr=None, flags=""):
+        self.name, self.argv, self.port, self.flags = name, argv, port, flags
+        self.err = open(stderr or os.devnull, "ab")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.err, stdin=subprocess.DEVNULL)
+        self.ok = wait_listening(port)
+        # Let the process settle before the idle RSS reading.
+        time.sleep(0.3)
+        self.pid = self.proc.pid
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+def swinetd_table(services, path, extra=""):
+    with open(path, "w") as f:
+        f.write("services:\n")
+        for name, port, exec_, argv in services:
+            f.write(f"  {name}:\n    listen: 127.0.0.1:{port}\n    exec: {exec_}\n")
+            if argv:
+                f.write(f"    args: {argv}\n")
+            f.write(extra)
+    return path
+
+# ---------------------------------------------------------------- servers
+
+def make_servers(handler, handler_args):
+    """(name, flags, starter) for every server available, for one handler."""
+    out = []
+    argv_tail = [handler] + handler_args
+    out.append(("textbook fork server", "accept, fork, dup2, exec; SIGCHLD reaps",
+                lambda port: [os.path.join(BIN, "forkserver"), str(port)] + argv_tail))
+    xinetd = os.path.join(PEERS, "usr/sbin/xinetd")
+    if os.path.exists(xinetd):
+        def xi(port, handler=handler):
+            conf = os.path.join(WORK, f"xinetd-{port}.conf")
+            open(conf, "w").write(f"""defaults
+{{
+    instances = UNLIMITED
+    cps = 1000000 1
+    per_source = UNLIMITED
+}}
+service swbench
+{{
+    type = UNLISTED
+    id = swbench
+    socket_type = stream
+    protocol = tcp
+    wait = no
+    user = root
+    server = {handler}
+    {"server_args = " + " ".join(handler_args) if handler_args else ""}
+    port = {port}
+    bind = 127.0.0.1
+    log_type = FILE /dev/null
+}}
+""")
+            return [xinetd, "-dontfork", "-f", conf, "-pidfile", os.path.join(WORK, f"xi-{port}.pid")]
+        out.append(("xinetd", "instances=UNLIMITED cps=1000000 1 per_source=UNLIMITED", xi))
+    else:
+        notes.append("xinetd: not available (run bench/run as root with apt to fetch it); skipped")
+    inetd = os.path.join(PEERS, "usr/sbin/inetd")
+    if os.path.exists(inetd):
+        def oi(port):
+            conf = os.path.join(WORK, f"inetd-{port}.conf")
+            open(conf, "w").write(f"127.0.0.1:{port} stream tcp nowait.100000000 root {handler} {os.path.basename(handler)} {' '.join(handler_args)}\n")
+            return [inetd, "-i", "-q", "1024", "-R", "100000000", conf]
+        out.append(("openbsd-inetd", "-R 100000000, nowait.100000000, -q 1024", oi))
+    else:
+        notes.append("openbsd-inetd: not available; skipped")
+    tcpserver = os.path.join(PEERS, "usr/bin/tcpserver")
+    if os.path.exists(tcpserver):
+        out.append(("tcpserver", "-c 100000 -b 1024 -H -R -l 0",
+                    lambda port: [tcpserver, "-c", "100000", "-b", "1024", "-H", "-R", "-l", "0", "127.0.0.1", str(port)] + argv_tail))
+    else:
+        notes.append("tcpserver (ucspi-tcp): not available; skipped")
+    busybox = os.path.join(PEERS, "bin/busybox")
+    if os.path.exists(busybox) and subprocess.run([busybox, "inetd", "--help"], capture_output=True).returncode != 127 \
+            and b"applet not found" not in subprocess.run([busybox, "inetd", "--help"], capture_output=True).stderr:
+        def bb(port):
+            conf = os.path.join(WORK, f"bb-{port}.conf")
+            open(conf, "w").write(f"127.0.0.1:{port} stream tcp nowait root {handler} {os.path.basename(handler)} {' '.join(handler_args)}\n")
+            return [busybox, "inetd", "-f", "-R", "0", conf]
+        out.append(("busybox inetd", "-R 0", bb))
+    else:
+        notes.append("busybox inetd: Debian's busybox (and busybox-static) are built without the inetd applet; skipped")
+    def sw(port):
+        return [SWINETD, "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"sw-{port}.yaml"))]
+    out.append(("swinetd", "defaults (stderr: log, max_connections 64); log to /dev/null", sw))
+    out.append(("swinetd, logging to a file", "defaults; the log appended to a file, as users run it", sw))
+    return out
+
+# ---------------------------------------------------------------- runs
+
+results = {}   # (handler, server) -> dict
+def run_server(handler_name, name, flags, starter, concs, send=None):
+    port = free_ports(1)[0]
+    logfile = os.path.join(WORK, f"log-{port}.txt") if "file" in name else None
+    srv = Server(name, starter(port), port, stderr=logfile, flags=flags)
+    if not srv.ok:
+        notes.append(f"{name}: did not listen; skipped")
+        srv.stop()
+        return
+    r = {"flags": flags, "rss_idle": rss_kb(srv.pid), "conc": {}}
+    cpu0, conns = cpu_seconds(srv.pid), 0
+    for c in concs:
+        reps = []
+        for _ in range(args.reps):
+            g = loadgen(port, c, N[c], send)
+            reps.append(g)
+            conns += int(g["connections"])
+        rates = [g["connections"] / g["elapsed"] for g in reps]
+        r["conc"][c] = {
+            "cps": statistics.median(rates), "min": min(rates), "max": max(rates),
+            "p50": statistics.median(g["p50_ms"] for g in reps),
+            "p99": statistics.median(g["p99_ms"] for g in reps),
+            "failed": int(sum(g["failed"] for g in reps)),
+        }
+    time.sleep(0.5)
+    r["cpu_us"] = (cpu_seconds(srv.pid) - cpu0) / conns * 1e6
+    r["rss_after"] = rss_kb(srv.pid)
+    r["zombies"] = zombies(srv.pid)
+    srv.stop()
+    results[(handler_name, name)] = r
+    c8 = r["conc"].get(8) or next(iter(r["conc"].values()))
+    log(f"   {name:28s} {c8['cps']:8.0f} conn/s  cpu {r['cpu_us']:6.1f} us/conn  failed {sum(v['failed'] for v in r['conc'].values())}")
+
+def spawn_limit():
+    seconds = 1.5 if args.quick else 3
+    one = subprocess.run([os.path.join(BIN, "spawnloop"), str(seconds), HELLO], capture_output=True, text=True).stdout.split()
+    procs = [subprocess.Popen([os.path.join(BIN, "spawnloop"), str(seconds), HELLO], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    both = [pr.communicate()[0].split() for pr in procs]
+    return int(one[1]) / float(one[3]), sum(int(b[1]) / float(b[3]) for b in both)
+
+def scaling():
+    """swinetd's master CPU and RSS with 1, 100 and 1000 services, load on one."""
+    out = {}
+    for n in (1, 100, 1000):
+        ports = free_ports(n)
+        table = swinetd_table([(f"s{i}", ports[i], HELLO, []) for i in range(n)], os.path.join(WORK, f"scale-{n}.yaml"))
+        srv = Server(f"swinetd x{n}", [SWINETD, "-f", table], ports[n // 2])
+        idle = rss_kb(srv.pid)
+        cpu0 = cpu_seconds(srv.pid)
+        total = 0
+        for _ in range(args.reps):
+            g = loadgen(ports[n // 2], 8, N[8])
+            total += int(g["connections"])
+        time.sleep(0.3)
+        out[n] = {"cpu_us": (cpu_seconds(srv.pid) - cpu0) / total * 1e6, "rss_idle": idle, "rss_after": rss_kb(srv.pid)}
+        srv.stop()
+        log(f"   {n:5d} services: cpu {out[n]['cpu_us']:.1f} us/conn, rss {idle} kB")
+    return out
+
+def startup_and_reload():
+    """Start to 1000 ports listening; SIGHUP reload of 1000 services under load."""
+    n = 1000
+    ports = free_ports(n)
+    table = os.path.join(WORK, "reload-1000.yaml")
+    starts = []
+    for _ in range(args.reps):
+        swinetd_table([(f"s{i}", ports[i], HELLO, []) for i in range(n)], table)
+        logpath = os.path.join(WORK, "startup.log")
+        open(logpath, "w").close()
+        t0 = time.monotonic()
+        pr = subprocess.Popen([SWINETD, "-f", table], stderr=open(logpath, "a"), stdout=subprocess.DEVNULL)
+        while "swinetd: started" not in open(logpath).read():
+            time.sleep(0.0005)
+        starts.append((time.monotonic() - t0) * 1e3)
+        assert wait_listening(ports[-1])
+        pr.terminate(); pr.wait()
+    logpath = os.path.join(WORK, "reload.log")
+    open(logpath, "w").close()
+    pr = subprocess.Popen([SWINETD, "-f", table], stderr=open(logpath, "a"), stdout=subprocess.DEVNULL)
+    while "swinetd: started" not in open(logpath).read():
+        time.sleep(0.01)
+    # A client load on a kept service while the table is reloaded 10 times,
+    # each time with one service changed.
+    load = subprocess.Popen([LOADGEN, "127.0.0.1", str(ports[0]), "4", str(int(3000 * SCALE))], stdout=subprocess.PIPE, text=True)
+    for i in range(10):
+        swinetd_table([(f"s{j}", ports[j], HELLO, ["x"] if j == 1 and i % 2 == 0 else []) for j in range(n)], table)
+        pr.send_signal(signal.SIGHUP)
+        time.sleep(0.15)
+    g = dict(l.split() for l in load.communicate()[0].strip().splitlines())
+    time.sleep(0.2)
+    text = open(logpath).read()
+    pr.terminate(); pr.wait()
+    durations = [float(m) for m in re.findall(r"reload: applied .* duration=([\d.]+)ms", text)]
+    return statistics.median(starts), min(starts), max(starts), durations, int(float(g["failed"])), int(float(g["connections"]))
+
+def flood_defaults():
+    """What each server does with its default limits to a flood at concurrency 64."""
+    out = []
+    total = int(3000 * SCALE)
+    peers = []
+    xinetd = os.path.join(PEERS, "usr/sbin/xinetd")
+    if os.path.exists(xinetd):
+        def xi(port):
+            conf = os.path.join(WORK, f"xinetd-default-{port}.conf")
+            open(conf, "w").write(f"service swbench\n{{\n    type = UNLISTED\n    socket_type = stream\n    protocol = tcp\n    wait = no\n    user = root\n    server = {HELLO}\n    port = {port}\n    bind = 127.0.0.1\n    log_type = FILE /dev/null\n}}\n")
+            return [xinetd, "-dontfork", "-f", conf, "-pidfile", os.path.join(WORK, f"xid-{port}.pid")]
+        peers.append(("xinetd", "compiled-in defaults (cps 50 10)", xi))
+    inetd = os.path.join(PEERS, "usr/sbin/inetd")
+    if os.path.exists(inetd):
+        def oi(port):
+            conf = os.path.join(WORK, f"inetd-default-{port}.conf")
+            open(conf, "w").write(f"127.0.0.1:{port} stream tcp nowait root {HELLO} hello\n")
+            return [inetd, "-i", conf]
+        peers.append(("openbsd-inetd", "defaults (256 per minute)", oi))
+    tcpserver = os.path.join(PEERS, "usr/bin/tcpserver")
+    if os.path.exists(tcpserver):
+        peers.append(("tcpserver", "defaults (-c 40, -b 20)", lambda port: [tcpserver, "-H", "-R", "127.0.0.1", str(port), HELLO]))
+    peers.append(("swinetd", "defaults (max_connections 64, backlog 128)",
+                  lambda port: [SWINETD, "-f", swinetd_table([("bench", port, HELLO, [])], os.path.join(WORK, f"flood-{port}.yaml"))]))
+    for name, what, starter in peers:
+        port = free_ports(1)[0]
+        logfile = os.path.join(WORK, f"flood-{port}.log")
+        srv = Server(name, starter(port), port, stderr=logfile)
+        g = loadgen(port, 64, total)
+        still = wait_listening(port, timeout=1)
+        srv.stop()
+        out.append((name, what, int(g["connections"]), int(g["failed"]), g["connections"] / g["elapsed"], g["p99_ms"], still))
+        log(f"   {name:16s} failed {int(g['failed'])}/{int(g['connections'])}, still serving after: {still}")
+    return out
+
+# ---------------------------------------------------------------- main
+
+started = time.time()
+if not os.path.exists(SWINETD):
+    sys.exit(f"{SWINETD} missing: run bench/run, which builds it")
+log("== the limit: spawn + wait of the handler, no network")
+one_core, both_cores = spawn_limit()
+log(f"   one core {one_core:.0f}/s, both cores {both_cores:.0f}/s")
+for handler_name, handler, hargs, concs, send in (
+        ("hello (static, one line)", HELLO, [], (1, 8, 64), None),
+        ("echo (/bin/cat)", "/bin/cat", [], (8,), "ping\n")):
+    log(f"== {handler_name}")
+    for name, flags, starter in make_servers(handler, hargs):
+        run_server(handler_name, name, flags, starter, concs, send)
+log("== swinetd with 1, 100, 1000 services")
+scale = scaling()
+log("== start-up and reload with 1000 services")
+start_med, start_min, start_max, reloads, reload_failed, reload_conns = startup_and_reload()
+log(f"   start {start_med:.1f} ms, reloads {reloads}, failed {reload_failed}")
+log("== a flood at concurrency 64 with default limits")
+flood = flood_defaults()
+elapsed = time.time() - started
+
+# ---------------------------------------------------------------- report
+
+def kernel():
+    return platform.release()
+
+lines = []
+w = lines.append
+w("# swinetd benchmark results")
+w("")
+w(f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+w(f"- machine: {os.cpu_count()} cores ({open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}), kernel {kernel()}")
+w(f"- command: `bench/run{' ' + ' '.join(sys.argv[5:]) if len(sys.argv) > 5 else ''}` ({args.reps} repetitions; {N[1]}/{N[8]}/{N[64]} connections per repetition at concurrency 1/8/64); took {elapsed:.0f} s")
+w("- every figure below comes from this one run; only ratios within it mean anything")
+w("")
+w("## The limit: spawn + wait, no network")
+w("")
+w(f"posix_spawn + waitpid of the static hello handler: **{one_core:.0f}/s on one core**, **{both_cores:.0f}/s on both** (two loops).")
+w("")
+for handler_name in ("hello (static, one line)", "echo (/bin/cat)"):
+    rows = [(n, r) for (h, n), r in results.items() if h == handler_name]
+    if not rows:
+        continue
+    ref = results.get((handler_name, "textbook fork server"))
+    w(f"## Handler: {handler_name}")
+    w("")
+    concs = sorted(rows[0][1]["conc"])
+    head = "| server | " + " | ".join(f"c={c} conn/s (min-max)" for c in concs) + " | " + " | ".join(f"c={c} vs textbook" for c in concs) + \
+        " | " + " | ".join(f"c={c} p50/p99 ms" for c in concs) + " | failed | master CPU µs/conn | RSS idle / after (MB) | zombies |"
+    w(head)
+    w("|" + "---|" * (head.count("|") - 1))
+    for name, r in rows:
+        cells = [f"{r['conc'][c]['cps']:.0f} ({r['conc'][c]['min']:.0f}-{r['conc'][c]['max']:.0f})" for c in concs]
+        ratios = [f"{r['conc'][c]['cps'] / ref['conc'][c]['cps']:.2f}x" if ref else "-" for c in concs]
+        lat = [f"{r['conc'][c]['p50']:.2f} / {r['conc'][c]['p99']:.2f}" for c in concs]
+        failed = sum(v["failed"] for v in r["conc"].values())
+        w(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " | " + " | ".join(lat) +
+          f" | {failed} | {r['cpu_us']:.1f} | {r['rss_idle']/1024:.1f} / {r['rss_after']/1024:.1f} | {r['zombies']} |")
+    w("")
+w("Flags that lifted the peers' limits, so nothing throttles them:")
+w("")
+for (h, n), r in results.items():
+    if h.startswith("hello"):
+        w(f"- {n}: {r['flags']}")
+w("")
+w("## swinetd with 1, 100 and 1000 services (load on one, concurrency 8)")
+w("")
+w("| services | master CPU µs/conn | vs 1 service | RSS idle / after (MB) |")
+w("|---|---|---|---|")
+for n, r in scale.items():
+    w(f"| {n} | {r['cpu_us']:.1f} | {r['cpu_us'] / scale[1]['cpu_us']:.2f}x | {r['rss_idle']/1024:.1f} / {r['rss_after']/1024:.1f} |")
+w("")
+w("## Start-up and reload with 1000 services")
+w("")
+w(f"- start to all 1000 ports listening (exec to the `started` line): median **{start_med:.1f} ms** (min {start_min:.1f}, max {start_max:.1f})")
+if reloads:
+    w(f"- SIGHUP reload of the 1000-service table (one service changed each time), from the `reload: applied` lines: median **{statistics.median(reloads):.1f} ms** (min {min(reloads):.1f}, max {max(reloads):.1f}, {len(reloads)} reloads)")
+w(f"- connections refused or failed during the reloads: **{reload_failed}** of {reload_conns} (a client at concurrency 4 on a kept service)")
+w("")
+w("## A flood at concurrency 64 with each server's default limits")
+w("")
+w("| server | defaults | failed / connections | conn/s | p99 ms | still listening after |")
+w("|---|---|---|---|---|---|")
+for name, what, conns, failed, cps, p99, still in flood:
+    w(f"| {name} | {what} | {failed} / {conns} | {cps:.0f} | {p99:.1f} | {'yes' if still else 'no'} |")
+w("")
+if notes:
+    w("## Notes")
+    w("")
+    for n in sorted(set(notes)):
+        w(f"- {n}")
+    w("")
+report = "\n".join(lines)
+print(report)
+if not args.quick:
+    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"), "w").write(report)
+shutil.rmtree(WORK, ignore_errors=True)
