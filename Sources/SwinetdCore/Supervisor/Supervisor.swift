@@ -87,7 +87,11 @@ public final class Supervisor {
             log.event("swinetd", "not-started", ["errors": .int(outcome.failed)])
             return false
         }
-        if let path = options.pidFile, !writePidFile(path) { 
+        if table.services.contains(where: { $0.stderr == .log }) && !makeSparePipe(for: "swinetd") {
+            for l in Array(listeners.values) { close(l) }
+            return false
+        }
+        if let path = options.pidFile, !writePidFile(path) {
             for l in Array(listeners.values) { close(l) }
             return false
         }
@@ -203,28 +207,37 @@ public final class Supervisor {
             // The stderr pipe comes before the accept: when descriptors run
             // out, the connection is better left in the kernel's queue than
             // accepted without one.
-            var stderrPipe: (read: Int32, write: Int32)?
-            if s.config.stderr == .log {
-                var ends: [Int32] = [-1, -1]
-                guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else {
-                    pauseForResources(s.name, op: "pipe", Errno.current)
-                    return
-                }
-                stderrPipe = (ends[0], ends[1])
-            }
+            if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) { return }
             switch Socket.accept(l.fd, peer: &peer) {
             case .empty:
-                stderrPipe.map { closeDescriptor($0.read); closeDescriptor($0.write) }
                 return
             case .failed(let e):
-                stderrPipe.map { closeDescriptor($0.read); closeDescriptor($0.write) }
                 acceptFailed(e, l)
                 return
             case .accepted(let fd):
                 resourceTroubleLogged = false
+                var stderrPipe: (read: Int32, write: Int32)?
+                if s.config.stderr == .log {
+                    stderrPipe = sparePipe
+                    sparePipe = nil
+                }
                 spawn(s, l, fd, stderrPipe)
             }
         }
+    }
+
+    /// A `stderr: log` pipe made ahead of the accept that needs it and kept
+    /// when the accept finds the queue empty, so no wakeup makes a pipe in vain.
+    private var sparePipe: (read: Int32, write: Int32)?
+
+    private func makeSparePipe(for service: String) -> Bool {
+        var ends: [Int32] = [-1, -1]
+        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else {
+            pauseForResources(service, op: "pipe", Errno.current)
+            return false
+        }
+        sparePipe = (ends[0], ends[1])
+        return true
     }
 
     private func acceptFailed(_ e: Errno, _ l: Listener) {

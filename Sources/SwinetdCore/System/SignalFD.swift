@@ -64,10 +64,15 @@ struct SignalFD {
     /// have merged into one: the handlers are written for that).
     func drain() -> [Int32] {
         var out: [Int32] = []
-        var info = signalfd_siginfo()
         let size = MemoryLayout<signalfd_siginfo>.size
-        while Glibc.read(fd, &info, size) == size {
-            out.append(Int32(info.ssi_signo))
+        var batch = [signalfd_siginfo](repeating: signalfd_siginfo(), count: 16)
+        while true {
+            // One read takes every pending signal that fits; a short read
+            // means none is left, so no second read just to hear EAGAIN.
+            let n = batch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            for i in 0..<(n / size) { out.append(Int32(batch[i].ssi_signo)) }
+            if n < batch.count * size { break }
         }
         return out
     }
