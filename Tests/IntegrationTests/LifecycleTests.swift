@@ -44,6 +44,37 @@ import Glibc
         #expect(canBind(fine, AF_INET), "the port that did open must be closed again")
     }
 
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "needs root and setpriv to run swinetd as an unprivileged user"))
+    func withoutPrivilegeAUserOrALowPortFailsStartup() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let table = dir + "/services.yaml"
+        try """
+            services:
+              asroot:
+                listen: 127.0.0.1:\(freePort())
+                exec: /bin/cat
+                user: root
+              low:
+                listen: 127.0.0.1:7
+                exec: /bin/cat
+            """.write(toFile: table, atomically: true, encoding: .utf8)
+        chmod(table, 0o644)
+        let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        let (status, text) = try runToEnd(nobody + [swinetdBinary, "run", "-f", table])
+        #expect(status == 1)
+        #expect(text.contains("services.yaml:5:11: error: service 'asroot' runs as user 'root', which needs swinetd to run as root (it runs as uid 65534)"), "\(text)")
+        // Without the user, what remains is the port below 1024.
+        try String(contentsOfFile: table, encoding: .utf8).replacingOccurrences(of: "    user: root\n", with: "")
+            .write(toFile: table, atomically: true, encoding: .utf8)
+        let (status2, text2) = try runToEnd(nobody + [swinetdBinary, "run", "-f", table])
+        #expect(status2 == 1)
+        #expect(text2.contains("low: error address=127.0.0.1:7 op=bind error=\"Permission denied\""), "\(text2)")
+        #expect(!text2.contains("swinetd: started"))
+    }
+
     @Test func sigtermStopsHandlersWithinTheGracePeriod() throws {
         let (d, ports) = try startDaemon(args: ["--grace", "5"], { p in """
             services:

@@ -516,9 +516,9 @@ private struct Validation {
         if failed { return .none }
         if euid != 0 && uid == euid && gid == egid { return .some(nil) }
         if checkPrivileges && euid != 0 {
-            let node = (uid != euid ? user?.node : group?.node) ?? user?.node ?? group!.node
-            error(node, "service '\(service)' runs as \(user?.name ?? "") \(group.map { "group \($0.name)" } ?? "")"
-                  .split(separator: " ").joined(separator: " ") + ", which needs swinetd to run as root (it runs as uid \(euid))")
+            let who = [user.map { "user '\($0.name)'" }, group.map { "group '\($0.name)'" }].compactMap { $0 }
+            let node = (uid != euid ? user?.node : nil) ?? group?.node ?? user!.node
+            error(node, "service '\(service)' runs as \(who.joined(separator: " and ")), which needs swinetd to run as root (it runs as uid \(euid))")
             return .none
         }
         let groups = userName.map { Accounts.groups(of: $0, gid: gid) } ?? [gid]

@@ -22,7 +22,6 @@ final class HandlerOutput {
 
     func contains(_ fd: Int32) -> Bool { pipes[fd] != nil }
 
-    var isEmpty: Bool { pipes.isEmpty }
     var descriptors: [Int32] { Array(pipes.keys) }
 
     /// Reads once (the pipe is readable, so this does not block) and logs
