@@ -68,6 +68,10 @@ int cspawn_init(void) {
     return 0;
 }
 
+int cspawn_null_fd(void) {
+    return null_fd;
+}
+
 static _Noreturn void child_fail(volatile struct cspawn_result *r, int stage, int err) {
     r->stage = stage;
     r->error = err;

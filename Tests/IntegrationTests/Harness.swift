@@ -251,7 +251,7 @@ func cpuSeconds(_ pid: Int32) -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
           let close = stat.lastIndex(of: ")") else { return 0 }
     let f = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-    return (Double(f[11]) ?? 0 + 0) / 100 + (Double(f[12]) ?? 0) / 100
+    return ((Double(f[11]) ?? 0) + (Double(f[12]) ?? 0)) / 100
 }
 
 /// glibc 2.34's posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc

@@ -167,8 +167,8 @@ import Glibc
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit (util-linux)"))
     func runningOutOfDescriptorsPausesAndRecovers() throws {
         // 16 descriptors: 0-2, the spawn slots 3-4 and their /dev/null, epoll,
-        // signalfd, /dev/null, one listener, and a stderr pipe per running
-        // handler; the fifth handler cannot be accepted until one exits.
+        // signalfd, one listener, the spare stderr pipe, and a pipe per running
+        // handler; after a few handlers an accept meets EMFILE until one exits.
         let (d, ports) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nofile=16"], { p in """
             services:
               slow:

@@ -57,6 +57,10 @@ struct cspawn_result {
 /// child resets only those. Returns 0, or -1 with errno.
 int cspawn_init(void);
 
+/// The close-on-exec /dev/null descriptor cspawn_init opened; the master uses
+/// it too (for `stderr: null`) rather than opening a second one.
+int cspawn_null_fd(void);
+
 /// Starts the handler described by `plan` with `conn_fd` on descriptors 0 and
 /// 1 and `stderr_fd` on descriptor 2; every other descriptor is closed.
 ///

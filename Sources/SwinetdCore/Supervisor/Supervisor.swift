@@ -35,6 +35,7 @@ public final class Supervisor {
     let log: Log
     private let epoll: Epoll
     private let signals: SignalFD
+    /// The spawn shim's /dev/null, for `stderr: null`.
     private let devNull: Int32
     private let output = HandlerOutput()
 
@@ -57,16 +58,12 @@ public final class Supervisor {
         try SpawnPlan.reserveSlots()
         epoll = try Epoll()
         signals = try SignalFD()
-        switch syscallResult({ open("/dev/null", O_RDWR | O_CLOEXEC) }) {
-        case .success(let fd): devNull = fd
-        case .failure(let e): throw e
-        }
+        devNull = cspawn_null_fd()
         epoll.add(signals.fd)
     }
 
     deinit {
         closeDescriptor(signals.fd)
-        closeDescriptor(devNull)
     }
 
     // MARK: Start-up
@@ -83,16 +80,18 @@ public final class Supervisor {
         }
         let outcome = apply(table)
         if outcome.failed > 0 {
-            for l in Array(listeners.values) { close(l) }
+            closeAllListeners()
             log.event("swinetd", "not-started", ["errors": .int(outcome.failed)])
             return false
         }
+        // The spare pipe exists from the start, so the master's descriptor
+        // count is the same idle as after load.
         if table.services.contains(where: { $0.stderr == .log }) && !makeSparePipe(for: "swinetd") {
-            for l in Array(listeners.values) { close(l) }
+            closeAllListeners()
             return false
         }
         if let path = options.pidFile, !writePidFile(path) {
-            for l in Array(listeners.values) { close(l) }
+            closeAllListeners()
             return false
         }
         log.event("swinetd", "started", [
@@ -158,7 +157,7 @@ public final class Supervisor {
 
     private func handleSignals() {
         var reload = false
-        for s in signals.drain() {
+        signals.drain { s in
             switch s {
             case SIGHUP: reload = true
             case SIGTERM, SIGINT: beginStop(s)
@@ -201,13 +200,14 @@ public final class Supervisor {
 
     private func acceptReady(_ l: Listener) {
         let s = l.service
+        let needsPipe = s.config.stderr == .log
         var budget = Self.acceptBatch
         while budget > 0 && accepting(s) {
             budget -= 1
             // The stderr pipe comes before the accept: when descriptors run
             // out, the connection is better left in the kernel's queue than
             // accepted without one.
-            if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) { return }
+            if needsPipe && sparePipe == nil && !makeSparePipe(for: s.name) { return }
             switch Socket.accept(l.fd, peer: &peer) {
             case .empty:
                 return
@@ -216,11 +216,8 @@ public final class Supervisor {
                 return
             case .accepted(let fd):
                 resourceTroubleLogged = false
-                var stderrPipe: (read: Int32, write: Int32)?
-                if s.config.stderr == .log {
-                    stderrPipe = sparePipe
-                    sparePipe = nil
-                }
+                let stderrPipe = needsPipe ? sparePipe : nil
+                if needsPipe { sparePipe = nil }
                 spawn(s, l, fd, stderrPipe)
             }
         }
@@ -279,7 +276,7 @@ public final class Supervisor {
         switch s.config.stderr {
         case .socket: stderrFD = conn
         case .null: stderrFD = devNull
-        case .log: stderrFD = stderrPipe?.write ?? 2
+        case .log: stderrFD = stderrPipe!.write   // acceptReady always brings one
         }
         let pipeRead = stderrPipe?.read ?? -1
 
@@ -373,7 +370,7 @@ public final class Supervisor {
             "signal": .string(MasterSignals.name(signal)), "handlers": .int(children.count),
             "grace": .seconds(UInt64(options.grace * 1e9)),
         ])
-        for l in Array(listeners.values) { close(l) }
+        closeAllListeners()
         for pid in children.keys { signalHandler(pid, SIGTERM) }
         stopDeadline = monotonicNanoseconds() + UInt64(max(options.grace, 0) * 1e9)
     }
@@ -474,6 +471,10 @@ public final class Supervisor {
         maxChildren = table.maxChildren
         refreshAll()
         return outcome
+    }
+
+    private func closeAllListeners() {
+        for l in Array(listeners.values) { close(l) }
     }
 
     private func close(_ l: Listener) {

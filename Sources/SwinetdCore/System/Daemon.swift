@@ -18,12 +18,12 @@ public enum Daemon {
     public static func detach() -> Int32 {
         var ends: [Int32] = [-1, -1]
         guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else {
-            say("swinetd: cannot daemonize: \(Errno.current.text)\n")
+            Log().raw("swinetd: cannot daemonize: \(Errno.current.text)")
             exit(1)
         }
         let first = cspawn_fork()
         if first < 0 {
-            say("swinetd: cannot daemonize: \(Errno.current.text)\n")
+            Log().raw("swinetd: cannot daemonize: \(Errno.current.text)")
             exit(1)
         }
         if first > 0 {
@@ -41,11 +41,6 @@ public enum Daemon {
             if null > 2 { closeDescriptor(null) }
         }
         return ends[1]
-    }
-
-    private static func say(_ text: String) {
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 
     /// Tells the starting process that the daemon listens.

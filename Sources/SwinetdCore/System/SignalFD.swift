@@ -46,8 +46,10 @@ public enum MasterSignals {
 }
 
 /// The signalfd over `MasterSignals.handled`.
-struct SignalFD {
+final class SignalFD {
     let fd: Int32
+    /// Reused by every drain: reading signals allocates nothing.
+    private var batch = [signalfd_siginfo](repeating: signalfd_siginfo(), count: 16)
 
     init() throws(Errno) {
         var set = sigset_t()
@@ -60,20 +62,17 @@ struct SignalFD {
         }
     }
 
-    /// Every signal pending now, in arrival order (several of one kind may
-    /// have merged into one: the handlers are written for that).
-    func drain() -> [Int32] {
-        var out: [Int32] = []
+    /// Calls `body` with every signal pending now, in arrival order (several
+    /// of one kind may have merged into one: the handlers are written for that).
+    func drain(_ body: (Int32) -> Void) {
         let size = MemoryLayout<signalfd_siginfo>.size
-        var batch = [signalfd_siginfo](repeating: signalfd_siginfo(), count: 16)
         while true {
             // One read takes every pending signal that fits; a short read
             // means none is left, so no second read just to hear EAGAIN.
             let n = batch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             guard n > 0 else { break }
-            for i in 0..<(n / size) { out.append(Int32(batch[i].ssi_signo)) }
+            for i in 0..<(n / size) { body(Int32(batch[i].ssi_signo)) }
             if n < batch.count * size { break }
         }
-        return out
     }
 }
