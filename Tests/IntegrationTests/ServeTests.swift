@@ -5,9 +5,10 @@ import Glibc
 #endif
 
 /// A handler that reports what it was given: its descriptors, signal state,
-/// identity, directory and environment (ls and tr run as its children and
-/// look at the shell's /proc entry, so their own descriptors do not count).
-let probeScript = #"ls /proc/$$/fd | tr '\n' ' ' | sed 's/^/fds /'; echo; grep -E '^(SigBlk|SigIgn|Uid|Gid|Groups):' /proc/$$/status; echo "cwd $(pwd)"; tr '\0' '\n' < /proc/$$/environ | sed 's/^/env /'"#
+/// identity, directory and environment. Descriptors and status are read with
+/// shell builtins only: dash blocks every signal and holds pipe ends around
+/// each fork, so a child looking at /proc/$$ could catch the shell mid-fork.
+let probeScript = #"printf 'fds '; for i in \#((0..<1024).map(String.init).joined(separator: " ")); do [ -e /proc/$$/fd/$i ] && printf '%s ' $i; done; echo; while IFS= read -r line; do case "$line" in SigBlk:*|SigIgn:*|Uid:*|Gid:*|Groups:*) printf '%s\n' "$line";; esac; done < /proc/$$/status; echo "cwd $(pwd)"; tr '\0' '\n' < /proc/$$/environ | sed 's/^/env /'"#
 
 @Suite(.timeLimit(.minutes(2))) struct ServeTests {
     @Test func echoAnswersOnIPv4AndIPv6() throws {
