@@ -4,8 +4,10 @@ import Testing
 import Glibc
 #endif
 
-/// The swinetd binary that `swift build` put beside this test bundle.
+/// The swinetd binary that `swift build` put beside this test bundle, or the
+/// one `SWINETD_TEST_BINARY` names (to show that a test fails on an older build).
 let swinetdBinary: String = {
+    if let other = ProcessInfo.processInfo.environment["SWINETD_TEST_BINARY"], !other.isEmpty { return other }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
     // The xctest bundle on Linux is a plain executable in the build folder.
@@ -110,6 +112,26 @@ func processExists(_ pid: Int32) -> Bool {
     kill(pid, 0) == 0 || errno == EPERM
 }
 
+/// The state letter of `pid` in /proc (R, S, D, T, Z...), or nil when it is gone.
+func processState(_ pid: Int32) -> Character? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(close, offsetBy: 2)...].first
+}
+
+/// Whether `pid` runs (exists and is not a zombie waiting for its parent).
+func isAlive(_ pid: Int32) -> Bool {
+    guard let state = processState(pid) else { return false }
+    return state != "Z"
+}
+
+/// The resident set of `pid` in kB (VmRSS).
+func rssKB(_ pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+}
+
 /// Children of `pid` that are zombies.
 func zombies(of pid: Int32) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -133,16 +155,25 @@ final class Daemon {
     let logPath: String
     private(set) var pid: Int32 = 0
     private var exitStatus: Int32?
+    /// With `logToPipe`: the read end of the pipe on swinetd's stderr, read
+    /// only when the test asks (`drainPipe`), so a test can stop reading.
+    private var pipeRead: Int32 = -1
+    private var piped: [UInt8] = []
 
     /// Writes `table` and starts `swinetd run -f TABLE ARGS`, waiting for the
     /// "started" line (or for the process to end: `started` is then false).
-    init(table: String, args: [String] = [], launcher: [String] = [], waitForStart: Bool = true) throws {
+    init(table: String, args: [String] = [], launcher: [String] = [], waitForStart: Bool = true, logToPipe: Bool = false) throws {
         dir = makeTempDir()
         tablePath = dir + "/services.yaml"
         logPath = dir + "/swinetd.log"
         try table.write(toFile: tablePath, atomically: true, encoding: .utf8)
         let command = launcher + [swinetdBinary, "run", "-f", tablePath] + args
-        pid = try spawnProcess(command, output: logPath)
+        if logToPipe {
+            pid = try spawnProcess(command, output: nil, pipeRead: &pipeRead)
+            _ = fcntl(pipeRead, F_SETFL, O_NONBLOCK)
+        } else {
+            pid = try spawnProcess(command, output: logPath)
+        }
         if waitForStart {
             try waitUntil(20, "swinetd to start:\n\(log)") { started || !isRunning }
         }
@@ -151,11 +182,24 @@ final class Daemon {
     /// The start-up line, in either log format.
     var started: Bool { log.contains("swinetd: started") || log.contains(#""event":"started""#) }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var log: String {
+        if pipeRead >= 0 { drainPipe(); return String(decoding: piped, as: UTF8.self) }
+        return (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
     var logLines: [String] { log.split(separator: "\n").map(String.init) }
 
+    /// Reads what the pipe holds now (logToPipe only).
+    func drainPipe() {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(pipeRead, $0.baseAddress, $0.count) }
+            if n <= 0 { return }
+            piped.append(contentsOf: buffer[0..<n])
+        }
+    }
+
     func waitForLog(_ needle: String, count: Int = 1, timeout: Double = 10) throws {
-        try waitUntil(timeout, "\(count)× '\(needle)' in the log:\n\(log)") {
+        try waitUntil(timeout, "\(count)× '\(needle)' in the log:\n\(log.suffix(3000))") {
             log.components(separatedBy: needle).count - 1 >= count
         }
     }
@@ -191,22 +235,24 @@ final class Daemon {
 
     deinit {
         if isRunning {
+            kill(pid, SIGCONT)
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
         }
         // Handlers lead their own sessions; make sure none outlives the test.
         for p in handlerPids where processExists(p) { kill(-p, SIGKILL); kill(p, SIGKILL) }
+        if pipeRead >= 0 { close(pipeRead) }
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
 
 /// Starts a daemon, retrying with fresh ports when a parallel test happened
 /// to take one between the check and the bind.
-func startDaemon(args: [String] = [], launcher: [String] = [], _ table: ([UInt16]) -> String, ports count: Int = 1) throws -> (Daemon, [UInt16]) {
+func startDaemon(args: [String] = [], launcher: [String] = [], logToPipe: Bool = false, _ table: ([UInt16]) -> String, ports count: Int = 1) throws -> (Daemon, [UInt16]) {
     for _ in 0..<5 {
         let ports = (0..<count).map { _ in freePort() }
-        let d = try Daemon(table: table(ports), args: args, launcher: launcher)
+        let d = try Daemon(table: table(ports), args: args, launcher: launcher, logToPipe: logToPipe)
         if d.started { return (d, ports) }
         if !d.log.contains("Address already in use") { throw TestFailure("swinetd did not start:\n\(d.log)") }
     }
@@ -311,6 +357,10 @@ func runToEnd(_ argv: [String], timeout: Double = 20) throws -> (status: Int32, 
     var out: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+    defer {
+        // A command that did not end in time is killed, never left behind.
+        if status == nil { kill(pid, SIGKILL); var s: Int32 = 0; waitpid(pid, &s, 0) }
+    }
     try waitUntil(timeout, "\(argv) to end") {
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

@@ -58,6 +58,53 @@ import Glibc
         #expect(try exchange(p[0]) == "second\n")
     }
 
+    @Test func aRenamedServiceKeepsItsPortAfterTheOldHandlersExit() throws {
+        let (d, p) = try startDaemon({ p in """
+            services:
+              first:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+            """ })
+        let held = try connectOnly(p[0])
+        try d.waitForLog("first: accepted")
+        try d.rewrite(table([("second", p[0], "second")]))
+        try reload(d)
+        #expect(try exchange(p[0], timeout: 3) == "second\n")
+        // The retired service's last handler ends; the port must stay served.
+        close(held)
+        try d.waitForLog("first: exited")
+        usleep(100_000)
+        #expect(try exchange(p[0], timeout: 3) == "second\n", "\(d.log)")
+    }
+
+    @Test func aServiceThatComesBackCountsItsRunningHandlers() throws {
+        let limited = { (p: [UInt16]) in """
+            services:
+              limited:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+                max_connections: 2
+              other:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/cat
+            """ }
+        let (d, p) = try startDaemon(limited, ports: 2)
+        let first = try (0..<2).map { _ in try connectOnly(p[0]) }
+        defer { first.forEach { close($0) } }
+        try d.waitForLog("limited: accepted", count: 2)
+        try d.rewrite("services:\n  other:\n    listen: 127.0.0.1:\(p[1])\n    exec: /bin/cat\n")
+        try reload(d)
+        try d.rewrite(limited(p))
+        try reload(d, count: 2)
+        let more = try (0..<2).map { _ in try connectOnly(p[0]) }
+        defer { more.forEach { close($0) } }
+        usleep(500_000)
+        #expect(d.logLines.filter { $0.hasPrefix("limited: accepted") }.count == 2, "\(d.log)")
+        // As the old handlers end, the waiting clients are served.
+        first.forEach { shutdown($0, Int32(SHUT_WR)) }
+        try d.waitForLog("limited: accepted", count: 4)
+    }
+
     @Test func continuousClientsSeeNoFailureAcrossFiftyReloads() throws {
         let (d, p) = try startDaemon({ p in table([("a", p[0], "v0"), ("b", p[1], "b")]) }, ports: 2)
         let stop = Flag()

@@ -194,6 +194,64 @@ let probeScript = #"printf 'fds '; for i in \#((0..<1024).map(String.init).joine
         #expect(d.log.contains("talker: stderr pid=\(pid) line=\"first problem\""), "\(d.log)")
     }
 
+    @Test func aHandlersStderrLineIsCappedAndEscaped() throws {
+        // One 60,000-byte line, then a line of C1, bidi and line-separator
+        // characters (U+0085, U+009B, U+202E, U+2066, U+2028, U+2029, as
+        // octal UTF-8) that would forge log lines if written raw.
+        let forge = #"printf 'a\302\205swinetd: stopped\302\233b\342\200\256c\342\201\246d\342\200\250e\342\200\251f\n' >&2"#
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              talker:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", \(jsonQuote("head -c 60000 /dev/zero | tr '\\0' x >&2; echo >&2; " + forge))]
+            """ })
+        _ = try exchange(ports[0])
+        try d.waitForLog("talker: exited")
+        try d.waitForLog("line=\"a")
+        let pid = try #require(d.handlerPids.first)
+        let long = d.logLines.filter { $0.hasPrefix("talker: stderr pid=\(pid) ") && $0.contains("xxxx") }
+        #expect(long.count == 1, "\(long.map { $0.prefix(80) })")
+        #expect((long.first?.utf8.count ?? 0) < 4200, "\(long.first?.utf8.count ?? 0) bytes")
+        #expect(long.first?.contains("truncated=55904") == true, "\(long.first?.prefix(80) ?? "")")
+        for scalar: Unicode.Scalar in ["\u{85}", "\u{9B}", "\u{202E}", "\u{2066}", "\u{2028}", "\u{2029}"] {
+            #expect(!d.log.unicodeScalars.contains(scalar), "U+\(String(scalar.value, radix: 16)) written raw")
+        }
+        #expect(d.log.contains(#"line="a\u0085swinetd: stopped\u009bb\u202ec\u2066d\u2028e\u2029f""#), "\(d.log.suffix(300))")
+    }
+
+    @Test func startupDiagnosticsFollowTheLogFormat() throws {
+        let d = try Daemon(table: "services:\n  echo:\n    listen: 127.0.0.1:1\n    exec: /bin/cat\n    max_conection: 3\n",
+                           args: ["--log-format", "json"], waitForStart: false)
+        #expect(try d.waitForExit() == 1)
+        #expect(!d.logLines.isEmpty)
+        for line in d.logLines {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not JSON: \(line)")
+        }
+        #expect(d.log.contains("did you mean 'max_connections'?"), "\(d.log)")
+    }
+
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"),
+                   "needs root (user: nobody) and prlimit"))
+    func aProcessLimitPausesTheServiceInsteadOfDroppingConnections() throws {
+        // RLIMIT_NPROC 4 for nobody: the fifth handler's execve fails with
+        // EAGAIN. The connection is kept and served once a handler exits.
+        let (d, ports) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nproc=4"], { p in """
+            services:
+              limited:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "echo served; exec sleep 0.3"]
+                user: nobody
+                stderr: null
+            """ })
+        let replies = Failures()
+        concurrently(20) { _ in replies.add((try? exchange(ports[0], timeout: 20)) ?? "failed") }
+        #expect(replies.list == Array(repeating: "served\n", count: 20), "\(d.log.suffix(3000))")
+        #expect(d.log.contains("limited: paused reason=nproc"), "\(d.log.suffix(3000))")
+        #expect(d.log.contains("limited: resumed"), "\(d.log.suffix(3000))")
+    }
+
     @Test func jsonLogLinesParse() throws {
         let (d, ports) = try startDaemon(args: ["--log-format", "json"], { p in """
             services:
