@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // The system libyaml (Debian: libyaml-dev); only Config/YAMLDocument.swift imports it.
@@ -22,7 +23,7 @@ let package = Package(
         ),
         // The child side of spawning: async-signal-safe C between vfork and execve.
         .target(name: "CSpawn"),
-        // Linux headers Swift's Glibc module lacks: epoll, signalfd, accept4, pipe2.
+        // Linux calls Swift's Glibc module lacks: epoll, signalfd, accept4, pipe2, raw signal masks.
         .target(name: "CLinux"),
         // Everything swinetd does: the table, sockets, the event loop, spawning, logging.
         .target(
@@ -30,6 +31,8 @@ let package = Package(
             dependencies: [
                 "CYAML", "CSpawn", "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
         // The command line: parse flags, then hand over to SwinetdCore.

@@ -1,10 +1,19 @@
-// Thin wrappers over the _GNU_SOURCE calls, so the header Swift imports
-// does not need _GNU_SOURCE (which changes glibc's socket prototypes).
+// Thin wrappers over the _GNU_SOURCE calls and raw syscalls, so the header
+// Swift imports does not need _GNU_SOURCE (which changes glibc's socket
+// prototypes) and Swift never calls the variadic syscall(2).
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "clinux.h"
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
     return accept4(fd, addr, len, flags);
@@ -12,4 +21,39 @@ int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 
 int clinux_pipe2(int fds[2], int flags) {
     return pipe2(fds, flags);
+}
+
+int clinux_sigprocmask(int how, clinux_sigmask mask) {
+    return (int)syscall(SYS_rt_sigprocmask, how, &mask, NULL, sizeof mask);
+}
+
+int clinux_signalfd(clinux_sigmask mask, int flags) {
+    return (int)syscall(SYS_signalfd4, -1, &mask, sizeof mask, flags);
+}
+
+// The kernel's own struct sigaction (not glibc's), for rt_sigaction.
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    clinux_sigmask mask;
+};
+
+int clinux_default_disposition(int signal) {
+    struct kernel_sigaction dfl = { 0 };
+    return (int)syscall(SYS_rt_sigaction, signal, &dfl, NULL, sizeof(clinux_sigmask));
+}
+
+int clinux_is_ignored(int signal) {
+    struct kernel_sigaction old;
+    if (syscall(SYS_rt_sigaction, signal, NULL, &old, sizeof(clinux_sigmask)) != 0) return 0;
+    return old.handler == SIG_IGN;
+}
+
+int clinux_close_range(unsigned first, unsigned last) {
+    return (int)syscall(SYS_close_range, first, last, 0);
+}
+
+void clinux_malloc_trim(void) {
+    malloc_trim(0);
 }

@@ -124,7 +124,7 @@ static int child_main(void *opaque) {
     if (p->cwd && chdir(p->cwd) < 0) child_fail(r, CSPAWN_STAGE_CHDIR, errno);
 
     // Only now touch descriptors: before this the table is the master's too.
-    if (unshare_descriptors() < 0) child_fail(r, CSPAWN_STAGE_DUP2, errno);
+    if (unshare_descriptors() < 0) child_fail(r, CSPAWN_STAGE_CLOSE_RANGE, errno);
     // The slots are above 2, so dup2 always makes a fresh copy without
     // FD_CLOEXEC; the slots themselves are close-on-exec.
     if (dup2(SLOT_CONN, 0) < 0 || dup2(SLOT_CONN, 1) < 0 || dup2(SLOT_ERR, 2) < 0)
@@ -140,7 +140,7 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
         void *s = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         if (s == MAP_FAILED) {
-            struct cspawn_result out = { -1, CSPAWN_STAGE_CLONE, errno };
+            struct cspawn_result out = { -1, CSPAWN_STAGE_STACK, errno };
             return out;
         }
         child_stack = s;
@@ -149,9 +149,12 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
         struct cspawn_result out = { -1, CSPAWN_STAGE_CLONE, errno };
         return out;
     }
-    // Put the two sources in their slots (replacing /dev/null there).
+    // Put the two sources in their slots (replacing /dev/null there). If
+    // the second fails, the first must not keep the connection open.
     if (dup3(conn_fd, SLOT_CONN, O_CLOEXEC) < 0 || dup3(stderr_fd, SLOT_ERR, O_CLOEXEC) < 0) {
-        struct cspawn_result out = { -1, CSPAWN_STAGE_DUP2, errno };
+        struct cspawn_result out = { -1, CSPAWN_STAGE_SLOTS, errno };
+        dup3(null_fd, SLOT_CONN, O_CLOEXEC);
+        dup3(null_fd, SLOT_ERR, O_CLOEXEC);
         return out;
     }
     struct child_args args = { plan, &result };

@@ -23,7 +23,7 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
         #expect(table.services.map(\.name) == ["echo", "daytime", "upcase", "wc", "qotd"])
         let daytime = try #require(table["daytime"])
         #expect(daytime.addresses.map(\.description) == ["127.0.0.1:7013", "[::1]:7013"])
-        #expect(daytime.env.map { "\($0.0)=\($0.1)" } == ["TZ=UTC"])
+        #expect(daytime.env.map { "\($0.name)=\($0.value)" } == ["TZ=UTC"])
         #expect(daytime.maxConnections == 16)   // from defaults
         #expect(table["wc"]?.maxConnections == 4) // its own
         #expect(table["qotd"]?.argv.first == "qotd")
@@ -57,7 +57,7 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
         """
         let table = try TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml").get()
         let s = try #require(table["s"])
-        #expect(s.env.map { "\($0.0)=\($0.1)" } == ["A=1", "B=three", "C=4"])
+        #expect(s.env.map { "\($0.name)=\($0.value)" } == ["A=1", "B=three", "C=4"])
         #expect(s.maxConnections == 5)
         #expect(s.stderr == .null)
         #expect(s.addresses.map(\.description) == ["0.0.0.0:7100", "[::]:7100"])

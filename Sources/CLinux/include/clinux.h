@@ -1,9 +1,12 @@
-// Linux facilities that Swift's Glibc module leaves out: epoll, signalfd,
-// and the calls that make descriptors close-on-exec atomically (accept4,
-// pipe2), which glibc declares only under _GNU_SOURCE.
+// Linux facilities that Swift's Glibc module leaves out or wraps too
+// tightly: epoll, signalfd, the calls that make descriptors close-on-exec
+// atomically (accept4, pipe2, declared only under _GNU_SOURCE), raw signal
+// masks (glibc refuses its reserved signals 32 and 33, which a stray kill
+// can still send), close_range and malloc_trim.
 #ifndef CLINUX_H
 #define CLINUX_H
 
+#include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -13,5 +16,28 @@ int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
 /// pipe2(2): both ends get `flags` (O_CLOEXEC) atomically.
 int clinux_pipe2(int fds[2], int flags);
+
+/// A signal set as the kernel sees it: bit (signal - 1), signals 1 to 64.
+typedef uint64_t clinux_sigmask;
+
+/// rt_sigprocmask(2) without glibc's filter: `how` is SIG_BLOCK,
+/// SIG_UNBLOCK or SIG_SETMASK. Returns 0, or -1 with errno.
+int clinux_sigprocmask(int how, clinux_sigmask mask);
+
+/// signalfd4(2) over `mask` (which may include 32 and 33).
+int clinux_signalfd(clinux_sigmask mask, int flags);
+
+/// Sets `signal`'s disposition to SIG_DFL with rt_sigaction(2) (any signal
+/// but KILL and STOP, reserved ones included). Returns 0, or -1 with errno.
+int clinux_default_disposition(int signal);
+
+/// Whether `signal`'s disposition is SIG_IGN now.
+int clinux_is_ignored(int signal);
+
+/// close_range(2): closes `first` to `last`. Returns 0, or -1 with errno.
+int clinux_close_range(unsigned first, unsigned last);
+
+/// malloc_trim(3): gives freed heap memory back to the kernel.
+void clinux_malloc_trim(void);
 
 #endif

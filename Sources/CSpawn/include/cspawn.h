@@ -24,9 +24,12 @@ enum cspawn_stage {
     CSPAWN_STAGE_SETGID = 3,
     CSPAWN_STAGE_SETUID = 4,
     CSPAWN_STAGE_CHDIR = 5,
-    CSPAWN_STAGE_DUP2 = 6,
+    CSPAWN_STAGE_DUP2 = 6,         ///< the child's dup2 onto 0, 1 or 2
     CSPAWN_STAGE_EXECVE = 7,
-    CSPAWN_STAGE_CLONE = 8,
+    CSPAWN_STAGE_CLONE = 8,        ///< no child: clone failed
+    CSPAWN_STAGE_CLOSE_RANGE = 9,  ///< the child's private copy of descriptors 0-4
+    CSPAWN_STAGE_SLOTS = 10,       ///< no child: putting the sources into slots 3 and 4 failed
+    CSPAWN_STAGE_STACK = 11,       ///< no child: no memory for the child's stack
 };
 
 /// Everything the child needs, prepared by the parent before the spawn.
@@ -78,7 +81,9 @@ int cspawn_null_fd(void);
 /// does not grow with the number of listening sockets either.
 ///
 /// Returns the result; `result.pid == -1` means no child was created
-/// (stage CSPAWN_STAGE_CLONE, error = errno of clone).
+/// (stage CSPAWN_STAGE_CLONE, _SLOTS or _STACK, with that step's errno).
+/// However it ends, slots 3 and 4 are back on /dev/null when it returns:
+/// the master never keeps a connection open in a slot.
 struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, int stderr_fd);
 
 /// fork(2) for daemonizing. The master is single-threaded, so a plain fork is

@@ -5,8 +5,8 @@ import Glibc
 /// One concrete socket address a service listens on. A table entry such as
 /// `7007` or `localhost:7007` expands to several of these; listeners are kept
 /// across reloads by this value.
-public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
-    public enum Family: Hashable, Sendable { case ipv4, ipv6 }
+public struct ListenAddress: Hashable, Sendable, Codable, CustomStringConvertible {
+    public enum Family: String, Hashable, Sendable, Codable { case ipv4, ipv6 }
 
     public var family: Family
     /// 4 or 16 bytes in network order.
@@ -39,6 +39,12 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     /// family where one is the wildcard.
     public func conflicts(with other: ListenAddress) -> Bool {
         family == other.family && port == other.port && (ip == other.ip || isWildcard || other.isWildcard)
+    }
+
+    /// Whether `text` is a form whose IPv6 socket is only implied (`PORT`,
+    /// `localhost:PORT`): skipped, with a log line, on a host without IPv6.
+    public static func impliesIPv6(_ text: String) -> Bool {
+        text.allSatisfy(\.isNumber) || text.hasPrefix("localhost:")
     }
 
     /// Parses one `listen` entry. The forms, and the sockets each opens:

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Where a handler's descriptor 2 goes.
-public enum StderrMode: String, Equatable, Sendable {
+public enum StderrMode: String, Equatable, Sendable, Codable {
     /// The connection itself, like stdout.
     case socket
     /// A pipe the master reads; each line is logged under the service and pid.
@@ -14,20 +14,33 @@ public enum StderrMode: String, Equatable, Sendable {
 
 /// The identity a handler runs as, resolved when the table is loaded so the
 /// spawn path does no lookups.
-public struct Credentials: Equatable, Sendable {
+public struct Credentials: Equatable, Sendable, Codable {
     public var uid: uid_t
     public var gid: gid_t
     public var groups: [gid_t]
 }
 
-/// One service, validated, with every default resolved. Plain values only:
-/// two configs compare equal exactly when a reload needs no change.
-public struct ServiceConfig: Equatable, Sendable {
+/// One variable of a handler's environment.
+public struct EnvVar: Equatable, Sendable, Codable {
     public var name: String
-    /// The `listen` entries as written, for summaries.
-    public var listenSpecs: [String]
-    /// The concrete socket addresses those entries open.
+    public var value: String
+}
+
+/// One `listen` entry as written, and the sockets it opens.
+public struct ListenSpec: Equatable, Sendable, Codable {
+    public var text: String
     public var addresses: [ListenAddress]
+    /// `PORT` and `localhost:PORT` name IPv6 only by implication: on a host
+    /// without IPv6 that half is skipped. An address written out is not.
+    public var ipv6IsOptional: Bool
+}
+
+/// One service, validated, with every default resolved. Plain values only,
+/// with a synthesized `==`: two configs compare equal exactly when a reload
+/// needs no change, and a new field takes part without anyone remembering.
+public struct ServiceConfig: Equatable, Sendable, Codable {
+    public var name: String
+    public var listen: [ListenSpec]
     public var exec: String
     /// argv[0] followed by `args`.
     public var argv: [String]
@@ -36,24 +49,24 @@ public struct ServiceConfig: Equatable, Sendable {
     /// nil: the handler keeps the master's uid, gid and groups.
     public var credentials: Credentials?
     /// The table's environment for the handler (defaults.env merged with the service's), sorted by name.
-    public var env: [(String, String)]
+    public var env: [EnvVar]
     public var cwd: String
     public var maxConnections: Int
     public var backlog: Int
     public var stderr: StderrMode
     public var enabled: Bool
 
-    public static func == (a: ServiceConfig, b: ServiceConfig) -> Bool {
-        a.name == b.name && a.listenSpecs == b.listenSpecs && a.addresses == b.addresses
-            && a.exec == b.exec && a.argv == b.argv && a.user == b.user && a.group == b.group
-            && a.credentials == b.credentials && a.env.elementsEqual(b.env, by: ==)
-            && a.cwd == b.cwd && a.maxConnections == b.maxConnections && a.backlog == b.backlog
-            && a.stderr == b.stderr && a.enabled == b.enabled
+    /// The concrete socket addresses the `listen` entries open.
+    public var addresses: [ListenAddress] { listen.flatMap(\.addresses) }
+
+    /// Whether `address` may be skipped on a host without IPv6.
+    public func isOptional(_ address: ListenAddress) -> Bool {
+        address.family == .ipv6 && listen.contains { $0.ipv6IsOptional && $0.addresses.contains(address) }
     }
 }
 
 /// A whole validated table.
-public struct ServiceTable: Equatable, Sendable {
+public struct ServiceTable: Equatable, Sendable, Codable {
     /// In file order.
     public var services: [ServiceConfig]
     /// Most handlers of all services together.

@@ -1,25 +1,40 @@
 /// What `swinetd check` prints for a valid table: each service with every
-/// default resolved, so an admin sees what will actually run.
+/// key resolved (in `ServiceKey` order, defaults filled in), so an admin
+/// sees what will actually run.
 public enum TableSummary {
     public static func render(_ table: ServiceTable, file: String) -> String {
         var out = "\(file): ok: \(table.services.count) service\(table.services.count == 1 ? "" : "s"), max_children \(table.maxChildren)\n"
+        let width = ServiceKey.allCases.map(\.name.count).max()! + 1
         for s in table.services {
             out += "\(s.name)\(s.enabled ? "" : " (disabled)")\n"
-            out += "  listen          \(s.addresses.map(\.description).joined(separator: " "))\n"
-            out += "  exec            \(s.exec)\n"
-            out += "  argv            \(s.argv.map(quote).joined(separator: " "))\n"
-            if let c = s.credentials {
-                out += "  user            \(s.user ?? "-") (uid \(c.uid), gid \(c.gid), groups \(c.groups.map(String.init).joined(separator: ",")))\n"
-            } else {
-                out += "  user            (swinetd's own)\n"
+            for key in ServiceKey.allCases {
+                out += "  " + key.name + String(repeating: " ", count: width - key.name.count) + value(key, of: s) + "\n"
             }
-            out += "  cwd             \(s.cwd)\n"
-            out += "  env             \(s.env.isEmpty ? "(none)" : s.env.map { "\($0.0)=\(quote($0.1))" }.joined(separator: " "))\n"
-            out += "  max_connections \(s.maxConnections)\n"
-            out += "  backlog         \(s.backlog)\n"
-            out += "  stderr          \(s.stderr.rawValue)\n"
         }
         return out
+    }
+
+    /// The value `key` resolves to in `s`.
+    static func value(_ key: ServiceKey, of s: ServiceConfig) -> String {
+        switch key {
+        case .listen: return s.addresses.map(\.description).joined(separator: " ")
+        case .exec: return s.exec
+        case .args: return s.argv.count > 1 ? s.argv.dropFirst().map(quote).joined(separator: " ") : "(none)"
+        case .argv0: return quote(s.argv[0])
+        case .user:
+            guard let c = s.credentials else { return "(swinetd's own)" }
+            return "\(s.user ?? "-") (uid \(c.uid), groups \(c.groups.map(String.init).joined(separator: ",")))"
+        case .group:
+            guard let c = s.credentials else { return "(swinetd's own)" }
+            return "\(s.group ?? "-") (gid \(c.gid))"
+        case .env: return s.env.isEmpty ? "(none)" : s.env.map { "\($0.name)=\(quote($0.value))" }.joined(separator: " ")
+        case .cwd: return s.cwd
+        case .maxConnections: return String(s.maxConnections)
+        case .backlog: return String(s.backlog)
+        case .stderr: return s.stderr.rawValue
+        case .enabled: return String(s.enabled)
+        case .protocol: return "tcp"
+        }
     }
 
     private static func quote(_ s: String) -> String {

@@ -4,9 +4,11 @@ import CYAML
 ///
 /// This is the only file that touches libyaml. libyaml's document loader
 /// resolves anchors and aliases: an alias becomes a second reference to the
-/// same node index, so nothing is ever expanded here (no "billion laughs"),
-/// and a recursive alias is just an index that points back up; the validator
-/// walks the fixed shape of the table and never recurses generically.
+/// same node index, so nothing is copied here. But validation visits a node
+/// once per reference, so a few kilobytes of aliases to aliases can stand
+/// for millions of nodes ("billion laughs"): `expandedSize` counts the nodes
+/// with every alias expanded, which the loader bounds, and finds an alias
+/// inside the node it names (a cycle) before anything walks it.
 struct YAMLDocument {
     enum Kind {
         /// `quoted` is true for any non-plain scalar: such a scalar is always a
@@ -34,17 +36,58 @@ struct YAMLDocument {
 
     subscript(_ index: Int) -> Node { nodes[index] }
 
+    enum Expansion: Equatable {
+        case size(Int)
+        /// A node that contains itself, through an alias.
+        case cycle(Mark)
+    }
+
+    /// The number of nodes with every alias expanded, counting no further
+    /// than `limit` (past it the exact number does not matter); or the
+    /// position of a node that contains itself.
+    func expandedSize(limit: Int) -> Expansion {
+        guard let root else { return .size(0) }
+        // Iterative post-order over the node graph (no recursion: nesting
+        // may be deep), each node's expanded size computed once.
+        var size = [Int](repeating: -1, count: nodes.count)   // -1 unvisited, -2 on the path
+        var stack: [(node: Int, next: Int)] = [(root, 0)]
+        size[root] = -2
+        while let (node, next) = stack.last {
+            let children = self.children(of: node)
+            if next < children.count {
+                stack[stack.count - 1].next += 1
+                let child = children[next]
+                if size[child] == -2 { return .cycle(nodes[child].mark) }
+                if size[child] == -1 { size[child] = -2; stack.append((child, 0)) }
+                continue
+            }
+            var total = 1
+            for child in children { total = min(total + size[child], limit + 1) }
+            size[node] = total
+            stack.removeLast()
+        }
+        return .size(size[root])
+    }
+
+    private func children(of node: Int) -> [Int] {
+        switch nodes[node].kind {
+        case .scalar: return []
+        case .sequence(let items): return items
+        case .mapping(let pairs): return pairs.flatMap { [$0.key, $0.value] }
+        }
+    }
+
     /// Parses the first document of `bytes`. A second document is an error:
     /// a table is one document.
     static func parse(_ bytes: [UInt8]) -> Result<YAMLDocument, SyntaxError> {
         let loader = Loader()
         return bytes.withUnsafeBufferPointer { buffer in
             yaml_parser_set_input_string(&loader.parser, buffer.baseAddress ?? UnsafePointer(bitPattern: 1), buffer.count)
-            guard let first = loader.loadDocument() else { return .failure(loader.syntaxError()) }
+            guard let first = loader.loadDocument() else { return .failure(loader.syntaxError(bytes)) }
             defer { yaml_document_delete(first) }
             let document = convert(first)
             if document.root != nil {
-                guard let second = loader.loadDocument() else { return .failure(loader.syntaxError()) }
+                guard let second = loader.loadDocument() else { return .failure(loader.syntaxError(bytes)) }
                 defer { yaml_document_delete(second) }
                 if let extra = yaml_document_get_root_node(second) {
                     return .failure(SyntaxError(
@@ -75,15 +118,25 @@ struct YAMLDocument {
             return document
         }
 
-        func syntaxError() -> SyntaxError {
+        func syntaxError(_ bytes: [UInt8]) -> SyntaxError {
             var text = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
             if let context = parser.context.map({ String(cString: $0) }) {
                 text = "\(text) \(context)"
             }
-            let where_ = parser.problem_mark
-            let hasMark = parser.error == YAML_SCANNER_ERROR || parser.error == YAML_PARSER_ERROR
-                || parser.error == YAML_COMPOSER_ERROR
-            return SyntaxError(message: "YAML syntax: \(text)", mark: hasMark ? YAMLDocument.mark(where_) : nil)
+            switch parser.error {
+            case YAML_SCANNER_ERROR, YAML_PARSER_ERROR, YAML_COMPOSER_ERROR:
+                return SyntaxError(message: "YAML syntax: \(text)", mark: YAMLDocument.mark(parser.problem_mark))
+            case YAML_READER_ERROR:
+                // The reader (encoding, control characters) gives a byte
+                // offset and the offending value, not a mark.
+                let value = parser.problem_value
+                let what = parser.problem.map { String(cString: $0) }?.contains("UTF-8") == true
+                    ? "byte 0x" + String(value, radix: 16) : "U+" + String(value, radix: 16, uppercase: true)
+                return SyntaxError(message: "YAML syntax: \(text) (\(what))",
+                                   mark: Mark(offset: Int(parser.problem_offset), in: bytes))
+            default:
+                return SyntaxError(message: "YAML syntax: \(text)", mark: nil)
+            }
         }
     }
 

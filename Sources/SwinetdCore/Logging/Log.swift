@@ -12,27 +12,26 @@ public enum LogValue {
     case milliseconds(UInt64)
 }
 
-/// The one place that turns events into lines, text or JSON, one write each.
+/// The one place that turns events into lines, text or JSON, and hands each
+/// line to the sink in one piece.
 ///
 /// Text: `echo: exited pid=4242 peer=127.0.0.1:51234 status=0 duration=0.012s`,
 /// the subject (a service name, `swinetd` or `reload`), the event, then
-/// key=value fields; a value with spaces or quotes is double-quoted.
-/// JSON: `{"service":"echo","event":"exited","pid":4242,...}`.
+/// key=value fields; a value with spaces, quotes or anything that could be
+/// mistaken for a line break or a direction change is double-quoted and
+/// escaped (see `LogText`). JSON: `{"service":"echo","event":"exited","pid":4242,...}`.
+///
+/// The sink never blocks: when its reader stops reading, lines are kept up
+/// to a bound and then dropped and counted, and once it drains one
+/// `swinetd: log dropped=N` line says how many were lost.
 public final class Log {
     public enum Format: String, Sendable { case text, json }
 
-    public enum Sink {
-        /// Lines written to a descriptor (stderr, or the daemon's start-up pipe).
-        case descriptor(Int32)
-        /// syslog(3), facility daemon, ident swinetd (detached daemons).
-        case syslog
-    }
-
     public let format: Format
-    public var sink: Sink
+    public var sink: LogSink
     private var line: [UInt8] = []
 
-    public init(format: Format = .text, sink: Sink = .descriptor(2)) {
+    public init(format: Format = .text, sink: LogSink = .standardError()) {
         self.format = format
         self.sink = sink
         line.reserveCapacity(512)
@@ -49,59 +48,55 @@ public final class Log {
                 line.append(32)
                 line.append(contentsOf: key.utf8)
                 line.append(61)
-                appendText(value)
+                switch value {
+                case .string(let s): LogText.appendText(s, to: &line)
+                default: line.append(contentsOf: Log.render(value).utf8)
+                }
             }
         case .json:
             line.append(contentsOf: #"{"service":"#.utf8)
-            appendJSONString(subject)
+            LogText.appendJSON(subject, to: &line)
             line.append(contentsOf: #","event":"#.utf8)
-            appendJSONString(event)
+            LogText.appendJSON(event, to: &line)
             for (key, value) in fields {
                 line.append(44)
-                appendJSONString(key)
+                LogText.appendJSON(key, to: &line)
                 line.append(58)
                 switch value {
                 case .int(let n): line.append(contentsOf: String(n).utf8)
-                case .string(let s): appendJSONString(s)
-                default: appendJSONString(Log.render(value))
+                case .string(let s): LogText.appendJSON(s, to: &line)
+                default: LogText.appendJSON(Log.render(value), to: &line)
                 }
             }
             line.append(125)
         }
         line.append(10)
-        emit()
+        sink.write(line)
     }
 
-    /// Copies a raw line (a diagnostic at start-up) to the sink as it is.
-    public func raw(_ text: String) {
-        line.removeAll(keepingCapacity: true)
-        line.append(contentsOf: text.utf8)
-        line.append(10)
-        emit()
+    /// Writes what the sink holds as far as its reader takes it now; once
+    /// it has all gone, reports what had to be dropped. Returns whether
+    /// anything is still waiting.
+    @discardableResult
+    public func flush() -> Bool {
+        if sink.flush() { return true }
+        let dropped = sink.takeDropped()
+        if dropped > 0 {
+            event("swinetd", "log", ["dropped": .int(dropped)])
+            return sink.flush()
+        }
+        return false
     }
 
-    private func emit() {
-        switch sink {
-        case .descriptor(let fd):
-            line.withUnsafeBytes { buf in
-                var offset = 0
-                while offset < buf.count {
-                    let n = write(fd, buf.baseAddress! + offset, buf.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return   // nowhere left to report it; never block or die for a log line
-                    }
-                    offset += n
-                }
-            }
-        case .syslog:
-            line.removeLast()
-            line.append(0)
-            line.withUnsafeBufferPointer { buf in
-                buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { text in
-                    withVaList([text]) { vsyslog(LOG_INFO, "%s", $0) }
-                }
-            }
+    /// Flushes for at most `milliseconds`, waiting for the reader (at exit,
+    /// and before a daemon reports that it is ready).
+    public func flush(waitingAtMost milliseconds: Int32) {
+        let deadline = Nanoseconds.adding(monotonicNanoseconds(), UInt64(milliseconds) * Nanoseconds.perMillisecond)
+        while flush(), let fd = sink.descriptorToWatch {
+            let now = monotonicNanoseconds()
+            if now >= deadline { return }
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, Nanoseconds.timeoutMilliseconds(until: deadline, now: now))
         }
     }
 
@@ -117,46 +112,5 @@ public final class Log {
             let tenths = ns / 100_000
             return "\(tenths / 10).\(tenths % 10)ms"
         }
-    }
-
-    private func appendText(_ value: LogValue) {
-        guard case .string(let s) = value else {
-            line.append(contentsOf: Log.render(value).utf8)
-            return
-        }
-        let needsQuotes = s.isEmpty || s.utf8.contains { $0 <= 32 || $0 == 34 || $0 == 61 || $0 == 92 || $0 == 127 }
-        guard needsQuotes else {
-            line.append(contentsOf: s.utf8)
-            return
-        }
-        line.append(34)
-        for c in s.utf8 {
-            switch c {
-            case 34: line.append(contentsOf: #"\""#.utf8)
-            case 92: line.append(contentsOf: #"\\"#.utf8)
-            case 10: line.append(contentsOf: #"\n"#.utf8)
-            case 13: line.append(contentsOf: #"\r"#.utf8)
-            case 9: line.append(contentsOf: #"\t"#.utf8)
-            case 0..<32, 127: line.append(contentsOf: "\\x\(c < 16 ? "0" : "")\(String(c, radix: 16))".utf8)
-            default: line.append(c)
-            }
-        }
-        line.append(34)
-    }
-
-    private func appendJSONString(_ s: String) {
-        line.append(34)
-        for c in s.utf8 {
-            switch c {
-            case 34: line.append(contentsOf: #"\""#.utf8)
-            case 92: line.append(contentsOf: #"\\"#.utf8)
-            case 10: line.append(contentsOf: #"\n"#.utf8)
-            case 13: line.append(contentsOf: #"\r"#.utf8)
-            case 9: line.append(contentsOf: #"\t"#.utf8)
-            case 0..<32, 127: line.append(contentsOf: "\\u00\(c < 16 ? "0" : "")\(String(c, radix: 16))".utf8)
-            default: line.append(c)
-            }
-        }
-        line.append(34)
     }
 }

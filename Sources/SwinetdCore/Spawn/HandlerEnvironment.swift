@@ -7,7 +7,7 @@ public enum HandlerEnvironment {
     /// Set per connection, in this order (see SpawnPlan's dynamic slots).
     public static let connectionVariables = ["TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT"]
 
-    /// Names swinetd sets itself; the table cannot override them, because
+    /// Names swinetd sets itself; a table that sets one is an error, because
     /// they are facts about the connection rather than settings.
     public static let reserved: Set<String> = Set(connectionVariables + ["PROTO", "SWINETD_SERVICE"])
 
@@ -15,9 +15,9 @@ public enum HandlerEnvironment {
     public static func fixedEntries(for service: ServiceConfig) -> [String] {
         var out: [String] = []
         var hasPath = false
-        for (name, value) in service.env where !reserved.contains(name) {
-            if name == "PATH" { hasPath = true }
-            out.append("\(name)=\(value)")
+        for v in service.env {
+            if v.name == "PATH" { hasPath = true }
+            out.append("\(v.name)=\(v.value)")
         }
         if !hasPath { out.append("PATH=\(defaultPath)") }
         out.append("PROTO=TCP")

@@ -3,59 +3,161 @@ import Glibc
 #endif
 
 /// The read ends of `stderr: log` pipes: each line a handler writes to its
-/// stderr is logged under its service and pid.
+/// stderr is logged under its service and pid, within bounds that keep one
+/// handler from costing the master its time or the log its meaning:
+/// - a line is capped at `LineAssembler.maxLine` bytes (`truncated=N`);
+/// - each handler may log `linesPerSecond` lines a second (a burst of as
+///   many); lines beyond that are dropped and counted, reported as one
+///   `stderr-suppressed suppressed=N` line, and the pipe is not read for a
+///   second, so a flood costs one read a second;
+/// - a pipe still open `cutAfter` after its handler was reaped (a child of
+///   the handler holds it) is closed and logged as `output-cut`.
+/// Every read end is non-blocking and registered in epoll with a token of
+/// its own.
 final class HandlerOutput {
+    static let linesPerSecond: UInt64 = 100
+    static let cutAfter: UInt64 = 3 * Nanoseconds.perSecond
+    static let pauseWhenFlooded: UInt64 = Nanoseconds.perSecond
+
     private struct Pipe {
-        var service: String
-        var pid: pid_t
-        var pending: [UInt8] = []
+        let token: EventToken
+        let service: String
+        let pid: pid_t
+        var lines = LineAssembler()
+        var budget: TokenBucket
+        var suppressed = 0
+        var watched = true
     }
 
-    /// A line longer than this is logged in pieces rather than buffered forever.
-    static let maxLine = 4096
+    private let epoll: Epoll
     private var pipes: [Int32: Pipe] = [:]
+    private var byPID: [pid_t: Int32] = [:]
     private var buffer = [UInt8](repeating: 0, count: 65536)
 
-    func add(_ fd: Int32, service: String, pid: pid_t) {
-        pipes[fd] = Pipe(service: service, pid: pid)
+    init(epoll: Epoll) { self.epoll = epoll }
+
+    var isEmpty: Bool { pipes.isEmpty }
+
+    /// Registers a spare pipe's read end in epoll ahead of its use, so a
+    /// failure (ENOMEM, ENOSPC) shows before any connection depends on it.
+    func register(_ readEnd: Int32) -> Result<EventToken, Errno> {
+        let token = EventToken.next(.output, fd: readEnd)
+        return epoll.add(token).map { token }
     }
 
-    func contains(_ fd: Int32) -> Bool { pipes[fd] != nil }
+    /// The pipe `token` now carries handler `pid`'s stderr.
+    func add(_ token: EventToken, service: String, pid: pid_t, now: UInt64) {
+        pipes[token.fd] = Pipe(token: token, service: service, pid: pid,
+                               budget: TokenBucket(rate: Self.linesPerSecond, burst: Self.linesPerSecond, now: now))
+        byPID[pid] = token.fd
+    }
 
-    var descriptors: [Int32] { Array(pipes.keys) }
+    enum After: Equatable {
+        case open
+        /// Not read again before this time (the line budget is spent).
+        case paused(until: UInt64)
+        case closed
+    }
 
-    /// Reads once (the pipe is readable, so this does not block) and logs
-    /// complete lines. Returns false once the pipe is finished (EOF or
-    /// error): it is then closed, which also takes it out of epoll.
-    func readable(_ fd: Int32, log: Log) -> Bool {
-        guard var pipe = pipes[fd] else { return false }
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && (errno == EAGAIN || errno == EINTR) { return true }
-        if n <= 0 {
-            if !pipe.pending.isEmpty { emit(pipe.pending, pipe, log) }
-            pipes[fd] = nil
-            closeDescriptor(fd)
-            return false
+    /// Reads once (the pipe is readable, or this finds EAGAIN) and logs
+    /// complete lines within the budget.
+    func readable(_ token: EventToken, now: UInt64, log: Log) -> After {
+        guard var pipe = pipes[token.fd], pipe.token == token else { return .closed }
+        let n = buffer.withUnsafeMutableBytes { buf in loopCall("read(stderr pipe)") { read(token.fd, buf.baseAddress, buf.count) } }
+        switch n {
+        case .failure(.wouldBlock):
+            return .open
+        case .success(0), .failure:
+            feed(&pipe, count: nil, now, log)
+            close(&pipe, log)
+            return .closed
+        case .success(let count):
+            let before = pipe.suppressed
+            feed(&pipe, count: count, now, log)
+            guard pipe.suppressed > before else {
+                pipes[token.fd] = pipe
+                return .open
+            }
+            pipe.watched = false
+            epoll.remove(token.fd)
+            pipes[token.fd] = pipe
+            return .paused(until: Nanoseconds.adding(now, Self.pauseWhenFlooded))
         }
-        var start = 0
-        for i in 0..<n where buffer[i] == 10 {
-            pipe.pending.append(contentsOf: buffer[start..<i])
-            emit(pipe.pending, pipe, log)
-            pipe.pending.removeAll(keepingCapacity: true)
-            start = i + 1
-        }
-        pipe.pending.append(contentsOf: buffer[start..<n])
-        while pipe.pending.count >= Self.maxLine {
-            emit(Array(pipe.pending.prefix(Self.maxLine)), pipe, log)
-            pipe.pending.removeFirst(Self.maxLine)
-        }
-        pipes[fd] = pipe
+    }
+
+    /// After a pause: watches the pipe again (false: it is gone).
+    func resume(_ token: EventToken) -> Bool {
+        guard var pipe = pipes[token.fd], pipe.token == token, !pipe.watched else { return false }
+        pipe.watched = true
+        pipes[token.fd] = pipe
+        if case .failure = epoll.add(token) { return false }
         return true
     }
 
-    private func emit(_ bytes: [UInt8], _ pipe: Pipe, _ log: Log) {
-        var text = bytes
-        if text.last == 13 { text.removeLast() }
-        log.event(pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "line": .string(String(decoding: text, as: UTF8.self))])
+    /// Handler `pid` was reaped: the token of its pipe if that is still
+    /// open (the caller cuts it `cutAfter` later).
+    func handlerExited(_ pid: pid_t) -> EventToken? {
+        byPID[pid].flatMap { pipes[$0]?.token }
+    }
+
+    /// Closes the pipe of a handler reaped `cutAfter` ago; logs that its
+    /// output was cut.
+    func cut(_ token: EventToken, log: Log) {
+        guard var pipe = pipes[token.fd], pipe.token == token else { return }
+        log.event(pipe.service, "output-cut", ["pid": .int(Int(pipe.pid)), "after": .seconds(Self.cutAfter)])
+        close(&pipe, log)
+    }
+
+    /// At exit: one read of what each pipe holds now, then every pipe closed.
+    func closeAll(now: UInt64, log: Log) {
+        for (_, pipe) in pipes {
+            var p = pipe
+            let n = buffer.withUnsafeMutableBytes { read(p.token.fd, $0.baseAddress, $0.count) }
+            if n > 0 { feed(&p, count: n, now, log) }
+            feed(&p, count: nil, now, log)
+            close(&p, log)
+        }
+    }
+
+    /// Feeds the first `count` bytes of the buffer to the pipe's lines (nil:
+    /// the stream ended), logging each line that comes out.
+    private func feed(_ pipe: inout Pipe, count: Int?, _ now: UInt64, _ log: Log) {
+        var lines = pipe.lines
+        if let count {
+            buffer.withUnsafeBytes { raw in
+                lines.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count])) { emit(&pipe, $0, $1, now, log) }
+            }
+        } else {
+            lines.finish { emit(&pipe, $0, $1, now, log) }
+        }
+        pipe.lines = lines
+    }
+
+    private func emit(_ pipe: inout Pipe, _ line: [UInt8], _ truncated: Int, _ now: UInt64, _ log: Log) {
+        guard pipe.budget.take(now: now) else {
+            pipe.suppressed += 1
+            return
+        }
+        reportSuppressed(&pipe, log)
+        let text = String(decoding: line, as: UTF8.self)
+        if truncated > 0 {
+            log.event(pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "truncated": .int(truncated), "line": .string(text)])
+        } else {
+            log.event(pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "line": .string(text)])
+        }
+    }
+
+    private func reportSuppressed(_ pipe: inout Pipe, _ log: Log) {
+        guard pipe.suppressed > 0 else { return }
+        log.event(pipe.service, "stderr-suppressed", ["pid": .int(Int(pipe.pid)), "suppressed": .int(pipe.suppressed)])
+        pipe.suppressed = 0
+    }
+
+    private func close(_ pipe: inout Pipe, _ log: Log) {
+        reportSuppressed(&pipe, log)
+        if pipe.watched { epoll.remove(pipe.token.fd) }
+        closeDescriptor(pipe.token.fd)
+        pipes[pipe.token.fd] = nil
+        if byPID[pipe.pid] == pipe.token.fd { byPID[pipe.pid] = nil }
     }
 }

@@ -2,17 +2,26 @@
 import Glibc
 #endif
 
-/// A service as the running master sees it: its current settings, the spawn
-/// plan built from them, how many handlers it has running, and its sockets.
-/// Kept by name across reloads, so running handlers keep counting against
-/// their service's limit.
+/// A service of the live table as the master sees it: its settings, the
+/// spawn plan built from them, and what it holds while paused. Its running
+/// count is not here but in the child table, by name.
 final class ServiceState {
     var config: ServiceConfig
     var plan: SpawnPlan
-    var running = 0
-    var listeners: [Listener] = []
-    /// Gone from the table: its handlers finish and are reaped, nothing new starts.
-    var retired = false
+    /// A connection accepted whose handler could not start for a reason
+    /// that passes (the user at RLIMIT_NPROC): kept, and given a handler as
+    /// soon as one of the service's handlers exits, or after a back-off.
+    var held: Connection?
+    /// Why it is held: `nproc` (EAGAIN) or `resources` (ENOMEM).
+    var holdReason: PauseReason = .nproc
+    /// The next back-off while holding with no handler running (doubles).
+    var retryDelay = ServiceState.firstRetry
+    /// The reason a pause was last logged for, so each episode logs one
+    /// `paused` and one `resumed` line.
+    var loggedPause: PauseReason?
+
+    static let firstRetry: UInt64 = 100 * Nanoseconds.perMillisecond
+    static let lastRetry: UInt64 = 5 * Nanoseconds.perSecond
 
     init(_ config: ServiceConfig) {
         self.config = config
@@ -22,33 +31,9 @@ final class ServiceState {
     var name: String { config.name }
 }
 
-/// One listening socket, kept by address across reloads (the same socket,
-/// open the whole time, when both tables have the address).
-final class Listener {
-    let address: ListenAddress
-    let fd: Int32
-    var backlog: Int
-    var service: ServiceState
-    /// Whether the event loop watches it now (it does not while its service
-    /// is at its limit: connections then wait in the kernel's queue).
-    var watched = false
-    /// The local IP as text when the address is not a wildcard, so the spawn
-    /// path needs no getsockname for TCPLOCALIP.
-    let fixedLocalIP: [CChar]?
-
-    init(address: ListenAddress, fd: Int32, backlog: Int, service: ServiceState) {
-        self.address = address
-        self.fd = fd
-        self.backlog = backlog
-        self.service = service
-        self.fixedLocalIP = address.isWildcard ? nil
-            : Array(ListenAddress.text(family: address.family, ip: address.ip).utf8CString)
-    }
-}
-
-/// A running handler.
-struct Child {
-    let service: ServiceState
-    let peer: String
-    let started: UInt64
+/// An accepted connection on its way to a handler (or held, waiting for one).
+struct Connection {
+    var fd: Int32
+    var peer: sockaddr_storage
+    var listener: Listener
 }

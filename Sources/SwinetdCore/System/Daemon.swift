@@ -12,35 +12,38 @@ public enum Daemon {
     /// The byte that means "listening": start-up log lines come before it.
     static let readyByte: UInt8 = 0
 
-    /// Returns only in the daemon, with the write end of the start-up pipe
-    /// (log start-up lines there, then call `ready`). The starting process
-    /// never returns from here.
-    public static func detach() -> Int32 {
+    public enum Outcome {
+        /// In the daemon: log start-up lines to `ready`, then call `ready(_:)`.
+        case daemon(ready: Int32)
+        /// In the starting process (or the intermediate one): exit with this.
+        case exit(Int32)
+    }
+
+    /// Forks twice. The daemon keeps descriptors 0 to 2 (on /dev/null), the
+    /// spawn slots and the start-up pipe, and closes everything else it
+    /// inherited: it starts with what it opens itself.
+    public static func detach() -> Outcome {
         var ends: [Int32] = [-1, -1]
-        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else {
-            Log().raw("swinetd: cannot daemonize: \(Errno.current.text)")
-            exit(1)
-        }
+        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else { return failed("pipe2") }
         let first = cspawn_fork()
-        if first < 0 {
-            Log().raw("swinetd: cannot daemonize: \(Errno.current.text)")
-            exit(1)
-        }
+        if first < 0 { return failed("fork") }
         if first > 0 {
             closeDescriptor(ends[1])
-            exit(waitForDaemon(ends[0], intermediate: first))
+            return .exit(waitForDaemon(ends[0], intermediate: first))
         }
-        setsid()
-        let second = cspawn_fork()
-        if second != 0 { _exit(second < 0 ? 1 : 0) }
         closeDescriptor(ends[0])
+        if setsid() < 0 { report(ends[1], "setsid"); return .exit(1) }
+        let second = cspawn_fork()
+        if second < 0 { report(ends[1], "fork"); return .exit(1) }
+        if second > 0 { return .exit(0) }
         _ = chdir("/")
-        let null = open("/dev/null", O_RDWR)
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         if null >= 0 {
             dup2(null, 0); dup2(null, 1); dup2(null, 2)
-            if null > 2 { closeDescriptor(null) }
+            closeDescriptor(null)
         }
-        return ends[1]
+        closeInherited(keeping: [0, 1, 2, 3, 4, cspawn_null_fd(), ends[1]])
+        return .daemon(ready: ends[1])
     }
 
     /// Tells the starting process that the daemon listens.
@@ -48,6 +51,26 @@ public enum Daemon {
         var byte = readyByte
         _ = write(fd, &byte, 1)
         closeDescriptor(fd)
+    }
+
+    /// Closes every descriptor but `keep`, with close_range over the gaps.
+    static func closeInherited(keeping keep: [Int32]) {
+        var from: UInt32 = 0
+        for k in Set(keep).sorted() where k >= 0 {
+            if UInt32(k) > from { _ = clinux_close_range(from, UInt32(k) - 1) }
+            from = UInt32(k) + 1
+        }
+        _ = clinux_close_range(from, UInt32.max)
+    }
+
+    private static func failed(_ step: String) -> Outcome {
+        Log().event("swinetd", "error", ["op": .string(step), "error": .string(Errno.current.text)])
+        return .exit(1)
+    }
+
+    private static func report(_ fd: Int32, _ step: String) {
+        let text = Array("swinetd: error op=\(step) error=\"\(Errno.current.text)\"\n".utf8)
+        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     private static func waitForDaemon(_ fd: Int32, intermediate: pid_t) -> Int32 {

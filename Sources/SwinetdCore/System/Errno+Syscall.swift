@@ -3,8 +3,12 @@ import Glibc
 #endif
 @_exported import SystemPackage
 
-// Typed errno at the syscall boundary (swift-system's Errno): wrappers return
-// Result<_, Errno>, retry EINTR where that is right, and never retry close.
+// One errno policy (swift-system's Errno, SwiftNIO's rules): every call goes
+// through a wrapper that returns Result<_, Errno>; EINTR is retried where
+// that is right and never for close; EBADF, EFAULT and EINVAL from a call on
+// the loop's own descriptors mean swinetd itself is wrong, so they stop the
+// master loudly instead of being read as "nothing to do"; every other
+// failure is handled or logged by the caller.
 
 extension Errno {
     /// The calling thread's errno now.
@@ -12,6 +16,12 @@ extension Errno {
 
     /// strerror's text, as it goes into logs: "No such file or directory".
     public var text: String { description }
+
+    /// Whether this errno from `call` on one of the loop's own descriptors
+    /// can only be a bug in swinetd.
+    var isProgrammingError: Bool {
+        self == .badFileDescriptor || self == .badAddress || self == .invalidArgument
+    }
 }
 
 /// Runs `body` until it does not fail with EINTR (when asked), turning -1 into
@@ -27,16 +37,22 @@ func syscallResult<I: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: 
     }
 }
 
-/// close(2), once: after EINTR the descriptor is already gone on Linux.
+/// The policy for a call on the loop's own descriptors: a programming error
+/// stops the master with the call's name, anything else is returned.
 @inline(__always)
-func closeDescriptor(_ fd: Int32) {
-    _ = Glibc.close(fd)
+func loopCall<I: FixedWidthInteger>(_ name: StaticString, _ body: () -> I) -> Result<I, Errno> {
+    let r = syscallResult(body)
+    if case .failure(let e) = r, e.isProgrammingError {
+        fatalError("swinetd bug: \(name) failed with \(e.text)")
+    }
+    return r
 }
 
-/// Monotonic nanoseconds, for durations and deadlines.
+/// close(2), once: after EINTR the descriptor is already gone on Linux.
+/// EBADF means the descriptor was closed twice, which is a bug.
 @inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+func closeDescriptor(_ fd: Int32) {
+    if Glibc.close(fd) != 0 && errno == EBADF {
+        fatalError("swinetd bug: close(\(fd)) failed with EBADF")
+    }
 }

@@ -2,18 +2,44 @@
 import Glibc
 #endif
 
-/// Reading a whole (small) file, for the table.
+/// Reading a whole (small) regular file, for the table. The file is opened
+/// with O_NONBLOCK, so a FIFO or a device put in its place never blocks the
+/// open, and anything but a regular file is refused before a byte is read.
 enum FileBytes {
-    static func read(_ path: String) -> Result<[UInt8], Errno> {
+    enum Failure: Error, Equatable {
+        case system(Errno)
+        case notRegular(String)
+        case tooLarge(limit: Int)
+
+        var text: String {
+            switch self {
+            case .system(let e): return e.text
+            case .notRegular(let what): return "not a regular file (\(what))"
+            case .tooLarge(let limit): return "the file is larger than \(limit / (1 << 20)) MiB"
+            }
+        }
+    }
+
+    static func read(_ path: String, limit: Int = 64 << 20) -> Result<[UInt8], Failure> {
         let fd: Int32
-        switch syscallResult({ open(path, O_RDONLY | O_CLOEXEC) }) {
+        switch syscallResult({ open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }) {
         case .success(let d): fd = d
-        case .failure(let e): return .failure(e)
+        case .failure(let e): return .failure(.system(e))
         }
         defer { closeDescriptor(fd) }
         var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { return .failure(.isDirectory) }
+        guard fstat(fd, &st) == 0 else { return .failure(.system(.current)) }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: return .failure(.system(.isDirectory))
+        case S_IFIFO: return .failure(.notRegular("a FIFO"))
+        case S_IFCHR, S_IFBLK: return .failure(.notRegular("a device"))
+        case S_IFSOCK: return .failure(.notRegular("a socket"))
+        default: return .failure(.notRegular("of an unknown kind"))
+        }
+        if Int(st.st_size) > limit { return .failure(.tooLarge(limit: limit)) }
         var out: [UInt8] = []
+        out.reserveCapacity(Int(st.st_size))
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { buf in
@@ -22,10 +48,10 @@ enum FileBytes {
             switch n {
             case .success(0): return .success(out)
             case .success(let k): out.append(contentsOf: chunk[0..<k])
-            case .failure(let e): return .failure(e)
+            case .failure(let e): return .failure(.system(e))
             }
-            // A table is small; refuse what cannot be one rather than eat memory.
-            if out.count > 64 << 20 { return .failure(.fileTooLarge) }
+            // A file that grows while it is read.
+            if out.count > limit { return .failure(.tooLarge(limit: limit)) }
         }
     }
 }

@@ -3,20 +3,36 @@ import Glibc
 #endif
 import CLinux
 
-/// Signals as readable events: HUP, CHLD, TERM and INT are blocked from the
-/// very start (so an early one waits instead of killing or being lost) and
-/// read from a signalfd inside the event loop, handled in one place.
+/// Signals as readable events. Every signal that would otherwise end the
+/// master silently (HUP, INT, QUIT, TERM, USR1, USR2, ALRM, VTALRM, PROF,
+/// XCPU, XFSZ, PWR, SYS, STKFLT, IO, TRAP and 32 to 64) plus CHLD is blocked
+/// from the first instruction of main and read from a signalfd inside the
+/// event loop, handled in one place. Faults (SEGV, BUS, ILL, FPE, ABRT) keep
+/// their default so a crash is a crash; stop signals keep theirs.
 public enum MasterSignals {
-    public static let handled: [Int32] = [SIGHUP, SIGCHLD, SIGTERM, SIGINT]
+    public static let handled: [Int32] = [
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+        SIGXCPU, SIGXFSZ, SIGPWR, SIGSYS, SIGSTKFLT, SIGIO, SIGTRAP,
+    ] + Array(32...64)
 
-    /// Blocks the handled signals and ignores SIGPIPE. Call first thing in
-    /// main, before anything else can receive a signal.
+    static var mask: clinux_sigmask {
+        handled.reduce(0) { $0 | (1 << UInt64($1 - 1)) }
+    }
+
+    /// Resets each handled signal to its default disposition (a parent may
+    /// have left one ignored: an ignored SIGCHLD makes the kernel reap
+    /// handlers itself, unseen), blocks them all, and ignores SIGPIPE.
+    /// Call first thing in main, before anything else can receive a signal.
     public static func block() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in handled { sigaddset(&set, s) }
-        sigprocmask(SIG_BLOCK, &set, nil)
+        _ = clinux_sigprocmask(SIG_BLOCK, mask)
+        for s in handled { _ = clinux_default_disposition(s) }
         signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// For a command that is not the master (`check`): signals act as usual,
+    /// so Ctrl-C ends it.
+    public static func unblock() {
+        _ = clinux_sigprocmask(SIG_UNBLOCK, mask)
     }
 
     public static func name(_ signal: Int32) -> String {
@@ -36,10 +52,26 @@ public enum MasterSignals {
         case SIGPIPE: return "SIGPIPE"
         case SIGALRM: return "SIGALRM"
         case SIGTERM: return "SIGTERM"
+        case SIGSTKFLT: return "SIGSTKFLT"
         case SIGCHLD: return "SIGCHLD"
+        case SIGCONT: return "SIGCONT"
+        case SIGSTOP: return "SIGSTOP"
+        case SIGTSTP: return "SIGTSTP"
+        case SIGTTIN: return "SIGTTIN"
+        case SIGTTOU: return "SIGTTOU"
+        case SIGURG: return "SIGURG"
         case SIGXCPU: return "SIGXCPU"
         case SIGXFSZ: return "SIGXFSZ"
+        case SIGVTALRM: return "SIGVTALRM"
+        case SIGPROF: return "SIGPROF"
+        case SIGWINCH: return "SIGWINCH"
+        case SIGIO: return "SIGIO"
+        case SIGPWR: return "SIGPWR"
         case SIGSYS: return "SIGSYS"
+        // glibc keeps 32 and 33 for itself; SIGRTMIN is 34 for programs.
+        case 34: return "SIGRTMIN"
+        case 64: return "SIGRTMAX"
+        case 35..<64: return "SIGRTMIN+\(signal - 34)"
         default: return "SIG\(signal)"
         }
     }
@@ -52,15 +84,13 @@ final class SignalFD {
     private var batch = [signalfd_siginfo](repeating: signalfd_siginfo(), count: 16)
 
     init() throws(Errno) {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in MasterSignals.handled { sigaddset(&set, s) }
-        sigprocmask(SIG_BLOCK, &set, nil)
-        switch syscallResult({ signalfd(-1, &set, Int32(SFD_NONBLOCK | SFD_CLOEXEC)) }) {
+        switch syscallResult({ clinux_signalfd(MasterSignals.mask, Int32(SFD_NONBLOCK | SFD_CLOEXEC)) }) {
         case .success(let d): fd = d
         case .failure(let e): throw e
         }
     }
+
+    deinit { closeDescriptor(fd) }
 
     /// Calls `body` with every signal pending now, in arrival order (several
     /// of one kind may have merged into one: the handlers are written for that).
@@ -69,10 +99,12 @@ final class SignalFD {
         while true {
             // One read takes every pending signal that fits; a short read
             // means none is left, so no second read just to hear EAGAIN.
-            let n = batch.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            for i in 0..<(n / size) { body(Int32(batch[i].ssi_signo)) }
-            if n < batch.count * size { break }
+            let n = batch.withUnsafeMutableBytes { buf in
+                loopCall("read(signalfd)") { Glibc.read(fd, buf.baseAddress, buf.count) }
+            }
+            guard case .success(let count) = n, count > 0 else { break }
+            for i in 0..<(count / size) { body(Int32(batch[i].ssi_signo)) }
+            if count < batch.count * size { break }
         }
     }
 }

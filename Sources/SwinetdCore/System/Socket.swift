@@ -21,9 +21,16 @@ enum Socket {
         case .failure(let e): return .failure(ListenError(step: "socket", errno: e))
         }
         var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        if address.family == .ipv6 {
-            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+        if case .failure(let e) = syscallResult({ setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) }) {
+            closeDescriptor(fd)
+            return .failure(ListenError(step: "setsockopt(SO_REUSEADDR)", errno: e))
+        }
+        // Without V6ONLY a [::] socket would also take IPv4 and clash with
+        // 0.0.0.0: not setting it is an error, not a detail.
+        if address.family == .ipv6,
+           case .failure(let e) = syscallResult({ setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }) {
+            closeDescriptor(fd)
+            return .failure(ListenError(step: "setsockopt(IPV6_V6ONLY)", errno: e))
         }
         let bound = withSockaddr(address) { sa, len in syscallResult { bind(fd, sa, len) } }
         if case .failure(let e) = bound {
@@ -38,8 +45,8 @@ enum Socket {
     }
 
     /// Changes the backlog of a listening socket in place (Linux allows listen() again).
-    static func setBacklog(_ fd: Int32, _ backlog: Int) {
-        _ = Glibc.listen(fd, Int32(backlog))
+    static func setBacklog(_ fd: Int32, _ backlog: Int) -> Result<Void, Errno> {
+        syscallResult { Glibc.listen(fd, Int32(backlog)) }.map { _ in () }
     }
 
     enum AcceptResult {
@@ -50,7 +57,9 @@ enum Socket {
 
     /// accept4 with SOCK_CLOEXEC and without SOCK_NONBLOCK: the handler gets a
     /// blocking socket, and no other child inherits it. EINTR and ECONNABORTED
-    /// are retried: the next connection in the queue is as good.
+    /// are retried: the next connection in the queue is as good. EBADF,
+    /// EINVAL, ENOTSOCK and EOPNOTSUPP mean the listener is not what swinetd
+    /// thinks it is: a bug, which stops the master.
     static func accept(_ listener: Int32, peer: inout sockaddr_storage) -> AcceptResult {
         while true {
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -62,6 +71,8 @@ enum Socket {
             switch e {
             case .interrupted, .connectionAbort, .protocolError: continue
             case .wouldBlock: return .empty
+            case .badFileDescriptor, .invalidArgument, .notSocket, .notSupportedOnSocket, .badAddress:
+                fatalError("swinetd bug: accept4(\(listener)) failed with \(e.text)")
             default: return .failed(e)
             }
         }

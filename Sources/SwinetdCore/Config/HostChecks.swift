@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything validation asks of the host, and the only place that asks:
+/// stat, access, the first bytes of a handler, and NSS (users and groups,
+/// resolved once at load time so the spawn path never calls into NSS, which
+/// may lock, allocate or open files).
+///
+/// As root, swinetd trusts only what only root can change, as OpenSSH's
+/// StrictModes and cron do: the table, each handler, and every directory
+/// above them must be owned by root and writable by nobody else (a
+/// directory with the sticky bit, such as /tmp, may be writable by all).
+enum HostChecks {
+    // MARK: Files
+
+    /// Why `path` cannot be a handler, as text to follow the path
+    /// (": No such file or directory", " is not executable"), or nil.
+    static func executable(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return ": \(Errno.current.text)" }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return " is not a regular file" }
+        guard access(path, X_OK) == 0 else { return " is not executable" }
+        if let format = formatProblem(path) { return format }
+        return unsafeForRoot(path)
+    }
+
+    /// Why `path` cannot be a working directory (": errno" or " is not a directory"), or nil.
+    static func directory(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return ": \(Errno.current.text)" }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return " is not a directory" }
+        return nil
+    }
+
+    /// execve runs an ELF binary or a script that starts with `#!`; anything
+    /// else fails every connection with ENOEXEC, so say so now. A file root
+    /// may run but not read (mode 0111 for others) is not second-guessed.
+    private static func formatProblem(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { return nil }
+        defer { closeDescriptor(fd) }
+        var magic = [UInt8](repeating: 0, count: 4)
+        let n = magic.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4) }
+        if n >= 2 && magic[0] == 0x23 && magic[1] == 0x21 { return nil }           // #!
+        if n == 4 && magic == [0x7f, 0x45, 0x4c, 0x46] { return nil }             // \x7fELF
+        return " is neither an ELF binary nor a script starting with '#!' (execve would fail with 'Exec format error')"
+    }
+
+    /// When swinetd runs as root: why `path` could be changed by someone
+    /// else, as text to follow its name (" is writable by others (mode
+    /// 0666)", " is in /srv, which is owned by uid 1000"), or nil.
+    static func unsafeForRoot(_ path: String) -> String? {
+        guard geteuid() == 0, let real = realpath(path, nil) else { return nil }
+        let resolved = String(cString: real)
+        free(real)
+        var st = stat()
+        guard stat(resolved, &st) == 0 else { return nil }
+        if let why = untrusted(st, isDirectory: false) { return " \(why)" }
+        var dir = resolved
+        while dir != "/" {
+            dir = dir.lastIndex(of: "/").map { $0 == dir.startIndex ? "/" : String(dir[..<$0]) } ?? "/"
+            guard stat(dir, &st) == 0 else { return nil }
+            if let why = untrusted(st, isDirectory: true) { return " is in \(dir), which \(why)" }
+        }
+        return nil
+    }
+
+    private static func untrusted(_ st: stat, isDirectory: Bool) -> String? {
+        if st.st_uid != 0 { return "is owned by uid \(st.st_uid), not root" }
+        let mode = st.st_mode & 0o7777
+        let sticky = isDirectory && (mode & S_ISVTX) != 0
+        if (mode & 0o022) != 0 && !sticky { return "is writable by others (mode \(octal(mode)))" }
+        return nil
+    }
+
+    private static func octal(_ mode: mode_t) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
+    // MARK: Users and groups
+
+    struct User {
+        var name: String
+        var uid: uid_t
+        var gid: gid_t
+    }
+
+    /// A user by name, or by number when no user has that name.
+    static func user(_ name: String) -> User? {
+        func found(_ pw: passwd) -> User { User(name: String(cString: pw.pw_name), uid: pw.pw_uid, gid: pw.pw_gid) }
+        if let u = lookup({ getpwnam_r(name, $0, $1, $2, $3) }, found) { return u }
+        if let uid = UInt32(name), let u = lookup({ getpwuid_r(uid, $0, $1, $2, $3) }, found) { return u }
+        return nil
+    }
+
+    /// A group's id by name, or by number when no group has that name.
+    static func group(_ name: String) -> gid_t? {
+        if let g = lookup({ getgrnam_r(name, $0, $1, $2, $3) }, { $0.gr_gid }) { return g }
+        if let gid = UInt32(name), let g = lookup({ getgrgid_r(gid, $0, $1, $2, $3) }, { $0.gr_gid }) { return g }
+        return nil
+    }
+
+    /// One `get*_r` call, again with a buffer twice as large while it says
+    /// ERANGE (a group with thousands of members needs more than 64 KiB),
+    /// up to 64 MiB. `extract` reads the record while its buffer lives.
+    private static func lookup<Record, T>(_ call: (UnsafeMutablePointer<Record>, UnsafeMutablePointer<CChar>, Int,
+                                                   UnsafeMutablePointer<UnsafeMutablePointer<Record>?>) -> Int32,
+                                          _ extract: (Record) -> T) -> T? {
+        var size = 16384
+        while size <= 64 << 20 {
+            let record = UnsafeMutablePointer<Record>.allocate(capacity: 1)
+            defer { record.deallocate() }
+            var buffer = [CChar](repeating: 0, count: size)
+            var result: UnsafeMutablePointer<Record>?
+            let found: T?? = buffer.withUnsafeMutableBufferPointer { buf in
+                let rc = call(record, buf.baseAddress!, size, &result)
+                if rc == ERANGE || rc == EINTR { return .none }
+                return .some(rc == 0 && result != nil ? extract(record.pointee) : nil)
+            }
+            if case .some(let value) = found { return value }
+            if size < 64 << 20 { size *= 2 } else { break }
+        }
+        return nil
+    }
+
+    /// The supplementary groups `user` belongs to, with `gid` first.
+    static func groups(of user: String, gid: gid_t) -> [gid_t] {
+        var count: Int32 = 64
+        while true {
+            var list = [gid_t](repeating: 0, count: Int(count))
+            var n = count
+            if getgrouplist(user, gid, &list, &n) >= 0 {
+                return Array(list.prefix(Int(n)))
+            }
+            count = max(n, count * 2)
+            if count > 65536 { return [gid] }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+/// Every key a service (or `defaults`) may set: its name, its default and a
+/// one-line description. Validation, did-you-mean, `check`'s summary and
+/// the test that swinetd.yaml(5) documents every key all read this list, so
+/// a new key is added here once.
+public enum ServiceKey: String, CaseIterable, Sendable {
+    case listen, exec, args, argv0, user, group, env, cwd
+    case maxConnections = "max_connections"
+    case backlog, stderr, enabled
+    case `protocol`
+
+    public var name: String { rawValue }
+
+    /// The default, as swinetd.yaml(5) states it.
+    public var defaultValue: String {
+        switch self {
+        case .listen, .exec: return "required"
+        case .args: return "[]"
+        case .argv0: return "the last component of exec"
+        case .user, .group: return "swinetd's own"
+        case .env: return "{}"
+        case .cwd: return Defaults.cwd
+        case .maxConnections: return String(Defaults.maxConnections)
+        case .backlog: return String(Defaults.backlog)
+        case .stderr: return Defaults.stderr.rawValue
+        case .enabled: return "true"
+        case .protocol: return "tcp"
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case .listen: return "the addresses the service listens on"
+        case .exec: return "the handler, an absolute path"
+        case .args: return "the handler's arguments after argv[0]"
+        case .argv0: return "the handler's argv[0]"
+        case .user: return "the user the handler runs as"
+        case .group: return "the group the handler runs as"
+        case .env: return "extra environment variables for the handler"
+        case .cwd: return "the handler's working directory"
+        case .maxConnections: return "the most handlers of the service at once"
+        case .backlog: return "the length of each listening socket's queue"
+        case .stderr: return "where the handler's stderr goes: socket, log or null"
+        case .enabled: return "false: validated but not served"
+        case .protocol: return "the transport: tcp"
+        }
+    }
+
+    /// Whether `defaults` may set it (each service names its own addresses).
+    public var allowedInDefaults: Bool { self != .listen }
+}
+
+/// The keys of the table's top level.
+public enum TableKey: String, CaseIterable, Sendable {
+    case services, defaults
+    case maxChildren = "max_children"
+}
+
+/// The keys of one service (or of `defaults`), each parsed to its type.
+/// A nil field is either absent or already reported as wrong.
+struct Settings {
+    var listen: [ListenSpec]?
+    var listenNodes: [Int] = []
+    var exec: String?
+    var args: [String]?
+    var argv0: String?
+    var user: (name: String, node: Int)?
+    var group: (name: String, node: Int)?
+    var env: [String: String]?
+    var cwd: String?
+    var maxConnections: Int?
+    var backlog: Int?
+    var stderr: StderrMode?
+    var enabled: Bool?
+    /// Keys present in the file, even if their value was wrong: a wrong
+    /// value must not be reported a second time as "missing".
+    var present: Set<ServiceKey> = []
+}
+
+extension Validation {
+    /// Parses each key of one service (or of `defaults`) in file order.
+    mutating func settings(_ keys: [ServiceKey: Entry]) -> Settings {
+        var s = Settings()
+        s.present = Set(keys.keys)
+        for (key, entry) in keys.sorted(by: { $0.value.keyNode < $1.value.keyNode }) {
+            let v = entry.valueNode
+            switch key {
+            case .listen: (s.listen, s.listenNodes) = listen(v)
+            case .exec: s.exec = exec(v)
+            case .args: s.args = stringList(v, key: key.name)
+            case .argv0:
+                if let a = string(v, key: key.name) {
+                    if a.isEmpty { error(v, "'argv0' must not be empty") } else { s.argv0 = a }
+                }
+            case .user: if let name = string(v, key: key.name) { s.user = (name, v) }
+            case .group: if let name = string(v, key: key.name) { s.group = (name, v) }
+            case .env: s.env = env(v)
+            case .cwd: s.cwd = directory(v)
+            case .maxConnections: s.maxConnections = positiveInt(v, key: key.name, limit: 1_000_000)
+            case .backlog: s.backlog = positiveInt(v, key: key.name, limit: 65535)
+            case .stderr: s.stderr = stderr(v)
+            case .enabled: s.enabled = bool(v, key: key.name)
+            case .protocol: protocolCheck(v)
+            }
+        }
+        return s
+    }
+
+    mutating func listen(_ node: Int) -> ([ListenSpec]?, [Int]) {
+        let items: [Int]
+        switch document[node].kind {
+        case .scalar: items = [node]
+        case .sequence(let list): items = list
+        case .mapping: items = []
+        }
+        if items.isEmpty {
+            error(node, "'listen' must be an address or a list of addresses, such as 127.0.0.1:7007")
+            return (nil, [])
+        }
+        var out: [ListenSpec] = []
+        var nodes: [Int] = []
+        var ok = true
+        for item in items {
+            guard let text = string(item, key: "listen") else { ok = false; continue }
+            switch ListenAddress.parse(text) {
+            case .success(let addresses):
+                out.append(ListenSpec(text: text, addresses: addresses, ipv6IsOptional: ListenAddress.impliesIPv6(text)))
+                nodes.append(contentsOf: Array(repeating: item, count: addresses.count))
+            case .failure(let e):
+                error(item, e.message)
+                ok = false
+            }
+        }
+        return (ok ? out : nil, nodes)
+    }
+
+    mutating func env(_ node: Int) -> [String: String]? {
+        guard case .mapping(let pairs) = document[node].kind else {
+            error(node, "'env' must be a map of variable names to values, such as {TZ: UTC}")
+            return nil
+        }
+        var out: [String: String] = [:]
+        var ok = true
+        for pair in pairs {
+            guard let name = plainKey(pair.key) else { ok = false; continue }
+            if name.isEmpty || name.contains("=") || name.utf8.contains(0) {
+                error(pair.key, "invalid environment variable name '\(name)'")
+                ok = false
+                continue
+            }
+            if HandlerEnvironment.reserved.contains(name) {
+                error(pair.key, "'\(name)' in 'env' is set by swinetd for each connection; the table cannot set it")
+                ok = false
+                continue
+            }
+            if out[name] != nil {
+                error(pair.key, "duplicate key '\(name)' in 'env'")
+                ok = false
+                continue
+            }
+            guard case .scalar(let value, _) = document[pair.value].kind, !value.utf8.contains(0) else {
+                error(pair.value, "the value of '\(name)' in 'env' must be a string")
+                ok = false
+                continue
+            }
+            // An empty plain value is YAML's null: say so rather than guess.
+            if isNull(pair.value) && value.isEmpty {
+                error(pair.value, "'\(name)' in 'env' has no value; write \(name): \"\" for an empty one")
+                ok = false
+                continue
+            }
+            out[name] = value
+        }
+        return ok ? out : nil
+    }
+
+    mutating func stderr(_ node: Int) -> StderrMode? {
+        if isNull(node) { return .null }
+        if case .scalar(let text, _) = document[node].kind, let mode = StderrMode(rawValue: text) {
+            return mode
+        }
+        error(node, "'stderr' must be socket, log or null")
+        return nil
+    }
+
+    mutating func protocolCheck(_ node: Int) {
+        guard case .scalar(let text, _) = document[node].kind else {
+            error(node, "'protocol' must be tcp")
+            return
+        }
+        switch text {
+        case "tcp":
+            break
+        case "udp", "tcp6", "udp6", "unix", "sctp", "rpc":
+            error(node, "protocol '\(text)' is not supported yet: only tcp")
+        default:
+            error(node, "unknown protocol '\(text)': only tcp is supported")
+        }
+    }
+
+    mutating func exec(_ node: Int) -> String? {
+        guard let path = string(node, key: "exec") else { return nil }
+        guard path.hasPrefix("/") else {
+            error(node, "'exec' must be an absolute path, not '\(path)'")
+            return nil
+        }
+        if let problem = HostChecks.executable(path) {
+            error(node, "'exec' \(path)\(problem)")
+            return nil
+        }
+        return path
+    }
+
+    mutating func directory(_ node: Int) -> String? {
+        guard let path = string(node, key: "cwd") else { return nil }
+        guard path.hasPrefix("/") else {
+            error(node, "'cwd' must be an absolute path, not '\(path)'")
+            return nil
+        }
+        if let problem = HostChecks.directory(path) {
+            error(node, "'cwd' \(path)\(problem)")
+            return nil
+        }
+        return path
+    }
+}

@@ -1,0 +1,216 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One pass over a parsed document that reports every mistake it has, each
+/// where it is: an unknown key at the key, a bad value at the value, a
+/// missing required key at the service's name, a duplicate at its second
+/// occurrence. One mistake in a service never hides another: a service
+/// without `exec` still has its user checked, and its addresses still claim
+/// their ports, so a clash with another service is reported too.
+struct Validation {
+    let document: YAMLDocument
+    let file: String
+    let checkPrivileges: Bool
+    var diagnostics: [Diagnostic] = []
+
+    init(document: YAMLDocument, file: String, checkPrivileges: Bool) {
+        self.document = document
+        self.file = file
+        self.checkPrivileges = checkPrivileges
+    }
+
+    mutating func error(_ node: Int, _ message: String) {
+        diagnostics.append(Diagnostic(file: file, mark: document[node].mark, message: message))
+    }
+
+    // MARK: The table
+
+    mutating func table() -> ServiceTable? {
+        guard let root = document.root else {
+            diagnostics.append(Diagnostic(file: file, mark: Mark(line: 1, column: 1),
+                                          message: "the table is empty: a 'services' map is required"))
+            return nil
+        }
+        guard let top = entries(of: root, context: "at the top level", known: TableKey.self) else {
+            error(root, "the table must be a map with a 'services' key")
+            return nil
+        }
+        var maxChildren = Defaults.maxChildren
+        if let e = top[.maxChildren], let n = positiveInt(e.valueNode, key: TableKey.maxChildren.rawValue, limit: 1_000_000) {
+            maxChildren = n
+        }
+        var defaults = Settings()
+        if let e = top[.defaults], !isNull(e.valueNode) {
+            if let keys = entries(of: e.valueNode, context: "in 'defaults'", known: ServiceKey.self) {
+                for (key, entry) in keys where !key.allowedInDefaults {
+                    error(entry.keyNode, "'\(key.name)' cannot have a default: each service names its own addresses")
+                }
+                defaults = settings(keys.filter { $0.key.allowedInDefaults })
+            } else {
+                error(e.valueNode, "'defaults' must be a map of service keys")
+            }
+        }
+        guard let servicesEntry = top[.services] else {
+            error(root, "the table has no 'services' map")
+            return nil
+        }
+        let servicesNode = servicesEntry.valueNode
+        guard !isNull(servicesNode), case .mapping(let pairs) = document[servicesNode].kind else {
+            error(servicesNode, isNull(servicesNode)
+                  ? "'services' is empty: name at least one service"
+                  : "'services' must be a map from service name to its settings")
+            return nil
+        }
+        if pairs.isEmpty {
+            error(servicesNode, "'services' is empty: name at least one service")
+            return nil
+        }
+        var services: [ServiceConfig] = []
+        var seenNames: Set<String> = []
+        var claims = AddressClaims()
+        for pair in pairs {
+            guard let name = plainKey(pair.key) else { continue }
+            guard seenNames.insert(name).inserted else {
+                error(pair.key, "duplicate service name '\(name)'")
+                continue
+            }
+            if !Validation.isValidName(name) {
+                error(pair.key, "invalid service name '\(name)': use only letters, digits, '.', '_' and '-'")
+            }
+            guard let keys = entries(of: pair.value, context: "in service '\(name)'", known: ServiceKey.self) else {
+                error(pair.value, "service '\(name)' must be a map of settings")
+                continue
+            }
+            let own = settings(keys)
+            // Claimed whatever else is wrong with the service, so a clash is never hidden.
+            if own.enabled ?? defaults.enabled ?? true, let listen = own.listen {
+                for (index, address) in listen.flatMap(\.addresses).enumerated() {
+                    if let other = claims.claim(address, by: name) {
+                        let whose = other == name ? "already listed in this service" : "already used by service '\(other)'"
+                        error(own.listenNodes[min(index, own.listenNodes.count - 1)], "address \(address) is \(whose)")
+                    }
+                }
+            }
+            if let service = resolve(name: name, nameNode: pair.key, own: own, defaults: defaults) {
+                services.append(service)
+            }
+        }
+        return ServiceTable(services: services, maxChildren: maxChildren)
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { c in
+            (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
+        }
+    }
+
+    // MARK: One service, resolved
+
+    /// The service with every default applied; nil when anything about it
+    /// was wrong (each thing reported).
+    mutating func resolve(name: String, nameNode: Int, own: Settings, defaults: Settings) -> ServiceConfig? {
+        var failed = false
+        if own.listen == nil && !own.present.contains(.listen) {
+            error(nameNode, "service '\(name)' has no 'listen' address")
+            failed = true
+        }
+        if own.exec == nil && defaults.exec == nil && !own.present.contains(.exec) && !defaults.present.contains(.exec) {
+            error(nameNode, "service '\(name)' has no 'exec'")
+            failed = true
+        }
+        let userEntry = own.user ?? defaults.user
+        let groupEntry = own.group ?? defaults.group
+        let credentials = self.credentials(user: userEntry, group: groupEntry, service: name)
+        guard !failed, let listen = own.listen, let exec = own.exec ?? defaults.exec, case .some(let credentials) = credentials else {
+            return nil
+        }
+        let args = own.args ?? defaults.args ?? []
+        let argv0 = own.argv0 ?? defaults.argv0 ?? String(exec.split(separator: "/").last ?? Substring(exec))
+        let env = (defaults.env ?? [:]).merging(own.env ?? [:]) { _, service in service }
+        return ServiceConfig(
+            name: name,
+            listen: listen,
+            exec: exec,
+            argv: [argv0] + args,
+            user: userEntry?.name,
+            group: groupEntry?.name,
+            credentials: credentials,
+            env: env.sorted { $0.key < $1.key }.map { EnvVar(name: $0.key, value: $0.value) },
+            cwd: own.cwd ?? defaults.cwd ?? Defaults.cwd,
+            maxConnections: own.maxConnections ?? defaults.maxConnections ?? Defaults.maxConnections,
+            backlog: own.backlog ?? defaults.backlog ?? Defaults.backlog,
+            stderr: own.stderr ?? defaults.stderr ?? Defaults.stderr,
+            enabled: own.enabled ?? defaults.enabled ?? true)
+    }
+
+    /// `.some(nil)`: keep swinetd's identity; `.none`: an error was reported.
+    mutating func credentials(user: (name: String, node: Int)?, group: (name: String, node: Int)?, service: String) -> Credentials?? {
+        if user == nil && group == nil { return .some(nil) }
+        let euid = geteuid(), egid = getegid()
+        var uid = euid
+        var gid = egid
+        var userName: String?
+        var failed = false
+        if let user {
+            if let found = HostChecks.user(user.name) {
+                (uid, gid, userName) = (found.uid, found.gid, found.name)
+            } else {
+                error(user.node, "unknown user '\(user.name)' in service '\(service)'")
+                failed = true
+            }
+        }
+        if let group {
+            if let found = HostChecks.group(group.name) {
+                gid = found
+            } else {
+                error(group.node, "unknown group '\(group.name)' in service '\(service)'")
+                failed = true
+            }
+        }
+        if failed { return .none }
+        if euid != 0 && uid == euid && gid == egid { return .some(nil) }
+        if checkPrivileges && euid != 0 {
+            let who = [user.map { "user '\($0.name)'" }, group.map { "group '\($0.name)'" }].compactMap { $0 }
+            let node = (uid != euid ? user?.node : nil) ?? group?.node ?? user!.node
+            error(node, "service '\(service)' runs as \(who.joined(separator: " and ")), which needs swinetd to run as root (it runs as uid \(euid))")
+            return .none
+        }
+        let groups = userName.map { HostChecks.groups(of: $0, gid: gid) } ?? [gid]
+        return .some(Credentials(uid: uid, gid: gid, groups: groups))
+    }
+}
+
+/// Which service claims each address, so that two addresses that cannot
+/// both be bound are found in one lookup each (not by comparing every pair).
+struct AddressClaims {
+    private struct Port: Hashable {
+        var family: ListenAddress.Family
+        var port: UInt16
+    }
+    private struct Claimants {
+        var wildcard: String?
+        /// The first specific address's service, named when a wildcard clashes.
+        var first: String?
+        var specific: [[UInt8]: String] = [:]
+    }
+    private var byPort: [Port: Claimants] = [:]
+
+    /// Claims `address` for `service`; returns the service that already has
+    /// a conflicting one (equal, or the same port and family with a wildcard).
+    mutating func claim(_ address: ListenAddress, by service: String) -> String? {
+        let key = Port(family: address.family, port: address.port)
+        var entry = byPort[key] ?? Claimants()
+        if let w = entry.wildcard { return w }
+        if address.isWildcard {
+            if let first = entry.first { return first }
+            entry.wildcard = service
+        } else {
+            if let other = entry.specific[address.ip] { return other }
+            entry.specific[address.ip] = service
+            if entry.first == nil { entry.first = service }
+        }
+        byPort[key] = entry
+        return nil
+    }
+}

@@ -1,0 +1,217 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import CSpawn
+
+/// Accepting and handing connections to handlers: the hot path.
+extension Supervisor {
+    /// How long accepting pauses after EMFILE, ENFILE, ENOBUFS or ENOMEM.
+    static let resourcePause: UInt64 = 100 * Nanoseconds.perMillisecond
+    /// Most connections accepted from one listener per wakeup, for fairness.
+    static let acceptBatch = 16
+
+    func acceptReady(_ l: Listener) {
+        guard let s = services[l.owner] else { return }
+        let needsPipe = s.config.stderr == .log
+        var budget = Self.acceptBatch
+        // `watched` is admission's answer: a spawn that reaches a limit unwatches.
+        while budget > 0 && l.watched {
+            budget -= 1
+            // The stderr pipe comes before the accept: when descriptors run
+            // out, the connection is better left in the kernel's queue than
+            // accepted without one.
+            if needsPipe && sparePipe == nil && !makeSparePipe(for: s.name) { return }
+            switch Socket.accept(l.fd, peer: &peer) {
+            case .empty:
+                return
+            case .failed(let e):
+                acceptFailed(e, l)
+                return
+            case .accepted(let fd):
+                resourceTroubleLogged = false
+                spawn(s, Connection(fd: fd, peer: peer, listener: l))
+            }
+        }
+    }
+
+    /// A `stderr: log` pipe made ahead of the accept that needs it and kept
+    /// when the accept finds the queue empty, so no wakeup makes a pipe in
+    /// vain. Its read end is non-blocking and already in epoll.
+    func makeSparePipe(for service: String) -> Bool {
+        var ends: [Int32] = [-1, -1]
+        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else {
+            pauseForResources(service, op: "pipe", Errno.current)
+            return false
+        }
+        _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+        switch output.register(ends[0]) {
+        case .success(let token):
+            sparePipe = (token, ends[1])
+            return true
+        case .failure(let e):
+            closeDescriptor(ends[0])
+            closeDescriptor(ends[1])
+            pauseForResources(service, op: "epoll_ctl", e)
+            return false
+        }
+    }
+
+    private func acceptFailed(_ e: Errno, _ l: Listener) {
+        switch e {
+        case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
+            pauseForResources(l.owner, op: "accept", e)
+        default:
+            log.event(l.owner, "error", ["op": .string("accept"), "address": .string(l.address.description), "error": .string(e.text)])
+        }
+    }
+
+    /// Stops accepting everywhere for a moment, so a lack of descriptors or
+    /// memory neither spins the loop nor kills the master; logs once per episode.
+    func pauseForResources(_ service: String, op: String, _ e: Errno) {
+        if !resourceTroubleLogged {
+            log.event(service, "error", ["op": .string(op), "error": .string(e.text), "pause": .seconds(Self.resourcePause)])
+            resourceTroubleLogged = true
+        }
+        let until = Nanoseconds.adding(monotonicNanoseconds(), Self.resourcePause)
+        admission.resourcePauseUntil = until
+        timers.add(.resourcePauseEnds, at: until)
+        refreshAll()
+    }
+
+    /// Starts `s`'s handler for `conn`. A failure that passes (EAGAIN: the
+    /// handler's user is at its process limit; ENOMEM) holds the connection
+    /// instead of dropping it; any other failure is logged and the
+    /// connection closed (the client sees EOF).
+    func spawn(_ s: ServiceState, _ conn: Connection) {
+        var c = conn
+        let plan = s.plan
+        let (remoteIP, capacity) = plan.slot(0)
+        let remotePort = Socket.format(&c.peer, into: remoteIP, capacity: capacity)
+        plan.setPort(1, remotePort)
+        let (localIP, localCapacity) = plan.slot(2)
+        if let fixed = c.listener.fixedLocalIP {
+            fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
+        } else if Socket.localName(c.fd, into: &local) {
+            _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+        }
+        plan.setPort(3, c.listener.address.port)
+        let peerText = c.peer.ss_family == sa_family_t(AF_INET6)
+            ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
+
+        let pipe = s.config.stderr == .log ? sparePipe : nil
+        let stderrFD: Int32
+        switch s.config.stderr {
+        case .socket: stderrFD = c.fd
+        case .null: stderrFD = devNull
+        case .log: stderrFD = pipe!.write   // acceptReady and retryHeld always bring one
+        }
+        let result = plan.spawn(connection: c.fd, stderr: stderrFD)
+        let e = Errno(rawValue: result.error)
+
+        guard result.pid > 0 else {
+            // No child at all (clone, or preparing the slots, failed): the
+            // spare pipe stays for the next try.
+            if e == .resourceTemporarilyUnavailable || e == .noMemory {
+                hold(s, c, e)
+            } else {
+                log.event(s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
+                                              "step": .string(Self.stageName(result.stage)), "error": .string(e.text)])
+                closeDescriptor(c.fd)
+            }
+            return
+        }
+        let now = monotonicNanoseconds()
+        let execed = result.stage == Int32(CSPAWN_OK.rawValue)
+        children.add(result.pid, Child(service: s.name, peer: peerText, started: now, counted: execed))
+        if let pipe {
+            sparePipe = nil
+            closeDescriptor(pipe.write)
+            output.add(pipe.read, service: s.name, pid: result.pid, now: now)
+        }
+        log.event(s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peerText)])
+        if !execed {
+            log.event(s.name, "exec-failed", [
+                "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
+                "step": .string(Self.stageName(result.stage)), "error": .string(e.text),
+            ])
+            // Over RLIMIT_NPROC after setuid, execve says EAGAIN: a limit,
+            // not a broken handler. Keep the connection for a later try.
+            if e == .resourceTemporarilyUnavailable {
+                hold(s, c, e)
+                return
+            }
+        }
+        closeDescriptor(c.fd)
+        if children.total >= admission.maxChildren {
+            refreshAll()
+        } else if children.running(s.name) >= s.config.maxConnections {
+            refresh(s)
+        }
+    }
+
+    /// Keeps `c` until `s` can start a handler: when one of its handlers
+    /// exits, or after a back-off when none runs. The service accepts
+    /// nothing more meanwhile; its clients wait in the kernel's queue.
+    private func hold(_ s: ServiceState, _ c: Connection, _ e: Errno) {
+        s.held = c
+        s.holdReason = e == .noMemory ? .resources : .nproc
+        if s.loggedPause != s.holdReason {
+            log.event(s.name, "paused", ["reason": .string(s.holdReason.rawValue), "error": .string(e.text)])
+            s.loggedPause = s.holdReason
+        }
+        refresh(s)
+        if children.running(s.name) == 0 {
+            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(monotonicNanoseconds(), s.retryDelay))
+            s.retryDelay = min(s.retryDelay * 2, ServiceState.lastRetry)
+        }
+    }
+
+    /// Another try for the connection `s` holds.
+    func retryHeld(_ s: ServiceState) {
+        guard let c = s.held else { return }
+        s.held = nil
+        if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) {
+            s.held = c
+            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(monotonicNanoseconds(), Self.resourcePause))
+            return
+        }
+        spawn(s, c)
+        guard s.held == nil else { return }
+        s.retryDelay = ServiceState.firstRetry
+        if s.loggedPause != nil {
+            log.event(s.name, "resumed", [:])
+            s.loggedPause = nil
+        }
+        refresh(s)
+    }
+
+    /// Closes a held connection that will get no handler (its service was
+    /// removed, or swinetd stops), saying so.
+    func dropHeld(_ s: ServiceState, reason: String) {
+        guard var c = s.held else { return }
+        s.held = nil
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let port = text.withUnsafeMutableBufferPointer { Socket.format(&c.peer, into: $0.baseAddress!, capacity: $0.count) }
+        let ip = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let peer = c.peer.ss_family == sa_family_t(AF_INET6) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        log.event(s.name, "refused", ["peer": .string(peer), "reason": .string(reason)])
+        closeDescriptor(c.fd)
+    }
+
+    static func stageName(_ stage: Int32) -> String {
+        switch UInt32(stage) {
+        case CSPAWN_STAGE_SETSID.rawValue: return "setsid"
+        case CSPAWN_STAGE_SETGROUPS.rawValue: return "setgroups"
+        case CSPAWN_STAGE_SETGID.rawValue: return "setgid"
+        case CSPAWN_STAGE_SETUID.rawValue: return "setuid"
+        case CSPAWN_STAGE_CHDIR.rawValue: return "chdir"
+        case CSPAWN_STAGE_CLOSE_RANGE.rawValue: return "close_range"
+        case CSPAWN_STAGE_DUP2.rawValue: return "dup2"
+        case CSPAWN_STAGE_EXECVE.rawValue: return "execve"
+        case CSPAWN_STAGE_SLOTS.rawValue: return "dup3"
+        case CSPAWN_STAGE_STACK.rawValue: return "mmap"
+        default: return "clone"
+        }
+    }
+}

@@ -1,0 +1,73 @@
+/// Why a service does not accept now. Limits work by not watching: a
+/// paused service's listeners leave the epoll set, so new connections wait
+/// in the kernel's listen queue (UNP ch. 30) and are accepted once the
+/// reason passes. Nothing is accepted only to be dropped.
+enum PauseReason: String, Equatable {
+    case maxConnections = "max_connections"
+    case maxChildren = "max_children"
+    /// Descriptors or memory ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+    case resources
+    /// A handler could not start because its user is at RLIMIT_NPROC; the
+    /// connection is held and retried, nothing more is accepted meanwhile.
+    case nproc
+    case stopping
+    case disabled
+}
+
+/// The decision of whether a service accepts, as a plain value: counts and
+/// a clock in, a reason (or none) out. The loop asks it whenever a count or
+/// a setting changes and watches the service's listeners exactly when the
+/// answer is "accept"; unit tests ask it with made-up counts and times.
+struct Admission {
+    var maxChildren = Defaults.maxChildren
+    /// Every service pauses until then (running out of resources).
+    var resourcePauseUntil: UInt64?
+    var stopping = false
+
+    /// What the decision needs to know of one service.
+    struct Service {
+        var maxConnections: Int
+        var enabled: Bool
+        /// Its handlers now (by name, so a service removed and added back
+        /// while its old handlers run counts them).
+        var running: Int
+        /// Why a connection waits for a handler that could not start yet.
+        var holding: PauseReason?
+    }
+
+    /// nil: the service accepts. Otherwise the first reason it does not, in
+    /// the order a sysadmin would want to hear it.
+    func pause(_ s: Service, total: Int, now: UInt64) -> PauseReason? {
+        if stopping { return .stopping }
+        if !s.enabled { return .disabled }
+        if let held = s.holding { return held }
+        if let until = resourcePauseUntil, now < until { return .resources }
+        if s.running >= s.maxConnections { return .maxConnections }
+        if total >= maxChildren { return .maxChildren }
+        return nil
+    }
+}
+
+extension Supervisor {
+    /// Watches a service's listeners exactly when admission says it accepts.
+    func refresh(_ s: ServiceState) {
+        let view = Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled,
+                                     running: children.running(s.name), holding: s.held == nil ? nil : s.holdReason)
+        let want = admission.pause(view, total: children.total, now: monotonicNanoseconds()) == nil
+        for l in listeners.owned(by: s.name) where l.watched != want {
+            if want {
+                if case .failure(let e) = epoll.add(l.token) {
+                    log.event(s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
+                    continue
+                }
+            } else {
+                epoll.remove(l.fd)
+            }
+            l.watched = want
+        }
+    }
+
+    func refreshAll() {
+        for s in services.values { refresh(s) }
+    }
+}

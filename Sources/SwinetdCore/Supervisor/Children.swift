@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running handler.
+struct Child: Equatable {
+    let service: String
+    let peer: String
+    let started: UInt64
+    /// False for a child whose exec failed: it has already exited, and it
+    /// neither counts against a limit nor frees a slot when reaped.
+    let counted: Bool
+}
+
+/// The handlers that run, by pid, with a count per service *name*: a
+/// service that is removed and added back while its old handlers still run
+/// counts them, and a retired service needs no state of its own. A plain
+/// value, so the reap accounting is unit-tested without processes.
+struct ChildTable {
+    private(set) var byPID: [pid_t: Child] = [:]
+    private var perService: [String: Int] = [:]
+    /// Counted handlers of all services (what max_children limits).
+    private(set) var total = 0
+
+    var isEmpty: Bool { byPID.isEmpty }
+    var pids: [pid_t] { Array(byPID.keys) }
+
+    func running(_ service: String) -> Int { perService[service] ?? 0 }
+
+    mutating func add(_ pid: pid_t, _ child: Child) {
+        byPID[pid] = child
+        if child.counted {
+            perService[child.service, default: 0] += 1
+            total += 1
+        }
+    }
+
+    /// The child that was `pid`, now gone from the table (nil: not ours).
+    mutating func remove(_ pid: pid_t) -> Child? {
+        guard let child = byPID.removeValue(forKey: pid) else { return nil }
+        if child.counted {
+            total -= 1
+            let n = perService[child.service, default: 1] - 1
+            perService[child.service] = n == 0 ? nil : n
+        }
+        return child
+    }
+}
+
+/// How a stop proceeds, as a value with the clock passed in: SIGTERM to
+/// every handler's process group and up to `grace` for them to end; then
+/// SIGKILL and up to `killMargin` more; then the master exits even if a
+/// handler never ends (stuck in uninterruptible sleep, it cannot be reaped,
+/// and waiting for it would keep swinetd from ever exiting). So a stop takes
+/// at most grace + killMargin, plus the moment to flush the log.
+struct StopSequence {
+    static let killMargin: UInt64 = 2 * Nanoseconds.perSecond
+
+    enum Step: Equatable {
+        case wait
+        case killAll
+        /// Give up on what is left and exit.
+        case abandon
+    }
+
+    private(set) var deadline: UInt64
+    private var killed = false
+
+    init(now: UInt64, grace: UInt64) {
+        deadline = Nanoseconds.adding(now, grace)
+    }
+
+    /// What to do at `now` with `remaining` handlers not yet reaped.
+    mutating func step(now: UInt64, remaining: Int) -> Step {
+        if remaining == 0 { return .abandon }
+        guard now >= deadline else { return .wait }
+        if killed { return .abandon }
+        killed = true
+        deadline = Nanoseconds.adding(now, Self.killMargin)
+        return .killAll
+    }
+}
+
+/// How a handler ended, from waitpid's status.
+enum ExitStatus: Equatable {
+    case exited(Int)
+    case signaled(Int32)
+
+    init(_ status: Int32) {
+        let signal = status & 0x7f
+        self = signal == 0 ? .exited(Int((status >> 8) & 0xff)) : .signaled(signal)
+    }
+}
+
+enum Processes {
+    /// waitpid until none is left: SIGCHLDs merge, so one signal may stand
+    /// for hundreds of exits.
+    static func reapAll(_ body: (pid_t, Int32) -> Void) {
+        var status: Int32 = 0
+        while true {
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid < 0 && errno == EINTR { continue }
+            if pid <= 0 { return }
+            body(pid, status)
+        }
+    }
+
+    /// Handlers lead their own session (setsid), so a signal goes to the
+    /// whole process group: what a handler started goes with it.
+    static func signalGroup(_ pid: pid_t, _ signal: Int32) {
+        if kill(-pid, signal) != 0 { kill(pid, signal) }
+    }
+}
+
+extension Supervisor {
+    /// Reaps every handler that has ended: logs it, frees its slot, gives a
+    /// held connection its turn, and cuts its stderr pipe later if a child
+    /// of the handler keeps it open.
+    func reapChildren() {
+        let now = monotonicNanoseconds()
+        var freedGlobal = false
+        var freed: Set<String> = []
+        Processes.reapAll { pid, status in
+            guard let child = children.remove(pid) else { return }   // the table loader, say
+            logExit(pid, child, ExitStatus(status), now)
+            if let token = output.handlerExited(pid) {
+                timers.add(.outputCut(token), at: Nanoseconds.adding(now, HandlerOutput.cutAfter))
+            }
+            guard child.counted else { return }
+            if children.total == admission.maxChildren - 1 { freedGlobal = true }
+            freed.insert(child.service)
+        }
+        for name in freed {
+            guard let s = services[name] else { continue }
+            if s.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s) }
+        }
+        if freedGlobal { refreshAll() }
+    }
+
+    private func logExit(_ pid: pid_t, _ child: Child, _ status: ExitStatus, _ now: UInt64) {
+        let duration = LogValue.seconds(Nanoseconds.since(now, child.started))
+        switch status {
+        case .exited(let code):
+            log.event(child.service, "exited", ["pid": .int(Int(pid)), "peer": .string(child.peer), "status": .int(code), "duration": duration])
+        case .signaled(let signal):
+            log.event(child.service, "exited", [
+                "pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal)), "duration": duration,
+            ])
+        }
+    }
+}

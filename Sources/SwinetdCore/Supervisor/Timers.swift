@@ -1,0 +1,48 @@
+import HeapModule
+
+/// The loop's deadlines, soonest first: the loop sleeps in epoll_wait until
+/// the first one is due. A timer is never cancelled; when it fires, its
+/// owner checks that it still means something (a pipe closed meanwhile has
+/// another generation, a pause already ended), which keeps this a heap.
+struct Timers {
+    enum Kind: Equatable {
+        /// Accepting resumes after running out of descriptors or memory.
+        case resourcePauseEnds
+        /// The next step of stopping (SIGKILL, then giving up on the stuck).
+        case stopStep
+        /// A handler's stderr pipe may be read again (its line budget refilled).
+        case outputResumes(EventToken)
+        /// A handler ended some seconds ago and its pipe is still open.
+        case outputCut(EventToken)
+        /// A held connection gets another try at a handler.
+        case retryHeld(service: String)
+        /// The table loader process has taken too long.
+        case loaderTimeout(pid: Int32)
+    }
+
+    private struct Entry: Comparable {
+        var deadline: UInt64
+        var sequence: UInt64
+        var kind: Kind
+        static func < (a: Entry, b: Entry) -> Bool { (a.deadline, a.sequence) < (b.deadline, b.sequence) }
+        static func == (a: Entry, b: Entry) -> Bool { a.deadline == b.deadline && a.sequence == b.sequence }
+    }
+
+    private var heap = Heap<Entry>()
+    private var sequence: UInt64 = 0
+
+    mutating func add(_ kind: Kind, at deadline: UInt64) {
+        sequence &+= 1
+        heap.insert(Entry(deadline: deadline, sequence: sequence, kind: kind))
+    }
+
+    var next: UInt64? { heap.min?.deadline }
+
+    /// Removes and returns the first timer due at `now`, if any.
+    mutating func popDue(now: UInt64) -> Kind? {
+        guard let first = heap.min, first.deadline <= now else { return nil }
+        return heap.removeMin().kind
+    }
+
+    var isEmpty: Bool { heap.isEmpty }
+}
