@@ -43,6 +43,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer's target for the table loader (`make fuzz`); built plainly
+        // it replays the files it is given.
+        .executableTarget(
+            name: "TableFuzzer",
+            dependencies: ["SwinetdCore"]
+        ),
         // Unit and golden tests of the library.
         .testTarget(
             name: "SwinetdCoreTests",

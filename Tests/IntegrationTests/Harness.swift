@@ -19,6 +19,32 @@ let swinetdBinary: String = {
     fatalError("swinetd binary not found near \(exe)")
 }()
 
+/// A whole file as text, read with POSIX calls (the tests poll logs and
+/// /proc files many times; Foundation's reader leaks under LeakSanitizer).
+func readText(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return nil }
+        if n == 0 { return String(decoding: out, as: UTF8.self) }
+        out.append(contentsOf: buffer[0..<n])
+    }
+}
+
+func readFile(_ path: String) throws -> String {
+    guard let text = readText(path) else { throw TestFailure("cannot read \(path): \(String(cString: strerror(errno)))") }
+    return text
+}
+
+/// Whether this process (and so the swinetd built with it) runs under
+/// AddressSanitizer, whose allocator keeps freed memory in quarantine.
+let underAddressSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
@@ -114,7 +140,7 @@ func processExists(_ pid: Int32) -> Bool {
 
 /// The state letter of `pid` in /proc (R, S, D, T, Z...), or nil when it is gone.
 func processState(_ pid: Int32) -> Character? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    guard let stat = readText("/proc/\(pid)/stat"),
           let close = stat.lastIndex(of: ")") else { return nil }
     return stat[stat.index(close, offsetBy: 2)...].first
 }
@@ -127,7 +153,7 @@ func isAlive(_ pid: Int32) -> Bool {
 
 /// The resident set of `pid` in kB (VmRSS).
 func rssKB(_ pid: Int32) -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    guard let status = readText("/proc/\(pid)/status") else { return 0 }
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
     return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
 }
@@ -136,7 +162,7 @@ func rssKB(_ pid: Int32) -> Int {
 func zombies(of pid: Int32) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap(Int32.init).filter { child in
-        guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+        guard let stat = readText("/proc/\(child)/stat"),
               let close = stat.lastIndex(of: ")") else { return false }
         let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
         return fields.count > 1 && fields[0] == "Z" && Int32(fields[1]) == pid
@@ -184,7 +210,7 @@ final class Daemon {
 
     var log: String {
         if pipeRead >= 0 { drainPipe(); return String(decoding: piped, as: UTF8.self) }
-        return (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return readText(logPath) ?? ""
     }
     var logLines: [String] { log.split(separator: "\n").map(String.init) }
 
@@ -234,6 +260,11 @@ final class Daemon {
     }
 
     deinit {
+        // Under a sanitizer, swinetd's own reports land in its log.
+        let text = log
+        for report in ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer", "runtime error:"] where text.contains(report) {
+            Issue.record("swinetd's log has a sanitizer report:\n\(text.suffix(4000))")
+        }
         if isRunning {
             kill(pid, SIGCONT)
             kill(pid, SIGKILL)
@@ -272,7 +303,7 @@ func connectOnly(_ port: UInt16, host: String = "127.0.0.1") throws -> Int32 {
 
 /// The inode of the socket listening on 127.0.0.1:`port` (from /proc/net/tcp).
 func listeningInode(_ port: UInt16) -> String? {
-    guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+    guard let table = readText("/proc/net/tcp") else { return nil }
     let wanted = String(format: "0100007F:%04X", port)
     for line in table.split(separator: "\n").dropFirst() {
         let f = line.split(separator: " ")
@@ -294,7 +325,7 @@ func socketInodes(of pid: Int32) -> Set<String> {
 
 /// CPU seconds (user + system) a process has used.
 func cpuSeconds(_ pid: Int32) -> Double {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    guard let stat = readText("/proc/\(pid)/stat"),
           let close = stat.lastIndex(of: ")") else { return 0 }
     let f = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
     return ((Double(f[11]) ?? 0) + (Double(f[12]) ?? 0)) / 100

@@ -67,7 +67,7 @@ import Glibc
         #expect(status == 1)
         #expect(text.contains("services.yaml:5:11: error: service 'asroot' runs as user 'root', which needs swinetd to run as root (it runs as uid 65534)"), "\(text)")
         // Without the user, what remains is the port below 1024.
-        try String(contentsOfFile: table, encoding: .utf8).replacingOccurrences(of: "    user: root\n", with: "")
+        try readFile(table).replacingOccurrences(of: "    user: root\n", with: "")
             .write(toFile: table, atomically: true, encoding: .utf8)
         let (status2, text2) = try runToEnd(nobody + [swinetdBinary, "run", "-f", table])
         #expect(status2 == 1)
@@ -124,7 +124,7 @@ import Glibc
             services:
               echo: {listen: "127.0.0.1:\(p[0])", exec: /bin/cat}
             """ })
-        #expect(try String(contentsOfFile: pidFile, encoding: .utf8) == "\(d.pid)\n")
+        #expect(try readFile(pidFile) == "\(d.pid)\n")
         d.signal(SIGINT)
         #expect(try d.waitForExit() == 0)
         #expect(!FileManager.default.fileExists(atPath: pidFile))
@@ -145,7 +145,7 @@ import Glibc
             #expect(status == 0, "\(text)")
             // It listens as soon as the starter has returned.
             #expect(try exchange(port, "up\n") == "up\n")
-            daemonPid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).dropLast()))
+            daemonPid = try #require(Int32(readFile(pidFile).dropLast()))
             kill(daemonPid, SIGTERM)
             try waitUntil(10, "the daemon to exit") { !processExists(daemonPid) }
             daemonPid = 0

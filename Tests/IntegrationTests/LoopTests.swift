@@ -46,7 +46,7 @@ import Glibc
         try "services:\n  echo: {listen: \"127.0.0.1:\(port)\", exec: /bin/cat}\n".write(toFile: table, atomically: true, encoding: .utf8)
         let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table, "--pid-file", pidFile, "--syslog-socket", sink.path])
         #expect(status == 0, "\(text)")
-        let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).dropLast()))
+        let pid = try #require(Int32(readFile(pidFile).dropLast()))
         defer { kill(pid, SIGKILL) }
         let failures = Failures()
         concurrently(8) { _ in

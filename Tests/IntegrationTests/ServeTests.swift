@@ -23,7 +23,7 @@ let probeScript = #"printf 'fds '; for i in \#((0..<1024).map(String.init).joine
         try d.waitForLog("echo: exited", count: 2)
         #expect(d.log.contains("echo: accepted pid="))
         #expect(d.log.range(of: #"echo: exited pid=\d+ peer=\[::1\]:\d+ status=0 duration=\d+\.\d{3}s"#, options: .regularExpression) != nil)
-        #expect(try String(contentsOfFile: "/proc/\(d.pid)/status", encoding: .utf8).contains("Threads:\t1\n"),
+        #expect(try readFile("/proc/\(d.pid)/status").contains("Threads:\t1\n"),
                 "the master must have exactly one thread")
     }
 

@@ -26,7 +26,7 @@ import Glibc
         }()
         #expect(status == 1)
         #expect(second.log.contains("swinetd: error pid-file=\(pidFile) error=\"already running as PID \(first.pid)\""), "\(second.log)")
-        #expect(try String(contentsOfFile: pidFile, encoding: .utf8) == "\(first.pid)\n")
+        #expect(try readFile(pidFile) == "\(first.pid)\n")
         #expect(first.isRunning)
         first.signal(SIGTERM)
         #expect(try first.waitForExit() == 0)
@@ -39,7 +39,7 @@ import Glibc
         let pidFile = dir + "/swinetd.pid"
         try "999999\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         let (d, _) = try startDaemon(args: ["--pid-file", pidFile], echoTable)
-        #expect(try String(contentsOfFile: pidFile, encoding: .utf8) == "\(d.pid)\n")
+        #expect(try readFile(pidFile) == "\(d.pid)\n")
     }
 
     @Test func aPidFileThatIsASymlinkIsNotFollowed() throws {
@@ -52,7 +52,7 @@ import Glibc
         let d = try Daemon(table: echoTable([freePort()]), args: ["--pid-file", pidFile], waitForStart: false)
         #expect(try d.waitForExit() == 1)
         #expect(d.log.contains("swinetd: error pid-file=\(pidFile) error=\"a symbolic link: not followed\""), "\(d.log)")
-        #expect(try String(contentsOfFile: target, encoding: .utf8) == "precious\n")
+        #expect(try readFile(target) == "precious\n")
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: pidFile)) == target, "the link is left alone")
     }
 
@@ -116,7 +116,7 @@ import Glibc
                                                swinetdBinary, "--daemon", "-f", table, "--pid-file", pidFile])
             if status != 0 && text.contains("Address already in use") && attempt < 4 { continue }
             #expect(status == 0, "\(text)")
-            daemonPid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).dropLast()))
+            daemonPid = try #require(Int32(readFile(pidFile).dropLast()))
             let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemonPid)/fd")) ?? []
             #expect(!fds.contains { descriptorTarget(daemonPid, Int($0)!) == inherited }, "\(fds.map { "\($0)→\(descriptorTarget(daemonPid, Int($0)!))" })")
             break

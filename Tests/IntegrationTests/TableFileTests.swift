@@ -66,7 +66,7 @@ import Glibc
 
     @Test func aHugeAliasedTableNeitherStallsNorBloatsTheMaster() throws {
         let (d, p) = try startDaemon({ p in "services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", exec: /bin/cat}\n" })
-        let small = try String(contentsOfFile: d.tablePath, encoding: .utf8)
+        let small = try readFile(d.tablePath)
         usleep(200_000)
         let idle = rssKB(d.pid)
         // 40 KB on disk, a million strings expanded: over the budget.
@@ -87,7 +87,10 @@ import Glibc
         d.signal(SIGHUP)
         try d.waitForLog("reload: applied", count: 2, timeout: 30)
         usleep(200_000)
-        #expect(rssKB(d.pid) - idle < 8 * 1024, "RSS went from \(idle) kB to \(rssKB(d.pid)) kB")
+        // (AddressSanitizer's allocator holds freed memory in quarantine.)
+        if !underAddressSanitizer {
+            #expect(rssKB(d.pid) - idle < 8 * 1024, "RSS went from \(idle) kB to \(rssKB(d.pid)) kB")
+        }
         #expect(try exchange(p[0], "after\n") == "after\n")
     }
 
@@ -96,7 +99,7 @@ import Glibc
         let fixtures = String(#filePath.dropLast("IntegrationTests/TableFileTests.swift".count)) + "SwinetdCoreTests/Fixtures/"
         let (status, text) = try runToEnd([swinetdBinary, "check", "-f", fixtures + "mistakes.yaml"])
         #expect(status == 1)
-        let expected = try String(contentsOfFile: fixtures + "mistakes.expected", encoding: .utf8)
+        let expected = try readFile(fixtures + "mistakes.expected")
         #expect(text.replacingOccurrences(of: fixtures, with: "") == expected, "\(text)")
     }
 
@@ -150,7 +153,7 @@ import Glibc
         chmod(dir, 0o755)
         let groups = dir + "/group"
         let members = (0..<12_000).map { "member\($0)" }.joined(separator: ",")
-        try (String(contentsOfFile: "/etc/group", encoding: .utf8) + "swinetdbig:x:4242:\(members)\n")
+        try (readFile("/etc/group") + "swinetdbig:x:4242:\(members)\n")
             .write(toFile: groups, atomically: true, encoding: .utf8)
         chmod(groups, 0o644)
         let table = dir + "/services.yaml"

@@ -55,7 +55,8 @@ import Glibc
     }
 
     @Test func aHandlerExecveCannotRunIsAnError() throws {
-        let dir = String(cString: mkdtemp(strdup("/tmp/swinetd-unit-XXXXXX"))!)
+        var template = Array("/tmp/swinetd-unit-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&template)!)
         defer { unlink(dir + "/plain"); unlink(dir + "/script"); rmdir(dir) }
         for (name, text) in [("plain", "echo no interpreter line\n"), ("script", "#!/bin/sh\necho fine\n")] {
             let fd = open(dir + "/" + name, O_WRONLY | O_CREAT, 0o755)
