@@ -23,6 +23,9 @@ public final class LogSink {
     }
 
     let target: Target
+    /// A descriptor this sink opened itself (a pipe or terminal reopened
+    /// non-blocking), closed with it.
+    private var own: Int32 = -1
     /// Most bytes kept waiting for a slow reader.
     static let capacity = 64 << 10
     private var queue = Deque<[UInt8]>()
@@ -32,6 +35,8 @@ public final class LogSink {
     private var dropped = 0
 
     init(_ target: Target) { self.target = target }
+
+    deinit { if own >= 0 { closeDescriptor(own) } }
 
     /// stderr, made safe to write from the loop.
     public static func standardError() -> LogSink { descriptor(2) }
@@ -45,8 +50,12 @@ public final class LogSink {
         case S_IFSOCK: return LogSink(.socket(fd))
         case S_IFCHR where isatty(fd) == 0: return LogSink(.file(fd))   // /dev/null and the like
         default:
-            let own = open("/proc/self/fd/\(fd)", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
-            if own >= 0 { return LogSink(.stream(own)) }
+            let reopened = open("/proc/self/fd/\(fd)", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+            if reopened >= 0 {
+                let sink = LogSink(.stream(reopened))
+                sink.own = reopened
+                return sink
+            }
             // No /proc: the shared description becomes non-blocking instead.
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             return LogSink(.stream(fd))

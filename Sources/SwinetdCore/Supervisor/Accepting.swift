@@ -44,7 +44,13 @@ extension Supervisor {
             pauseForResources(service, op: "pipe", Errno.current)
             return false
         }
-        _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+        guard fcntl(ends[0], F_SETFL, O_NONBLOCK) == 0 else {
+            let e = Errno.current
+            closeDescriptor(ends[0])
+            closeDescriptor(ends[1])
+            pauseForResources(service, op: "fcntl", e)
+            return false
+        }
         switch output.register(ends[0]) {
         case .success(let token):
             sparePipe = (token, ends[1])
@@ -94,6 +100,8 @@ extension Supervisor {
             fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
         } else if Socket.localName(c.fd, into: &local) {
             _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+        } else {
+            localIP[0] = 0   // never the previous connection's address
         }
         plan.setPort(3, c.listener.address.port)
         let peerText = c.peer.ss_family == sa_family_t(AF_INET6)

@@ -22,6 +22,7 @@ struct ReloadPlan: Equatable {
 
     static func make(current: [String: ServiceConfig], listening: Set<ListenAddress>, table: ServiceTable) -> ReloadPlan {
         var plan = ReloadPlan()
+        var opening: Set<ListenAddress> = []
         for config in table.services {
             switch current[config.name] {
             case nil: plan.added.append(config.name)
@@ -31,7 +32,7 @@ struct ReloadPlan: Equatable {
             guard config.enabled else { continue }
             for a in config.addresses {
                 plan.owners[a] = config.name
-                if !listening.contains(a) && !plan.open.contains(a) { plan.open.append(a) }
+                if !listening.contains(a) && opening.insert(a).inserted { plan.open.append(a) }
             }
         }
         let names = Set(table.services.map(\.name))
