@@ -123,11 +123,7 @@ import Glibc
         // closes `gone`'s listener), two connections to `busy` (the second
         // one's stderr pipe takes the closed listener's descriptor number),
         // and a connection to `gone`, whose event is now stale.
-        let (d, p) = try startDaemon({ p in """
-            services:
-              gone:
-                listen: 127.0.0.1:\(p[0])
-                exec: /bin/echo
+        let kept = { (p: [UInt16]) in """
               busy:
                 listen: 127.0.0.1:\(p[1])
                 exec: /bin/sleep
@@ -136,18 +132,10 @@ import Glibc
                 listen: 127.0.0.1:\(p[2])
                 exec: /bin/echo
                 args: [ok]
-            """ }, ports: 3)
-        try d.rewrite("""
-            services:
-              busy:
-                listen: 127.0.0.1:\(p[1])
-                exec: /bin/sleep
-                args: ["5"]
-              other:
-                listen: 127.0.0.1:\(p[2])
-                exec: /bin/echo
-                args: [ok]
-            """)
+
+            """ }
+        let (d, p) = try startDaemon({ p in "services:\n  gone:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/echo\n" + kept(p) }, ports: 3)
+        try d.rewrite("services:\n" + kept(p))
         // Stopped for sure before the HUP, or the wakeup could take the HUP
         // alone in a batch of its own.
         d.signal(SIGSTOP)

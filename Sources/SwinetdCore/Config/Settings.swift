@@ -198,26 +198,23 @@ extension Validation {
     }
 
     mutating func exec(_ node: Int) -> String? {
-        guard let path = string(node, key: "exec") else { return nil }
-        guard path.hasPrefix("/") else {
-            error(node, "'exec' must be an absolute path, not '\(path)'")
-            return nil
-        }
-        if let problem = HostChecks.executable(path) {
-            error(node, "'exec' \(path)\(problem)")
-            return nil
-        }
-        return path
+        absolutePath(node, key: ServiceKey.exec.name, HostChecks.executable)
     }
 
     mutating func directory(_ node: Int) -> String? {
-        guard let path = string(node, key: "cwd") else { return nil }
+        absolutePath(node, key: ServiceKey.cwd.name, HostChecks.directory)
+    }
+
+    /// An absolute path that `check` finds fit (its answer, if any, follows
+    /// the path in the diagnostic: ": No such file or directory").
+    private mutating func absolutePath(_ node: Int, key: String, _ check: (String) -> String?) -> String? {
+        guard let path = string(node, key: key) else { return nil }
         guard path.hasPrefix("/") else {
-            error(node, "'cwd' must be an absolute path, not '\(path)'")
+            error(node, "'\(key)' must be an absolute path, not '\(path)'")
             return nil
         }
-        if let problem = HostChecks.directory(path) {
-            error(node, "'cwd' \(path)\(problem)")
+        if let problem = check(path) {
+            error(node, "'\(key)' \(path)\(problem)")
             return nil
         }
         return path
