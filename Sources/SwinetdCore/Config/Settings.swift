@@ -206,14 +206,23 @@ extension Validation {
     }
 
     /// An absolute path that `check` finds fit (its answer, if any, follows
-    /// the path in the diagnostic: ": No such file or directory").
+    /// the path in the diagnostic: ": No such file or directory"). Each path
+    /// is checked once per load, however many services name it.
     private mutating func absolutePath(_ node: Int, key: String, _ check: (String) -> String?) -> String? {
         guard let path = string(node, key: key) else { return nil }
         guard path.hasPrefix("/") else {
             error(node, "'\(key)' must be an absolute path, not '\(path)'")
             return nil
         }
-        if let problem = check(path) {
+        let cacheKey = key + "\0" + path
+        let problem: String?
+        if let known = pathChecks[cacheKey] {
+            problem = known
+        } else {
+            problem = check(path)
+            pathChecks[cacheKey] = .some(problem)
+        }
+        if let problem {
             error(node, "'\(key)' \(path)\(problem)")
             return nil
         }

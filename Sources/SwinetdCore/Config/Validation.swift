@@ -13,6 +13,8 @@ struct Validation {
     let file: String
     let checkPrivileges: Bool
     var diagnostics: [Diagnostic] = []
+    /// What the host said of each `exec` and `cwd` path in this load.
+    var pathChecks: [String: String?] = [:]
 
     init(document: YAMLDocument, file: String, checkPrivileges: Bool) {
         self.document = document

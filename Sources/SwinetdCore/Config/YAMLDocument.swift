@@ -50,20 +50,20 @@ struct YAMLDocument {
         // Iterative post-order over the node graph (no recursion: nesting
         // may be deep), each node's expanded size computed once.
         var size = [Int](repeating: -1, count: nodes.count)   // -1 unvisited, -2 on the path
-        var stack: [(node: Int, next: Int)] = [(root, 0)]
+        var stack: [(node: Int, children: [Int], next: Int)] = [(root, children(of: root), 0)]
         size[root] = -2
-        while let (node, next) = stack.last {
-            let children = self.children(of: node)
-            if next < children.count {
-                stack[stack.count - 1].next += 1
-                let child = children[next]
+        while !stack.isEmpty {
+            let top = stack.count - 1
+            if stack[top].next < stack[top].children.count {
+                let child = stack[top].children[stack[top].next]
+                stack[top].next += 1
                 if size[child] == -2 { return .cycle(nodes[child].mark) }
-                if size[child] == -1 { size[child] = -2; stack.append((child, 0)) }
+                if size[child] == -1 { size[child] = -2; stack.append((child, children(of: child), 0)) }
                 continue
             }
             var total = 1
-            for child in children { total = min(total + size[child], limit + 1) }
-            size[node] = total
+            for child in stack[top].children { total = min(total + size[child], limit + 1) }
+            size[stack[top].node] = total
             stack.removeLast()
         }
         return .size(size[root])

@@ -138,15 +138,17 @@ extension Supervisor {
 
     func loaderReadable(_ token: EventToken) {
         guard let process = loader, process.token == token, process.readable() else { return }
+        let answered = monotonicNanoseconds()
         endLoader(process, kill: false)
-        loaded(process.result(file: options.configPath))
+        loaded(process.result(file: options.configPath), answered: answered)
     }
 
     func loaderTimedOut(_ pid: pid_t) {
         guard let process = loader, process.pid == pid else { return }
         endLoader(process, kill: true)
         loaded(.failure(TableErrors([Diagnostic(file: options.configPath, mark: nil, message:
-            "the table loader did not finish in \(TableLoadProcess.timeout / Nanoseconds.perSecond) s")])))
+            "the table loader did not finish in \(TableLoadProcess.timeout / Nanoseconds.perSecond) s")])),
+               answered: monotonicNanoseconds())
     }
 
     /// Forgets the loader (its pid is reaped like any child's, unseen).
@@ -157,21 +159,21 @@ extension Supervisor {
     }
 
     /// The loader's answer: apply the table, or log why it was refused (the
-    /// old table keeps serving either way).
-    private func loaded(_ result: Result<ServiceTable, TableErrors>) {
+    /// old table keeps serving either way). `blocked=` is the time the loop
+    /// spent from the answer's arrival (decoding it included) to the end.
+    private func loaded(_ result: Result<ServiceTable, TableErrors>, answered: UInt64) {
         switch result {
         case .failure(let errors):
             for line in errors.lines { log.event("reload", "error", ["diagnostic": .string(line)]) }
             log.event("reload", "rejected", ["errors": .int(errors.count)])
         case .success(let table):
-            let applying = monotonicNanoseconds()
             let o = apply(table)
             let now = monotonicNanoseconds()
             log.event("reload", "applied", [
                 "added": .int(o.added), "removed": .int(o.removed), "changed": .int(o.changed),
                 "unchanged": .int(o.unchanged), "failed": .int(o.failed),
                 "duration": .milliseconds(Nanoseconds.since(now, reloadStarted)),
-                "blocked": .milliseconds(Nanoseconds.since(now, applying)),
+                "blocked": .milliseconds(Nanoseconds.since(now, answered)),
             ])
         }
         if reloadPending {

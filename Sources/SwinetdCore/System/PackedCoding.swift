@@ -11,7 +11,14 @@ enum Packed: Equatable {
     case double(Double)
     case string(String)
     case list([Packed])
-    case map([String: Packed])
+    /// A struct's fields, in the order they were encoded (looked up by a
+    /// scan: a struct has a handful of fields, and hashing costs more).
+    case map([Field])
+
+    struct Field: Equatable {
+        var key: String
+        var value: Packed
+    }
 
     struct Malformed: Error {}
 }
@@ -43,9 +50,9 @@ enum PackedCoding {
         case .double(let d): out.append(5); withUnsafeBytes(of: d.bitPattern.littleEndian) { out.append(contentsOf: $0) }
         case .string(let s): out.append(6); bytes(Array(s.utf8), &out)
         case .list(let items): out.append(7); varint(UInt64(items.count), &out); for i in items { write(i, to: &out) }
-        case .map(let m):
-            out.append(8); varint(UInt64(m.count), &out)
-            for (k, v) in m.sorted(by: { $0.key < $1.key }) { bytes(Array(k.utf8), &out); write(v, to: &out) }
+        case .map(let fields):
+            out.append(8); varint(UInt64(fields.count), &out)
+            for f in fields { bytes(Array(f.key.utf8), &out); write(f.value, to: &out) }
         }
     }
 
@@ -87,12 +94,13 @@ enum PackedCoding {
             return .list(items)
         case 8:
             let n = try readCount(b, &at)
-            var m: [String: Packed] = [:]
+            var fields: [Packed.Field] = []
+            fields.reserveCapacity(n)
             for _ in 0..<n {
                 let k = try readString(b, &at)
-                m[k] = try read(b, &at, depth: depth + 1)
+                fields.append(Packed.Field(key: k, value: try read(b, &at, depth: depth + 1)))
             }
-            return .map(m)
+            return .map(fields)
         default: throw Packed.Malformed()
         }
     }

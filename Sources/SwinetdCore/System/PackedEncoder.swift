@@ -1,20 +1,47 @@
-/// The Encoder side of `PackedCoding`: containers fill a tree of nodes,
-/// which becomes one `Packed` value at the end.
-/// A node being filled by an encoder; nested containers fill nested nodes.
+/// The Encoder side of `PackedCoding`: containers fill a tree of nodes in
+/// place (each node a class, so a container appends without copying what
+/// is already there), which becomes one `Packed` value at the end.
 final class PackedRef {
-    enum Content { case value(Packed), map([String: PackedRef]), list([PackedRef]) }
-    var content: Content = .value(.null)
+    enum Kind { case value, map, list }
+    private(set) var kind = Kind.value
+    private var value = Packed.null
+    private var map: [(String, PackedRef)] = []
+    private var list: [PackedRef] = []
 
     func packed() -> Packed {
-        switch content {
-        case .value(let v): return v
-        case .map(let m): return .map(m.mapValues { $0.packed() })
-        case .list(let l): return .list(l.map { $0.packed() })
+        switch kind {
+        case .value: return value
+        case .map: return .map(map.map { Packed.Field(key: $0.0, value: $0.1.packed()) })
+        case .list: return .list(list.map { $0.packed() })
         }
     }
 
-    func set<T: Encodable>(_ value: T, path: [CodingKey]) throws {
-        if let scalar = Packed(scalar: value) { content = .value(scalar) } else { try value.encode(to: PackedEncoder(self, path)) }
+    func becomeMap() { if kind != .map { kind = .map; map = [] } }
+    func becomeList() { if kind != .list { kind = .list; list = [] } }
+
+    /// A new child node under `key` (this node is a map).
+    func child(_ key: String) -> PackedRef {
+        let c = PackedRef()
+        map.append((key, c))
+        return c
+    }
+
+    /// A new child node at the end (this node is a list).
+    func appended() -> PackedRef {
+        let c = PackedRef()
+        list.append(c)
+        return c
+    }
+
+    var count: Int { kind == .list ? list.count : map.count }
+
+    func setScalar(_ p: Packed) {
+        kind = .value
+        value = p
+    }
+
+    func set<T: Encodable>(_ value: T) throws {
+        if let scalar = Packed(scalar: value) { setScalar(scalar) } else { try value.encode(to: PackedEncoder(self)) }
     }
 }
 
@@ -41,75 +68,61 @@ extension Packed {
     }
 }
 
+/// Coding paths are not kept: a table that the loader itself encoded has no
+/// one to report a path to.
 struct PackedEncoder: Encoder {
     let ref: PackedRef
-    var codingPath: [CodingKey]
+    var codingPath: [CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(_ ref: PackedRef, _ path: [CodingKey] = []) {
-        self.ref = ref
-        self.codingPath = path
-    }
+    init(_ ref: PackedRef) { self.ref = ref }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .map = ref.content {} else { ref.content = .map([:]) }
-        return KeyedEncodingContainer(Keyed<Key>(ref: ref, codingPath: codingPath))
+        ref.becomeMap()
+        return KeyedEncodingContainer(Keyed<Key>(ref: ref))
     }
 
     func unkeyedContainer() -> UnkeyedEncodingContainer {
-        if case .list = ref.content {} else { ref.content = .list([]) }
-        return Unkeyed(ref: ref, codingPath: codingPath)
+        ref.becomeList()
+        return Unkeyed(ref: ref)
     }
 
-    func singleValueContainer() -> SingleValueEncodingContainer { Single(ref: ref, codingPath: codingPath) }
+    func singleValueContainer() -> SingleValueEncodingContainer { Single(ref: ref) }
 
     struct Keyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let ref: PackedRef
-        var codingPath: [CodingKey]
+        var codingPath: [CodingKey] { [] }
 
-        private func child(_ key: Key) -> PackedRef {
-            let c = PackedRef()
-            if case .map(var m) = ref.content { m[key.stringValue] = c; ref.content = .map(m) }
-            return c
-        }
-
-        mutating func encodeNil(forKey key: Key) throws { _ = child(key) }
-        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try child(key).set(value, path: codingPath + [key]) }
+        mutating func encodeNil(forKey key: Key) throws { _ = ref.child(key.stringValue) }
+        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try ref.child(key.stringValue).set(value) }
         mutating func nestedContainer<N: CodingKey>(keyedBy: N.Type, forKey key: Key) -> KeyedEncodingContainer<N> {
-            PackedEncoder(child(key), codingPath + [key]).container(keyedBy: N.self)
+            PackedEncoder(ref.child(key.stringValue)).container(keyedBy: N.self)
         }
         mutating func nestedUnkeyedContainer(forKey key: Key) -> UnkeyedEncodingContainer {
-            PackedEncoder(child(key), codingPath + [key]).unkeyedContainer()
+            PackedEncoder(ref.child(key.stringValue)).unkeyedContainer()
         }
-        mutating func superEncoder() -> Encoder { PackedEncoder(child(Key(stringValue: "super")!), codingPath) }
-        mutating func superEncoder(forKey key: Key) -> Encoder { PackedEncoder(child(key), codingPath + [key]) }
+        mutating func superEncoder() -> Encoder { PackedEncoder(ref.child("super")) }
+        mutating func superEncoder(forKey key: Key) -> Encoder { PackedEncoder(ref.child(key.stringValue)) }
     }
 
     struct Unkeyed: UnkeyedEncodingContainer {
         let ref: PackedRef
-        var codingPath: [CodingKey]
-        var count: Int { if case .list(let l) = ref.content { return l.count }; return 0 }
+        var codingPath: [CodingKey] { [] }
+        var count: Int { ref.count }
 
-        private func child() -> PackedRef {
-            let c = PackedRef()
-            if case .list(var l) = ref.content { l.append(c); ref.content = .list(l) }
-            return c
-        }
-
-        mutating func encodeNil() throws { _ = child() }
-        mutating func encode<T: Encodable>(_ value: T) throws { try child().set(value, path: codingPath) }
+        mutating func encodeNil() throws { _ = ref.appended() }
+        mutating func encode<T: Encodable>(_ value: T) throws { try ref.appended().set(value) }
         mutating func nestedContainer<N: CodingKey>(keyedBy: N.Type) -> KeyedEncodingContainer<N> {
-            PackedEncoder(child(), codingPath).container(keyedBy: N.self)
+            PackedEncoder(ref.appended()).container(keyedBy: N.self)
         }
-        mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer { PackedEncoder(child(), codingPath).unkeyedContainer() }
-        mutating func superEncoder() -> Encoder { PackedEncoder(child(), codingPath) }
+        mutating func nestedUnkeyedContainer() -> UnkeyedEncodingContainer { PackedEncoder(ref.appended()).unkeyedContainer() }
+        mutating func superEncoder() -> Encoder { PackedEncoder(ref.appended()) }
     }
 
     struct Single: SingleValueEncodingContainer {
         let ref: PackedRef
-        var codingPath: [CodingKey]
-        mutating func encodeNil() throws { ref.content = .value(.null) }
-        mutating func encode<T: Encodable>(_ value: T) throws { try ref.set(value, path: codingPath) }
+        var codingPath: [CodingKey] { [] }
+        mutating func encodeNil() throws { ref.setScalar(.null) }
+        mutating func encode<T: Encodable>(_ value: T) throws { try ref.set(value) }
     }
 }
-
