@@ -88,6 +88,44 @@ import Glibc
         #expect(try PackedCoding.decode(TableErrors.self, from: PackedCoding.encode(errors)) == errors)
     }
 
+    /// The loader's answer: only changed services carry their settings.
+    @Test func theLoaderSendsOnlyWhatChanged() throws {
+        let yaml = String(decoding: read(fixtures + "../../../services.yaml"), as: UTF8.self)
+        let table = try TableLoader().load(bytes: Array(yaml.utf8), file: "s.yaml").get()
+        var current = Dictionary(uniqueKeysWithValues: table.services.map { ($0.name, $0) })
+        current["echo"]?.maxConnections = 1
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        var writer = FrameWriter(fd: ends[1])
+        writer.write(.header, TableLoadProcess.Header(maxChildren: table.maxChildren, services: table.services.count))
+        for c in table.services {
+            if current[c.name] == c { writer.writeRaw(.unchanged, Array(c.name.utf8)) } else { writer.write(.changed, c) }
+        }
+        close(ends[1])
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(ends[0], $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<n])
+        }
+        close(ends[0])
+        var stream = try TableStream.open(bytes, file: "s.yaml").get()
+        var entries: [TableStream.Entry] = []
+        while let e = try stream.next() { entries.append(e) }
+        #expect(entries.first == .changed(table.services[0]))
+        #expect(entries.dropFirst() == table.services.dropFirst().map { .unchanged($0.name) }[...])
+        let back = try TableStream.open(bytes, file: "s.yaml").get().table(current: current)
+        #expect(try back.get().services.dropFirst() == table.services.dropFirst())
+        // Cut anywhere, the answer is refused, never misread.
+        for n in stride(from: 0, to: bytes.count, by: 7) {
+            let cut = Array(bytes.prefix(n))
+            if case .success(let s) = TableStream.open(cut, file: "s.yaml"), case .success = s.table(current: current) {
+                Issue.record("a cut answer of \(n) bytes was accepted")
+            }
+        }
+    }
+
     @Test func truncatedOrForeignBytesAreRefused() throws {
         let bytes = try PackedCoding.encode(TableErrors([], omitted: -3))
         #expect(try PackedCoding.decode(TableErrors.self, from: bytes).omitted == -3)

@@ -5,7 +5,7 @@ import Glibc
 /// One concrete socket address a service listens on. A table entry such as
 /// `7007` or `localhost:7007` expands to several of these; listeners are kept
 /// across reloads by this value.
-public struct ListenAddress: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
     public enum Family: String, Hashable, Sendable, Codable { case ipv4, ipv6 }
 
     public var family: Family
@@ -20,6 +20,13 @@ public struct ListenAddress: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 
     public var isWildcard: Bool { ip.allSatisfy { $0 == 0 } }
+
+    /// IPv4 first, then by address bytes, then port: a stable order for logs.
+    public static func < (a: ListenAddress, b: ListenAddress) -> Bool {
+        if a.family != b.family { return a.family == .ipv4 }
+        if a.ip != b.ip { return a.ip.lexicographicallyPrecedes(b.ip) }
+        return a.port < b.port
+    }
 
     /// `127.0.0.1:7007` or `[::1]:7007`.
     public var description: String {

@@ -12,7 +12,12 @@ extension Supervisor {
     static let acceptBatch = 16
 
     func acceptReady(_ l: Listener) {
-        guard let s = services[l.owner] else { return }
+        guard let s = services[l.owner] else {
+            // Its service was removed and a reload job closes it soon.
+            epoll.remove(l.fd)
+            l.watched = false
+            return
+        }
         let needsPipe = s.config.stderr == .log
         var budget = Self.acceptBatch
         // `watched` is admission's answer: a spawn that reaches a limit unwatches.

@@ -6,8 +6,16 @@ import Glibc
 /// spawn plan built from them, and what it holds while paused. Its running
 /// count is not here but in the child table, by name.
 final class ServiceState {
-    var config: ServiceConfig
-    var plan: SpawnPlan
+    var config: ServiceConfig { didSet { built = nil } }
+    /// The spawn plan, built at the first connection (a table of thousands
+    /// of services costs a reload nothing for the ones never used).
+    var plan: SpawnPlan {
+        if let built { return built }
+        let p = SpawnPlan(config)
+        built = p
+        return p
+    }
+    private var built: SpawnPlan?
     /// A connection accepted whose handler could not start for a reason
     /// that passes (the user at RLIMIT_NPROC): kept, and given a handler as
     /// soon as one of the service's handlers exits, or after a back-off.
@@ -25,7 +33,6 @@ final class ServiceState {
 
     init(_ config: ServiceConfig) {
         self.config = config
-        self.plan = SpawnPlan(config)
     }
 
     var name: String { config.name }

@@ -39,6 +39,9 @@ public final class Supervisor {
     var timers = Timers()
     var stop: StopSequence?
     var loader: TableLoadProcess?
+    var reloadJob: ReloadJob?
+    /// What the start's job did (start runs it to the end at once).
+    var startOutcome = Outcome()
     var reloadPending = false
     var reloadStarted: UInt64 = 0
     var sparePipe: (read: EventToken, write: Int32)?
@@ -76,18 +79,19 @@ public final class Supervisor {
                 return false
             }
         }
-        let table: ServiceTable
         switch TableLoadProcess.load(path: options.configPath) {
-        case .success(let t): table = t
+        case .success(let stream):
+            // The same job as a reload's, run to its end: nothing is served yet.
+            reloadJob = ReloadJob(stream, purpose: .start)
+            while reloadJob != nil { stepReloadJob(budget: .max) }
         case .failure(let errors):
             for line in errors.lines { log.event("swinetd", "error", ["diagnostic": .string(line)]) }
             return notStarted(errors.count)
         }
-        let outcome = apply(table)
-        if outcome.failed > 0 { return notStarted(outcome.failed) }
+        if startOutcome.failed > 0 { return notStarted(startOutcome.failed) }
         // The spare pipe exists from the start, so the master's descriptor
         // count is the same idle as after load.
-        if table.services.contains(where: { $0.stderr == .log }) && !makeSparePipe(for: "swinetd") { return notStarted(1) }
+        if services.values.contains(where: { $0.config.stderr == .log }) && !makeSparePipe(for: "swinetd") { return notStarted(1) }
         if let p = pidFile, case .failure(let f) = p.record(getpid()) {
             log.event("swinetd", "error", ["pid-file": .string(p.path), "error": .string(f.message)])
             return notStarted(1)
@@ -112,13 +116,16 @@ public final class Supervisor {
     /// returns the exit status.
     public func run() -> Int32 {
         while !stepStop() {
-            let timeout = timers.next.map { Nanoseconds.timeoutMilliseconds(until: $0, now: monotonicNanoseconds()) } ?? -1
+            // A reload job in progress: look at events without waiting, then take its next step.
+            let timeout = reloadJob != nil ? 0
+                : timers.next.map { Nanoseconds.timeoutMilliseconds(until: $0, now: monotonicNanoseconds()) } ?? -1
             let n = epoll.wait(timeoutMilliseconds: timeout)
             for i in 0..<n {
                 guard let token = epoll.token(i) else { continue }
                 dispatch(token)
             }
             fireTimers()
+            if reloadJob != nil { stepReloadJob() }
             watchLog()
         }
         output.closeAll(now: monotonicNanoseconds(), log: log)
@@ -220,6 +227,7 @@ public final class Supervisor {
         for s in services.values { dropHeld(s, reason: "stopping") }
         for pid in children.pids { Processes.signalGroup(pid, SIGTERM) }
         if let process = loader { endLoader(process, kill: true) }
+        reloadJob = nil
         let sequence = StopSequence(now: monotonicNanoseconds(), grace: grace)
         stop = sequence
         timers.add(.stopStep, at: sequence.deadline)
