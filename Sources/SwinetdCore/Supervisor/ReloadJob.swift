@@ -7,25 +7,29 @@ import CLinux
 /// opened, carried out in steps of at most `stepBudget` of the loop's time
 /// so that serving never stops for longer, however large the change:
 /// 1. decode the loader's frames (only changed services carry settings);
-/// 2. decide the `ReloadPlan` and move the services to it (cheap, one go);
-/// 3. close the listeners no service wants any more;
-/// 4. open the new ones, each service watched as soon as its sockets are.
+/// 2. decide the `ReloadPlan` (one go: a few milliseconds for the largest table);
+/// 3. add and change services; give kept listeners to their new owners;
+///    remove the services that are gone;
+/// 4. close the listeners no service wants any more;
+/// 5. open the new ones, each service watched as soon as its sockets are.
 /// Between steps the loop serves as usual; a HUP meanwhile waits for the
 /// job to end, and a stop abandons it.
 final class ReloadJob {
     static let stepBudget: UInt64 = 20 * Nanoseconds.perMillisecond
 
     enum Purpose { case start, reload }
-    enum Stage { case decoding, planning, closing, opening, done }
+    enum Stage { case decoding, planning, updating, owning, removing, closing, opening, done }
 
     let purpose: Purpose
     private(set) var stage = Stage.decoding
     var stream: TableStream
     var table: [ServiceConfig] = []
     var plan = ReloadPlan()
+    /// The plan's owners as a list, walked in steps.
+    var owning: [(ListenAddress, String)] = []
     var outcome = Outcome()
-    var nextClose = 0
-    var nextOpen = 0
+    /// The next item of the current stage.
+    var next = 0
     /// The loop's time spent on this job so far, and its longest step.
     var blocked: UInt64 = 0
     var longest: UInt64 = 0
@@ -36,7 +40,10 @@ final class ReloadJob {
         table.reserveCapacity(stream.header.services)
     }
 
-    func advance(to next: Stage) { stage = next }
+    func advance(to stage: Stage) {
+        self.stage = stage
+        next = 0
+    }
 }
 
 extension Supervisor {
@@ -64,23 +71,42 @@ extension Supervisor {
                     return
                 }
             case .planning:
-                plan(job)
+                let table = ServiceTable(services: job.table, maxChildren: job.stream.header.maxChildren)
+                job.plan = ReloadPlan.make(currentNames: services.keys, config: { self.services[$0]?.config },
+                                           listening: Set(listeners.byAddress.keys), table: table)
+                job.outcome = Outcome(added: job.plan.added.count, removed: job.plan.removed.count,
+                                      changed: job.plan.changed.count, unchanged: job.plan.unchanged.count)
+                job.advance(to: .updating)
+            case .updating:
+                guard job.next < job.table.count else {
+                    job.table = []
+                    admission.maxChildren = job.stream.header.maxChildren
+                    job.advance(to: .owning)
+                    break
+                }
+                let config = job.table[job.next]
+                job.next += 1
+                if let s = services[config.name] {
+                    if s.config != config { s.config = config; refresh(s) }
+                } else {
+                    services[config.name] = ServiceState(config)
+                }
+            case .owning:
+                job.plan.owners.isEmpty ? job.advance(to: .removing) : giveOwner(job)
+            case .removing:
+                guard job.next < job.plan.removed.count else { refreshAll(); job.advance(to: .closing); break }
+                if let s = services.removeValue(forKey: job.plan.removed[job.next]) { dropHeld(s, reason: "removed") }
+                job.next += 1
             case .closing:
-                if job.nextClose < job.plan.close.count {
-                    closeListener(job.plan.close[job.nextClose])
-                    job.nextClose += 1
-                } else {
-                    job.advance(to: .opening)
-                }
+                guard job.next < job.plan.close.count else { job.advance(to: .opening); break }
+                closeListener(job.plan.close[job.next])
+                job.next += 1
             case .opening:
-                if job.nextOpen < job.plan.open.count {
-                    let address = job.plan.open[job.nextOpen]
-                    job.nextOpen += 1
-                    let s = services[job.plan.owners[address]!]!
-                    if openListener(address, for: s) { refresh(s) } else { job.outcome.failed += 1 }
-                } else {
-                    job.advance(to: .done)
-                }
+                guard job.next < job.plan.open.count else { job.advance(to: .done); break }
+                let address = job.plan.open[job.next]
+                job.next += 1
+                let s = services[job.plan.owners[address]!]!
+                if openListener(address, for: s) { refresh(s) } else { job.outcome.failed += 1 }
             case .done:
                 break
             }
@@ -91,33 +117,19 @@ extension Supervisor {
         if job.stage == .done { finish(job, now: now) }
     }
 
-    /// Step 2: the plan, and the services moved to it.
-    private func plan(_ job: ReloadJob) {
-        let table = ServiceTable(services: job.table, maxChildren: job.stream.header.maxChildren)
-        let plan = ReloadPlan.make(current: services.mapValues(\.config), listening: Set(listeners.byAddress.keys), table: table)
-        job.plan = plan
-        job.outcome = Outcome(added: plan.added.count, removed: plan.removed.count,
-                              changed: plan.changed.count, unchanged: plan.unchanged.count)
-        for name in plan.removed {
-            if let s = services.removeValue(forKey: name) { dropHeld(s, reason: "removed") }
+    /// Gives the next kept listener to the service that names it now.
+    private func giveOwner(_ job: ReloadJob) {
+        if job.next == 0 { job.owning = Array(job.plan.owners) }
+        guard job.next < job.owning.count else {
+            job.owning = []
+            job.advance(to: .removing)
+            return
         }
-        for config in table.services {
-            if let s = services[config.name] {
-                if s.config != config { s.config = config }
-            } else {
-                services[config.name] = ServiceState(config)
-            }
-        }
-        for (address, owner) in plan.owners {
-            guard let l = listeners[address] else { continue }
-            listeners.setOwner(address, owner)
-            let backlog = services[owner]!.config.backlog
-            if l.backlog != backlog, case .success = Socket.setBacklog(l.fd, backlog) { l.backlog = backlog }
-        }
-        admission.maxChildren = table.maxChildren
-        refreshAll()
-        job.table = []
-        job.advance(to: .closing)
+        let (address, owner) = job.owning[job.next]
+        job.next += 1
+        guard let l = listeners[address], let s = services[owner] else { return }
+        listeners.setOwner(address, owner)
+        if l.backlog != s.config.backlog, case .success = Socket.setBacklog(l.fd, s.config.backlog) { l.backlog = s.config.backlog }
     }
 
     private func finish(_ job: ReloadJob, now: UInt64) {

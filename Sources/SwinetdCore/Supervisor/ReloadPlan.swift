@@ -16,10 +16,16 @@ struct ReloadPlan: Equatable {
     var open: [ListenAddress] = []
 
     static func make(current: [String: ServiceConfig], listening: Set<ListenAddress>, table: ServiceTable) -> ReloadPlan {
+        make(currentNames: current.keys, config: { current[$0] }, listening: listening, table: table)
+    }
+
+    /// The same, reading the live services through `config` (no copy of them).
+    static func make<Names: Sequence<String>>(currentNames: Names, config current: (String) -> ServiceConfig?,
+                                              listening: Set<ListenAddress>, table: ServiceTable) -> ReloadPlan {
         var plan = ReloadPlan()
         var opening: Set<ListenAddress> = []
         for config in table.services {
-            switch current[config.name] {
+            switch current(config.name) {
             case nil: plan.added.append(config.name)
             case let old? where old == config: plan.unchanged.append(config.name)
             default: plan.changed.append(config.name)
@@ -31,7 +37,7 @@ struct ReloadPlan: Equatable {
             }
         }
         let names = Set(table.services.map(\.name))
-        plan.removed = current.keys.filter { !names.contains($0) }.sorted()
+        plan.removed = currentNames.filter { !names.contains($0) }.sorted()
         plan.close = listening.filter { plan.owners[$0] == nil }.sorted()
         return plan
     }
