@@ -129,6 +129,12 @@ static int child_main(void *opaque) {
     // FD_CLOEXEC; the slots themselves are close-on-exec.
     if (dup2(SLOT_CONN, 0) < 0 || dup2(SLOT_CONN, 1) < 0 || dup2(SLOT_ERR, 2) < 0)
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
+    // The master makes its stderr pipes non-blocking (for its own read end,
+    // in one pipe2 call); a handler gets blocking descriptors. The flag
+    // lives in the file description, which only this child still uses.
+    int flags = fcntl(2, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) && fcntl(2, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        child_fail(r, CSPAWN_STAGE_DUP2, errno);
 
     execve(p->path, p->argv, p->envp);
     child_fail(r, CSPAWN_STAGE_EXECVE, errno);

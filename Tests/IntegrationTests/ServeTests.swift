@@ -194,6 +194,26 @@ let probeScript = #"printf 'fds '; for i in \#((0..<1024).map(String.init).joine
         #expect(d.log.contains("talker: stderr pid=\(pid) line=\"first problem\""), "\(d.log)")
     }
 
+    /// The master's end of a stderr pipe is non-blocking; the handler's end
+    /// must not be (a handler would get EAGAIN writing to its stderr).
+    @Test func everyStandardDescriptorOfAHandlerIsBlocking() throws {
+        let script = #"for fd in 0 1 2; do while read -r k v; do [ "$k" = flags: ] && echo "$fd $v"; done < /proc/$$/fdinfo/$fd; done"#
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              flags:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", \(jsonQuote(script))]
+            """ })
+        let lines = try exchange(ports[0]).split(separator: "\n")
+        #expect(lines.count == 3, "\(lines)")
+        for line in lines {
+            let flags = Int(line.split(separator: " ").last ?? "", radix: 8) ?? -1
+            #expect(flags >= 0 && flags & Int(O_NONBLOCK) == 0, "descriptor \(line) is non-blocking")
+        }
+        _ = d
+    }
+
     @Test func aHandlersStderrLineIsCappedAndEscaped() throws {
         // One 60,000-byte line, then a line of C1, bidi and line-separator
         // characters (U+0085, U+009B, U+202E, U+2066, U+2028, U+2029, as

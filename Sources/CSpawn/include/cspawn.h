@@ -65,7 +65,8 @@ int cspawn_init(void);
 int cspawn_null_fd(void);
 
 /// Starts the handler described by `plan` with `conn_fd` on descriptors 0 and
-/// 1 and `stderr_fd` on descriptor 2; every other descriptor is closed.
+/// 1 and `stderr_fd` on descriptor 2 (made blocking if it was not); every
+/// other descriptor is closed.
 ///
 /// The child gets default dispositions for every signal, an empty signal mask,
 /// a new session, the plan's credentials and directory, and then execve.

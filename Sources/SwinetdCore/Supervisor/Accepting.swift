@@ -42,18 +42,14 @@ extension Supervisor {
 
     /// A `stderr: log` pipe made ahead of the accept that needs it and kept
     /// when the accept finds the queue empty, so no wakeup makes a pipe in
-    /// vain. Its read end is non-blocking and already in epoll.
+    /// vain. Its read end is already in epoll. Both ends are non-blocking
+    /// (one pipe2, no fcntl): the handler's copy of the write end is made
+    /// blocking again by the spawn shim, which gives every handler blocking
+    /// descriptors 0 to 2.
     func makeSparePipe(for service: String) -> Bool {
         var ends: [Int32] = [-1, -1]
-        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else {
+        guard clinux_pipe2(&ends, O_CLOEXEC | O_NONBLOCK) == 0 else {
             pauseForResources(service, op: "pipe", Errno.current)
-            return false
-        }
-        guard fcntl(ends[0], F_SETFL, O_NONBLOCK) == 0 else {
-            let e = Errno.current
-            closeDescriptor(ends[0])
-            closeDescriptor(ends[1])
-            pauseForResources(service, op: "fcntl", e)
             return false
         }
         switch output.register(ends[0]) {

@@ -67,7 +67,10 @@ extension Supervisor {
                     }
                 } catch {
                     reloadJob = nil
-                    rejected(TableErrors([Diagnostic(file: options.configPath, mark: nil, message: "the table loader's answer is malformed")]))
+                    let errors = TableErrors([Diagnostic(file: options.configPath, mark: nil, message: "the table loader's answer is malformed")])
+                    if job.purpose == .reload { rejected(errors); return }
+                    for line in errors.lines { log.event("swinetd", "error", ["diagnostic": .string(line)]) }
+                    startOutcome.failed += 1
                     return
                 }
             case .planning:
