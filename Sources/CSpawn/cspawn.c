@@ -1,6 +1,9 @@
 // The child side of spawning a handler. See include/cspawn.h for the contract.
-// Only async-signal-safe calls and raw syscalls run in the child: it shares
-// the master's memory (CLONE_VM) until execve.
+// Only raw syscalls run in the child: it shares the master's memory
+// (CLONE_VM) until execve, so it must not call into glibc wrappers that
+// take locks or touch thread state, nor into a sanitizer's interceptors
+// (CHILD_CODE also keeps ThreadSanitizer's instrumentation out of it: the
+// child is not a thread the runtime knows).
 #define _GNU_SOURCE
 #include "cspawn.h"
 
@@ -24,6 +27,33 @@
 // The slots where the connection and the stderr source wait for the child.
 #define SLOT_CONN 3
 #define SLOT_ERR 4
+
+#if defined(__clang__)
+#define CHILD_CODE __attribute__((no_sanitize("thread")))
+#else
+#define CHILD_CODE
+#endif
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CSPAWN_TSAN 1
+#include <dlfcn.h>
+#endif
+#endif
+
+// clone(2) through glibc. ThreadSanitizer intercepts clone as if it were
+// fork, and its after-fork hooks, run by a CLONE_VM child in our memory,
+// break its state; under it we call glibc's own clone, unseen.
+static pid_t spawn_clone(int (*fn)(void *), void *stack, int flags, void *arg) {
+#ifdef CSPAWN_TSAN
+    typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
+    static clone_fn real_clone;
+    if (!real_clone) real_clone = (clone_fn)dlsym(RTLD_NEXT, "clone");
+    return real_clone(fn, stack, flags, arg);
+#else
+    return clone(fn, stack, flags, arg);
+#endif
+}
 
 static int null_fd = -1;          // /dev/null, to empty the slots after a spawn
 static uint64_t signals_to_reset; // bit (sig - 1): a disposition other than SIG_DFL
@@ -72,16 +102,16 @@ int cspawn_null_fd(void) {
     return null_fd;
 }
 
-static _Noreturn void child_fail(volatile struct cspawn_result *r, int stage, int err) {
+static CHILD_CODE _Noreturn void child_fail(volatile struct cspawn_result *r, int stage, int err) {
     r->stage = stage;
     r->error = err;
-    _exit(127);
+    for (;;) syscall(SYS_exit_group, 127);
 }
 
 // Gives the child its own descriptor table holding only 0-4 (the table is
 // shared with the parent until now), so nothing the master has open
 // survives, at a cost that does not depend on how much that is.
-static int unshare_descriptors(void) {
+static CHILD_CODE int unshare_descriptors(void) {
     if (syscall(SYS_close_range, SLOT_ERR + 1U, ~0U, CLOSE_RANGE_UNSHARE) == 0) return 0;
     // Kernels before 5.9: copy the whole table, then close one by one.
     if (syscall(SYS_unshare, CLONE_FILES) < 0) return -1;
@@ -89,11 +119,11 @@ static int unshare_descriptors(void) {
     long max = 1024;
     if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         max = (long)rl.rlim_cur;
-    for (long fd = SLOT_ERR + 1; fd < max; fd++) close((int)fd);
+    for (long fd = SLOT_ERR + 1; fd < max; fd++) syscall(SYS_close, fd);
     return 0;
 }
 
-static int child_main(void *opaque) {
+static CHILD_CODE int child_main(void *opaque) {
     struct child_args *a = opaque;
     const struct cspawn_plan *p = a->plan;
     volatile struct cspawn_result *r = a->result;
@@ -111,7 +141,7 @@ static int child_main(void *opaque) {
     uint64_t none = 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(uint64_t));
 
-    if (setsid() < 0) child_fail(r, CSPAWN_STAGE_SETSID, errno);
+    if (syscall(SYS_setsid) < 0) child_fail(r, CSPAWN_STAGE_SETSID, errno);
 
     if (p->change_credentials) {
         // Raw syscalls: glibc's wrappers would try to synchronise the
@@ -121,22 +151,23 @@ static int child_main(void *opaque) {
         if (syscall(SYS_setuid, p->uid) < 0) child_fail(r, CSPAWN_STAGE_SETUID, errno);
     }
 
-    if (p->cwd && chdir(p->cwd) < 0) child_fail(r, CSPAWN_STAGE_CHDIR, errno);
+    if (p->cwd && syscall(SYS_chdir, p->cwd) < 0) child_fail(r, CSPAWN_STAGE_CHDIR, errno);
 
     // Only now touch descriptors: before this the table is the master's too.
     if (unshare_descriptors() < 0) child_fail(r, CSPAWN_STAGE_CLOSE_RANGE, errno);
-    // The slots are above 2, so dup2 always makes a fresh copy without
+    // The slots are above 2, so dup3 always makes a fresh copy without
     // FD_CLOEXEC; the slots themselves are close-on-exec.
-    if (dup2(SLOT_CONN, 0) < 0 || dup2(SLOT_CONN, 1) < 0 || dup2(SLOT_ERR, 2) < 0)
+    if (syscall(SYS_dup3, SLOT_CONN, 0, 0) < 0 || syscall(SYS_dup3, SLOT_CONN, 1, 0) < 0
+        || syscall(SYS_dup3, SLOT_ERR, 2, 0) < 0)
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
     // The master makes its stderr pipes non-blocking (for its own read end,
     // in one pipe2 call); a handler gets blocking descriptors. The flag
     // lives in the file description, which only this child still uses.
-    int flags = fcntl(2, F_GETFL);
-    if (flags >= 0 && (flags & O_NONBLOCK) && fcntl(2, F_SETFL, flags & ~O_NONBLOCK) < 0)
+    long flags = syscall(SYS_fcntl, 2, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) && syscall(SYS_fcntl, 2, F_SETFL, flags & ~O_NONBLOCK) < 0)
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
 
-    execve(p->path, p->argv, p->envp);
+    syscall(SYS_execve, p->path, p->argv, p->envp);
     child_fail(r, CSPAWN_STAGE_EXECVE, errno);
 }
 
@@ -170,8 +201,8 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone(child_main, child_stack + CHILD_STACK_SIZE,
-                      CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
+    pid_t pid = spawn_clone(child_main, child_stack + CHILD_STACK_SIZE,
+                            CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
     int clone_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     // Empty the slots again: the master must not keep the connection open.

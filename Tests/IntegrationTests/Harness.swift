@@ -45,6 +45,10 @@ func readFile(_ path: String) throws -> String {
 /// AddressSanitizer, whose allocator keeps freed memory in quarantine.
 let underAddressSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
 
+/// Whether this process (and swinetd) runs under ThreadSanitizer, whose
+/// runtime cannot work with RLIMIT_FSIZE 0 (it dies of SIGBUS on its own files).
+let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }

@@ -108,6 +108,8 @@ import Glibc
         defer { close(client) }
         var byte: UInt8 = 0
         _ = recv(client, &byte, 1, 0)   // the handler has set its trap
+        // The master may not have run since the handler's exec: wait for its line.
+        try d.waitForLog("stubborn: accepted")
         let handler = try #require(d.handlerPids.first)
         d.signal(SIGTERM)
         #expect(try d.waitForExit(timeout: 10) == 0)

@@ -80,6 +80,7 @@ import Glibc
         let reply = try exchange(p[0])
         let yes = try #require(Int32(reply.trimmingCharacters(in: .whitespacesAndNewlines)), "\(reply)")
         defer { kill(yes, SIGKILL) }
+        try d.waitForLog("leaky: accepted")
         let handler = try #require(d.handlerPids.first)
         try d.waitForLog("leaky: exited pid=\(handler)")
         let cpu = cpuSeconds(d.pid)

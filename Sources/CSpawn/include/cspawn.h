@@ -1,7 +1,7 @@
 // cspawn: the child side of swinetd's fork/exec, in C.
 //
 // Why C: between vfork and execve the child shares the master's memory and
-// may call only async-signal-safe functions. Swift cannot promise that (its
+// may make only raw system calls. Swift cannot promise that (its
 // runtime may allocate, take locks or retain), so the master prepares every
 // byte the child needs beforehand (argv, envp, groups, the descriptor plan)
 // and this file only carries the plan out, in the order the classics use:
