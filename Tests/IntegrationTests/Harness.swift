@@ -49,6 +49,19 @@ let underAddressSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asa
 /// runtime cannot work with RLIMIT_FSIZE 0 (it dies of SIGBUS on its own files).
 let underThreadSanitizer = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
 
+/// Whether this machine lets the tests make namespaces of their own (root
+/// in a container may still be refused): checked by trying.
+func canUnshare(_ flag: String) -> Bool {
+    guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
+          let status = try? runToEnd(["/usr/bin/unshare", flag, "/bin/true"], timeout: 10).status else { return false }
+    return status == 0
+}
+
+let canUnshareNetwork = canUnshare("-n") && ["/usr/sbin/sysctl", "/sbin/sysctl"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    && ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    && FileManager.default.isExecutableFile(atPath: "/usr/bin/nsenter")
+let canUnshareMounts = canUnshare("-m")
+
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }

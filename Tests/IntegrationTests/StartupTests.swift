@@ -124,9 +124,7 @@ import Glibc
         }
     }
 
-    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
-                   && FileManager.default.isExecutableFile(atPath: "/usr/bin/nsenter"),
-                   "needs root, unshare and nsenter for a network namespace without IPv6"))
+    @Test(.enabled(if: canUnshareNetwork, "needs root, a network namespace of its own (unshare -n), sysctl, ip and nsenter"))
     func aHostWithoutIPv6ServesTheIPv4HalfOfLocalhost() throws {
         // The namespace is the test's own: its fixed ports cannot collide.
         let noIPv6 = ["/usr/bin/unshare", "-n", "/bin/sh", "-c",
