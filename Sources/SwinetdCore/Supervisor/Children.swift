@@ -119,7 +119,6 @@ extension Supervisor {
     func reapChildren() {
         let now = monotonicNanoseconds()
         var freedGlobal = false
-        var freed: Set<String> = []
         Processes.reapAll { pid, status in
             guard let child = children.remove(pid) else { return }   // the table loader, say
             logExit(pid, child, ExitStatus(status), now)
@@ -128,10 +127,7 @@ extension Supervisor {
             }
             guard child.counted else { return }
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
-            freed.insert(child.service)
-        }
-        for name in freed {
-            guard let s = services[name] else { continue }
+            guard let s = services[child.service] else { return }   // a retired service's handler
             if s.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s) }
         }
         if freedGlobal { refreshAll() }
