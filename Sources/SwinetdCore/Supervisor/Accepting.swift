@@ -80,7 +80,7 @@ extension Supervisor {
             log.event(service, "error", ["op": .string(op), "error": .string(e.text), "pause": .seconds(Self.resourcePause)])
             resourceTroubleLogged = true
         }
-        let until = Nanoseconds.adding(monotonicNanoseconds(), Self.resourcePause)
+        let until = Nanoseconds.adding(now, Self.resourcePause)
         admission.resourcePauseUntil = until
         timers.add(.resourcePauseEnds, at: until)
         refreshAll()
@@ -130,7 +130,6 @@ extension Supervisor {
             }
             return
         }
-        let now = monotonicNanoseconds()
         let execed = result.stage == Int32(CSPAWN_OK.rawValue)
         children.add(result.pid, Child(service: s.name, peer: peerText, started: now, counted: execed))
         if let pipe {
@@ -171,7 +170,7 @@ extension Supervisor {
         }
         refresh(s)
         if children.running(s.name) == 0 {
-            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(monotonicNanoseconds(), s.retryDelay))
+            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, s.retryDelay))
             s.retryDelay = min(s.retryDelay * 2, ServiceState.lastRetry)
         }
     }
@@ -182,7 +181,7 @@ extension Supervisor {
         s.held = nil
         if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) {
             s.held = c
-            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(monotonicNanoseconds(), Self.resourcePause))
+            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, Self.resourcePause))
             return
         }
         spawn(s, c)

@@ -53,7 +53,7 @@ extension Supervisor {
     func refresh(_ s: ServiceState) {
         let view = Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled,
                                      running: children.running(s.name), holding: s.held == nil ? nil : s.holdReason)
-        let want = admission.pause(view, total: children.total, now: monotonicNanoseconds()) == nil
+        let want = admission.pause(view, total: children.total, now: now) == nil
         for l in listeners.owned(by: s.name) where l.watched != want {
             if want {
                 if case .failure(let e) = epoll.add(l.token) {

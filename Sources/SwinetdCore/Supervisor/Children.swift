@@ -117,7 +117,6 @@ extension Supervisor {
     /// held connection its turn, and cuts its stderr pipe later if a child
     /// of the handler keeps it open.
     func reapChildren() {
-        let now = monotonicNanoseconds()
         var freedGlobal = false
         Processes.reapAll { pid, status in
             guard let child = children.remove(pid) else { return }   // the table loader, say

@@ -51,6 +51,9 @@ public final class Supervisor {
     private var logToken: EventToken?
     var peer = sockaddr_storage()
     var local = sockaddr_storage()
+    /// The clock, read once per round of the loop (after epoll_wait): what
+    /// the handlers of one round do is stamped with it.
+    var now: UInt64 = monotonicNanoseconds()
 
     public init(options: Options, log: Log) throws(Errno) {
         self.options = options
@@ -120,6 +123,7 @@ public final class Supervisor {
             let timeout = reloadJob != nil ? 0
                 : timers.next.map { Nanoseconds.timeoutMilliseconds(until: $0, now: monotonicNanoseconds()) } ?? -1
             let n = epoll.wait(timeoutMilliseconds: timeout)
+            now = monotonicNanoseconds()
             for i in 0..<n {
                 guard let token = epoll.token(i) else { continue }
                 dispatch(token)
@@ -144,7 +148,7 @@ public final class Supervisor {
             // nil: a stale event, for a listener closed earlier in this batch.
             if let l = listeners[token] { acceptReady(l) }
         case .output:
-            if case .paused(let until) = output.readable(token, now: monotonicNanoseconds(), log: log) {
+            if case .paused(let until) = output.readable(token, now: now, log: log) {
                 timers.add(.outputResumes(token), at: until)
             }
         case .log:
@@ -155,7 +159,6 @@ public final class Supervisor {
     }
 
     private func fireTimers() {
-        let now = monotonicNanoseconds()
         while let timer = timers.popDue(now: now) {
             switch timer {
             case .resourcePauseEnds:
