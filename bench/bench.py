@@ -2,8 +2,11 @@
 """swinetd's benchmark: every server side by side in one run, on loopback.
 
 Only ratios within one run mean anything on a shared, noisy machine. The
-master's CPU per connection comes from utime+stime in /proc/PID/stat, which
-is steadier than wall time. See bench/run for how it is started.
+master's CPU per connection comes from the scheduler's count of its time on
+a CPU (/proc/PID/sched, in nanoseconds; clock ticks where the kernel lacks
+it), which is steadier than wall time; every server of a handler is
+measured in turns within each repetition. See bench/run for how it is
+started.
 """
 import argparse, datetime, os, platform, random, re, shutil, signal, socket
 import statistics, subprocess, sys, tempfile, time
@@ -211,41 +214,55 @@ service swbench
 # ---------------------------------------------------------------- runs
 
 results = {}   # (handler, server) -> dict
-def run_server(handler_name, name, flags, starter, concs, send=None):
-    port = free_ports(1)[0]
-    logfile = os.path.join(WORK, f"log-{port}.txt") if "file" in name else None
-    srv = Server(name, starter(port), port, stderr=logfile, flags=flags)
-    if not srv.ok:
-        notes.append(f"{name}: did not listen; skipped")
-        srv.stop()
-        return
-    r = {"flags": flags, "rss_idle": rss_kb(srv.pid), "conc": {}}
-    cpu0, conns = cpu_seconds(srv.pid), 0
+def run_servers(handler_name, servers, concs, send=None):
+    """Every server of one handler, started together and measured in turns:
+    each repetition loads each server once, in an order that rotates, so a
+    burst of noise from the shared machine falls on all of them alike
+    instead of on whichever ran at that moment. Only the server being loaded
+    does anything; the others wait idle."""
+    running = []
+    for name, flags, starter in servers:
+        port = free_ports(1)[0]
+        logfile = os.path.join(WORK, f"log-{port}.txt") if "file" in name else None
+        srv = Server(name, starter(port), port, stderr=logfile, flags=flags)
+        if not srv.ok:
+            notes.append(f"{name}: did not listen; skipped")
+            srv.stop()
+            continue
+        running.append((srv, {"flags": flags, "rss_idle": rss_kb(srv.pid), "conc": {}, "_cpu": 0.0, "_conns": 0}))
     for c in concs:
-        reps = []
-        cpu_c, conns_c = cpu_seconds(srv.pid), 0
-        for _ in range(args.reps):
-            g = loadgen(port, c, N[c], send)
-            reps.append(g)
-            conns += int(g["connections"])
-            conns_c += int(g["connections"])
-        time.sleep(0.2)   # the last handlers are reaped
-        rates = [g["connections"] / g["elapsed"] for g in reps]
-        r["conc"][c] = {
-            "cpu_us": (cpu_seconds(srv.pid) - cpu_c) / conns_c * 1e6,
-            "cps": statistics.median(rates), "min": min(rates), "max": max(rates),
-            "p50": statistics.median(g["p50_ms"] for g in reps),
-            "p99": statistics.median(g["p99_ms"] for g in reps),
-            "failed": int(sum(g["failed"] for g in reps)),
-        }
+        reps = {srv.name: [] for srv, _ in running}
+        cpu = {srv.name: 0.0 for srv, _ in running}
+        for rep in range(args.reps):
+            turn = running[rep % len(running):] + running[:rep % len(running)]
+            for srv, r in turn:
+                before = cpu_seconds(srv.pid)
+                g = loadgen(srv.port, c, N[c], send)
+                time.sleep(0.05)   # its last handlers are reaped
+                cpu[srv.name] += cpu_seconds(srv.pid) - before
+                reps[srv.name].append(g)
+        for srv, r in running:
+            gs = reps[srv.name]
+            conns = sum(int(g["connections"]) for g in gs)
+            rates = [g["connections"] / g["elapsed"] for g in gs]
+            r["_cpu"] += cpu[srv.name]
+            r["_conns"] += conns
+            r["conc"][c] = {
+                "cpu_us": cpu[srv.name] / conns * 1e6,
+                "cps": statistics.median(rates), "min": min(rates), "max": max(rates),
+                "p50": statistics.median(g["p50_ms"] for g in gs),
+                "p99": statistics.median(g["p99_ms"] for g in gs),
+                "failed": int(sum(g["failed"] for g in gs)),
+            }
     time.sleep(0.5)
-    r["cpu_us"] = (cpu_seconds(srv.pid) - cpu0) / conns * 1e6
-    r["rss_after"] = rss_kb(srv.pid)
-    r["zombies"] = zombies(srv.pid)
-    srv.stop()
-    results[(handler_name, name)] = r
-    c8 = r["conc"].get(8) or next(iter(r["conc"].values()))
-    log(f"   {name:28s} {c8['cps']:8.0f} conn/s  cpu {r['cpu_us']:6.1f} us/conn  failed {sum(v['failed'] for v in r['conc'].values())}")
+    for srv, r in running:
+        r["cpu_us"] = r.pop("_cpu") / r.pop("_conns") * 1e6
+        r["rss_after"] = rss_kb(srv.pid)
+        r["zombies"] = zombies(srv.pid)
+        srv.stop()
+        results[(handler_name, srv.name)] = r
+        c8 = r["conc"].get(8) or next(iter(r["conc"].values()))
+        log(f"   {srv.name:28s} {c8['cps']:8.0f} conn/s  cpu {r['cpu_us']:6.1f} us/conn  failed {sum(v['failed'] for v in r['conc'].values())}")
 
 def spawn_limit():
     seconds = 1.5 if args.quick else 3
@@ -359,8 +376,7 @@ for handler_name, handler, hargs, concs, send in (
         ("hello (static, one line)", HELLO, [], (1, 8, 64), None),
         ("echo (/bin/cat)", "/bin/cat", [], (8,), "ping\n")):
     log(f"== {handler_name}")
-    for name, flags, starter in make_servers(handler, hargs):
-        run_server(handler_name, name, flags, starter, concs, send)
+    run_servers(handler_name, make_servers(handler, hargs), concs, send)
 log("== swinetd with 1, 100, 1000 services")
 scale = scaling()
 log("== start-up and reload with 1000 services")

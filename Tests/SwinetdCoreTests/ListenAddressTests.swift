@@ -1,5 +1,8 @@
 import Testing
 @testable import SwinetdCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct ListenAddressTests {
     func parse(_ s: String) -> [String]? {
@@ -40,5 +43,29 @@ import Testing
         #expect(any4.conflicts(with: lo4))
         #expect(!any4.conflicts(with: lo6))
         #expect(!lo4.conflicts(with: other))
+    }
+}
+
+@Suite struct SocketFormatTests {
+    /// The hand-written IPv4 formatter says what inet_ntop says.
+    @Test func ipv4AddressesFormatAsInetNtopDoes() {
+        var rng = SplitMix64(state: 7)
+        let samples: [UInt32] = [0, 0x0100007f, 0xffffffff, 0x0a000001, 0x64646464, 0x09090909] + (0..<2000).map { _ in UInt32.random(in: 0...UInt32.max, using: &rng) }
+        for raw in samples {
+            var storage = sockaddr_storage()
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                    $0.pointee.sin_family = sa_family_t(AF_INET)
+                    $0.pointee.sin_addr.s_addr = raw
+                    $0.pointee.sin_port = UInt16(8080).bigEndian
+                }
+            }
+            var ours = [CChar](repeating: 0, count: 64)
+            let port = ours.withUnsafeMutableBufferPointer { Socket.format(&storage, into: $0.baseAddress!, capacity: $0.count) }
+            var theirs = [CChar](repeating: 0, count: 64)
+            var addr = in_addr(s_addr: raw)
+            _ = inet_ntop(AF_INET, &addr, &theirs, 64)
+            #expect(ours == theirs && port == 8080)
+        }
     }
 }

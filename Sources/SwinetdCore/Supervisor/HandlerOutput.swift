@@ -19,7 +19,9 @@ final class HandlerOutput {
     static let cutAfter: UInt64 = 3 * Nanoseconds.perSecond
     static let pauseWhenFlooded: UInt64 = Nanoseconds.perSecond
 
-    private struct Pipe {
+    /// A class: the hot path reads and changes a pipe in place, without
+    /// copying it out of the table and back.
+    private final class Pipe {
         let token: EventToken
         let service: String
         let pid: pid_t
@@ -27,6 +29,13 @@ final class HandlerOutput {
         var budget: TokenBucket
         var suppressed = 0
         var watched = true
+
+        init(token: EventToken, service: String, pid: pid_t, budget: TokenBucket) {
+            self.token = token
+            self.service = service
+            self.pid = pid
+            self.budget = budget
+        }
     }
 
     private let epoll: Epoll
@@ -62,34 +71,29 @@ final class HandlerOutput {
     /// Reads once (the pipe is readable, or this finds EAGAIN) and logs
     /// complete lines within the budget.
     func readable(_ token: EventToken, now: UInt64, log: Log) -> After {
-        guard var pipe = pipes[token.fd], pipe.token == token else { return .closed }
+        guard let pipe = pipes[token.fd], pipe.token == token else { return .closed }
         let n = buffer.withUnsafeMutableBytes { buf in loopCall("read(stderr pipe)") { read(token.fd, buf.baseAddress, buf.count) } }
         switch n {
         case .failure(.wouldBlock):
             return .open
         case .success(0), .failure:
-            feed(&pipe, count: nil, now, log)
-            close(&pipe, log)
+            feed(pipe, count: nil, now, log)
+            close(pipe, log)
             return .closed
         case .success(let count):
             let before = pipe.suppressed
-            feed(&pipe, count: count, now, log)
-            guard pipe.suppressed > before else {
-                pipes[token.fd] = pipe
-                return .open
-            }
+            feed(pipe, count: count, now, log)
+            guard pipe.suppressed > before else { return .open }
             pipe.watched = false
             epoll.remove(token.fd)
-            pipes[token.fd] = pipe
             return .paused(until: Nanoseconds.adding(now, Self.pauseWhenFlooded))
         }
     }
 
     /// After a pause: watches the pipe again (false: it is gone).
     func resume(_ token: EventToken) -> Bool {
-        guard var pipe = pipes[token.fd], pipe.token == token, !pipe.watched else { return false }
+        guard let pipe = pipes[token.fd], pipe.token == token, !pipe.watched else { return false }
         pipe.watched = true
-        pipes[token.fd] = pipe
         if case .failure = epoll.add(token) { return false }
         return true
     }
@@ -103,42 +107,39 @@ final class HandlerOutput {
     /// Closes the pipe of a handler reaped `cutAfter` ago; logs that its
     /// output was cut.
     func cut(_ token: EventToken, log: Log) {
-        guard var pipe = pipes[token.fd], pipe.token == token else { return }
+        guard let pipe = pipes[token.fd], pipe.token == token else { return }
         log.event(pipe.service, "output-cut", ["pid": .int(Int(pipe.pid)), "after": .seconds(Self.cutAfter)])
-        close(&pipe, log)
+        close(pipe, log)
     }
 
     /// At exit: one read of what each pipe holds now, then every pipe closed.
     func closeAll(now: UInt64, log: Log) {
         for (_, pipe) in pipes {
-            var p = pipe
-            let n = buffer.withUnsafeMutableBytes { read(p.token.fd, $0.baseAddress, $0.count) }
-            if n > 0 { feed(&p, count: n, now, log) }
-            feed(&p, count: nil, now, log)
-            close(&p, log)
+            let n = buffer.withUnsafeMutableBytes { read(pipe.token.fd, $0.baseAddress, $0.count) }
+            if n > 0 { feed(pipe, count: n, now, log) }
+            feed(pipe, count: nil, now, log)
+            close(pipe, log)
         }
     }
 
     /// Feeds the first `count` bytes of the buffer to the pipe's lines (nil:
     /// the stream ended), logging each line that comes out.
-    private func feed(_ pipe: inout Pipe, count: Int?, _ now: UInt64, _ log: Log) {
-        var lines = pipe.lines
+    private func feed(_ pipe: Pipe, count: Int?, _ now: UInt64, _ log: Log) {
         if let count {
             buffer.withUnsafeBytes { raw in
-                lines.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count])) { emit(&pipe, $0, $1, now, log) }
+                pipe.lines.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count])) { emit(pipe, $0, $1, now, log) }
             }
         } else {
-            lines.finish { emit(&pipe, $0, $1, now, log) }
+            pipe.lines.finish { emit(pipe, $0, $1, now, log) }
         }
-        pipe.lines = lines
     }
 
-    private func emit(_ pipe: inout Pipe, _ line: [UInt8], _ truncated: Int, _ now: UInt64, _ log: Log) {
+    private func emit(_ pipe: Pipe, _ line: [UInt8], _ truncated: Int, _ now: UInt64, _ log: Log) {
         guard pipe.budget.take(now: now) else {
             pipe.suppressed += 1
             return
         }
-        reportSuppressed(&pipe, log)
+        reportSuppressed(pipe, log)
         let text = String(decoding: line, as: UTF8.self)
         if truncated > 0 {
             log.event(pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "truncated": .int(truncated), "line": .string(text)])
@@ -147,14 +148,14 @@ final class HandlerOutput {
         }
     }
 
-    private func reportSuppressed(_ pipe: inout Pipe, _ log: Log) {
+    private func reportSuppressed(_ pipe: Pipe, _ log: Log) {
         guard pipe.suppressed > 0 else { return }
         log.event(pipe.service, "stderr-suppressed", ["pid": .int(Int(pipe.pid)), "suppressed": .int(pipe.suppressed)])
         pipe.suppressed = 0
     }
 
-    private func close(_ pipe: inout Pipe, _ log: Log) {
-        reportSuppressed(&pipe, log)
+    private func close(_ pipe: Pipe, _ log: Log) {
+        reportSuppressed(pipe, log)
         // No EPOLL_CTL_DEL: closing the only descriptor of the pipe's read
         // end takes it out of the epoll set (one syscall per connection less).
         closeDescriptor(pipe.token.fd)
