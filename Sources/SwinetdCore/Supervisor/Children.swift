@@ -121,8 +121,9 @@ extension Supervisor {
         Processes.reapAll { pid, status in
             guard let child = children.remove(pid) else { return }   // the table loader, say
             logExit(pid, child, ExitStatus(status), now)
-            if let token = output.handlerExited(pid) {
-                timers.add(.outputCut(token), at: Nanoseconds.adding(now, HandlerOutput.cutAfter))
+            if output.handlerExited(pid, now: now) && !sweepScheduled {
+                sweepScheduled = true
+                timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery))
             }
             guard child.counted else { return }
             if children.total == admission.maxChildren - 1 { freedGlobal = true }

@@ -11,7 +11,10 @@ import Glibc
 ///   `stderr-suppressed suppressed=N` line, and the pipe is not read for a
 ///   second, so a flood costs one read a second;
 /// - a pipe still open `cutAfter` after its handler was reaped (a child of
-///   the handler holds it) is closed and logged as `output-cut`.
+///   the handler holds it) is closed and logged as `output-cut`; a sweep once
+///   a second finds them (not a timer per handler: most pipes reach EOF
+///   just after their handler is reaped, and a timer each would wake the
+///   loop thousands of times a second under load).
 /// Every read end is non-blocking and registered in epoll with a token of
 /// its own.
 final class HandlerOutput {
@@ -29,6 +32,8 @@ final class HandlerOutput {
         var budget: TokenBucket
         var suppressed = 0
         var watched = true
+        /// When its handler was reaped (0: it runs).
+        var reapedAt: UInt64 = 0
 
         init(token: EventToken, service: String, pid: pid_t, budget: TokenBucket) {
             self.token = token
@@ -98,19 +103,32 @@ final class HandlerOutput {
         return true
     }
 
-    /// Handler `pid` was reaped: the token of its pipe if that is still
-    /// open (the caller cuts it `cutAfter` later).
-    func handlerExited(_ pid: pid_t) -> EventToken? {
-        byPID[pid].flatMap { pipes[$0]?.token }
+    /// Pipes whose handler was reaped while they were still open.
+    private var orphans: [Pipe] = []
+
+    /// Handler `pid` was reaped. True when its pipe is still open: the
+    /// caller sweeps within a second or so.
+    func handlerExited(_ pid: pid_t, now: UInt64) -> Bool {
+        guard let fd = byPID.removeValue(forKey: pid), let pipe = pipes[fd] else { return false }
+        pipe.reapedAt = max(now, 1)
+        orphans.append(pipe)
+        return true
     }
 
-    /// Closes the pipe of a handler reaped `cutAfter` ago; logs that its
-    /// output was cut.
-    func cut(_ token: EventToken, log: Log) {
-        guard let pipe = pipes[token.fd], pipe.token == token else { return }
-        log.event(pipe.service, "output-cut", ["pid": .int(Int(pipe.pid)), "after": .seconds(Self.cutAfter)])
-        close(pipe, log)
+    /// Closes the pipes of handlers reaped `cutAfter` ago or more, logging
+    /// that their output was cut; returns whether some are left to sweep.
+    func sweep(now: UInt64, log: Log) -> Bool {
+        orphans.removeAll { pipe in
+            guard pipes[pipe.token.fd] === pipe else { return true }   // closed meanwhile (EOF)
+            guard Nanoseconds.since(now, pipe.reapedAt) >= Self.cutAfter else { return false }
+            log.event(pipe.service, "output-cut", ["pid": .int(Int(pipe.pid)), "after": .seconds(Self.cutAfter)])
+            close(pipe, log)
+            return true
+        }
+        return !orphans.isEmpty
     }
+
+    static let sweepEvery = Nanoseconds.perSecond
 
     /// At exit: one read of what each pipe holds now, then every pipe closed.
     func closeAll(now: UInt64, log: Log) {
@@ -160,6 +178,6 @@ final class HandlerOutput {
         // end takes it out of the epoll set (one syscall per connection less).
         closeDescriptor(pipe.token.fd)
         pipes[pipe.token.fd] = nil
-        if byPID[pipe.pid] == pipe.token.fd { byPID[pipe.pid] = nil }
+        if pipe.reapedAt == 0 { byPID[pipe.pid] = nil }
     }
 }

@@ -46,6 +46,8 @@ public final class Supervisor {
     var reloadStarted: UInt64 = 0
     var sparePipe: (read: EventToken, write: Int32)?
     var resourceTroubleLogged = false
+    /// Whether a sweep of orphaned stderr pipes is due (see HandlerOutput).
+    var sweepScheduled = false
     private var pidFile: PidFile?
     private var ignoredSignals: Set<Int32> = []
     private var logToken: EventToken?
@@ -170,8 +172,9 @@ public final class Supervisor {
                 break   // stepStop runs every round
             case .outputResumes(let token):
                 _ = output.resume(token)
-            case .outputCut(let token):
-                output.cut(token, log: log)
+            case .outputSweep:
+                sweepScheduled = output.sweep(now: now, log: log)
+                if sweepScheduled { timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery)) }
             case .retryHeld(let name):
                 if let s = services[name], children.running(name) == 0 { retryHeld(s) }
             case .loaderTimeout(let pid):

@@ -12,8 +12,8 @@ struct Timers {
         case stopStep
         /// A handler's stderr pipe may be read again (its line budget refilled).
         case outputResumes(EventToken)
-        /// A handler ended some seconds ago and its pipe is still open.
-        case outputCut(EventToken)
+        /// Stderr pipes that outlived their handler get looked at.
+        case outputSweep
         /// A held connection gets another try at a handler.
         case retryHeld(service: String)
         /// The table loader process has taken too long.
