@@ -160,29 +160,6 @@ public final class Supervisor {
         }
     }
 
-    private func fireTimers() {
-        while let timer = timers.popDue(now: now) {
-            switch timer {
-            case .resourcePauseEnds:
-                if let until = admission.resourcePauseUntil, now >= until {
-                    admission.resourcePauseUntil = nil
-                    refreshAll()
-                }
-            case .stopStep:
-                break   // stepStop runs every round
-            case .outputResumes(let token):
-                _ = output.resume(token)
-            case .outputSweep:
-                sweepScheduled = output.sweep(now: now, log: log)
-                if sweepScheduled { timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery)) }
-            case .retryHeld(let name):
-                if let s = services[name], children.running(name) == 0 { retryHeld(s) }
-            case .loaderTimeout(let pid):
-                loaderTimedOut(pid)
-            }
-        }
-    }
-
     /// Watches the log's descriptor for writable while lines wait in its
     /// queue, and flushes it when it is.
     private func watchLog() {

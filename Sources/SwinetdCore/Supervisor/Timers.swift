@@ -46,3 +46,29 @@ struct Timers {
 
     var isEmpty: Bool { heap.isEmpty }
 }
+
+extension Supervisor {
+    /// Carries out every timer due at this round's `now`.
+    func fireTimers() {
+        while let timer = timers.popDue(now: now) {
+            switch timer {
+            case .resourcePauseEnds:
+                if let until = admission.resourcePauseUntil, now >= until {
+                    admission.resourcePauseUntil = nil
+                    refreshAll()
+                }
+            case .stopStep:
+                break   // stepStop runs every round
+            case .outputResumes(let token):
+                _ = output.resume(token)
+            case .outputSweep:
+                sweepScheduled = output.sweep(now: now, log: log)
+                if sweepScheduled { timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery)) }
+            case .retryHeld(let name):
+                if let s = services[name], children.running(name) == 0 { retryHeld(s) }
+            case .loaderTimeout(let pid):
+                loaderTimedOut(pid)
+            }
+        }
+    }
+}
