@@ -143,6 +143,15 @@ static CHILD_CODE int child_main(void *opaque) {
 
     if (syscall(SYS_setsid) < 0) child_fail(r, CSPAWN_STAGE_SETSID, errno);
 
+    // Limits and priority while still privileged: root may raise a hard
+    // limit or lower the nice value, the handler's user may not.
+    for (size_t i = 0; i < p->nrlimits; i++) {
+        struct rlimit rl = { .rlim_cur = p->rlimits[i].value, .rlim_max = p->rlimits[i].value };
+        if (syscall(SYS_prlimit64, 0, p->rlimits[i].resource, &rl, NULL) < 0) child_fail(r, CSPAWN_STAGE_RLIMIT, errno);
+    }
+    if (p->set_nice && syscall(SYS_setpriority, PRIO_PROCESS, 0, p->nice) < 0) child_fail(r, CSPAWN_STAGE_NICE, errno);
+    if (p->set_umask) syscall(SYS_umask, p->umask);
+
     if (p->change_credentials) {
         // Raw syscalls: glibc's wrappers would try to synchronise the
         // credentials of all threads, which is not safe in a CLONE_VM child.

@@ -111,10 +111,11 @@ func withSockaddr<R>(_ host: String, _ port: UInt16, _ body: (UnsafePointer<sock
 /// One client connection: sends `send`, half-closes, reads to EOF.
 /// Throws on any failure (refused, reset, timeout).
 @discardableResult
-func exchange(_ port: UInt16, _ send: String = "", host: String = "127.0.0.1", timeout: Int = 10) throws -> String {
+func exchange(_ port: UInt16, _ send: String = "", host: String = "127.0.0.1", from source: String? = nil, timeout: Int = 10) throws -> String {
     let fd = socket(host.contains(":") ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
     defer { close(fd) }
+    try bindSource(fd, source)
     var tv = timeval(tv_sec: timeout, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -139,6 +140,15 @@ func exchange(_ port: UInt16, _ send: String = "", host: String = "127.0.0.1", t
         out.append(contentsOf: buffer[0..<n])
     }
     return String(decoding: out, as: UTF8.self)
+}
+
+/// Binds a client socket to `source` (127.0.0.2, 127.0.0.3 … are all
+/// loopback) before it connects, so one machine plays many clients.
+func bindSource(_ fd: Int32, _ source: String?) throws {
+    guard let source else { return }
+    guard withSockaddr(source, 0, { bind(fd, $0, $1) }) == 0 else {
+        throw TestFailure("bind to \(source): \(String(cString: strerror(errno)))")
+    }
 }
 
 /// Polls `condition` every 10 ms until it holds or `seconds` pass.
@@ -308,8 +318,9 @@ func startDaemon(args: [String] = [], launcher: [String] = [], logToPipe: Bool =
 }
 
 /// A connection that stays open (a client that keeps its handler busy).
-func connectOnly(_ port: UInt16, host: String = "127.0.0.1") throws -> Int32 {
+func connectOnly(_ port: UInt16, host: String = "127.0.0.1", from source: String? = nil) throws -> Int32 {
     let fd = socket(host.contains(":") ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    do { try bindSource(fd, source) } catch { close(fd); throw error }
     guard withSockaddr(host, port, { connect(fd, $0, $1) }) == 0 else {
         let e = String(cString: strerror(errno))
         close(fd)

@@ -30,6 +30,15 @@ enum cspawn_stage {
     CSPAWN_STAGE_CLOSE_RANGE = 9,  ///< the child's private copy of descriptors 0-4
     CSPAWN_STAGE_SLOTS = 10,       ///< no child: putting the sources into slots 3 and 4 failed
     CSPAWN_STAGE_STACK = 11,       ///< no child: no memory for the child's stack
+    CSPAWN_STAGE_RLIMIT = 12,      ///< the child's prlimit for one of `limits`
+    CSPAWN_STAGE_NICE = 13,        ///< the child's setpriority
+};
+
+/// One resource limit the child sets, soft and hard, before it drops its
+/// privileges (so root may raise a hard limit).
+struct cspawn_rlimit {
+    int resource;                ///< RLIMIT_*
+    unsigned long long value;    ///< RLIM_INFINITY for none
 };
 
 /// Everything the child needs, prepared by the parent before the spawn.
@@ -44,6 +53,12 @@ struct cspawn_plan {
     gid_t gid;
     const gid_t *groups;         ///< supplementary groups (may be NULL when ngroups is 0)
     size_t ngroups;
+    const struct cspawn_rlimit *rlimits;  ///< may be NULL when nrlimits is 0
+    size_t nrlimits;
+    int set_nice;                ///< non-zero: setpriority to `nice`
+    int nice;
+    int set_umask;               ///< non-zero: umask to `umask`
+    unsigned int umask;
 };
 
 /// The outcome of one spawn.
@@ -69,7 +84,8 @@ int cspawn_null_fd(void);
 /// other descriptor is closed.
 ///
 /// The child gets default dispositions for every signal, an empty signal mask,
-/// a new session, the plan's credentials and directory, and then execve.
+/// a new session, the plan's resource limits, nice value and umask, its
+/// credentials and directory, and then execve.
 /// The spawn is vfork-style (CLONE_VM|CLONE_VFORK): the parent is suspended
 /// until the child has exec'd or died, so the cost does not grow with the
 /// master's memory, and a failure's stage and errno are written straight into

@@ -139,3 +139,12 @@ enum HostChecks {
         }
     }
 }
+
+extension HostChecks {
+    /// swinetd's own hard limit for `resource` (nil when it cannot be read).
+    static func hardLimit(_ resource: Int32) -> UInt64? {
+        var rl = rlimit()
+        guard getrlimit(__rlimit_resource_t(UInt32(resource)), &rl) == 0 else { return nil }
+        return UInt64(rl.rlim_max)
+    }
+}

@@ -19,7 +19,9 @@ extension Validation {
             guard let text = plainKey(pair.key) else { continue }
             guard let key = K(rawValue: text) else {
                 var message = "unknown key '\(text)' \(context)"
-                if let guess = Spelling.suggestion(for: text, among: K.allCases.map(\.rawValue)) {
+                if K.self == ServiceKey.self, let theirs = ServiceKey.borrowed[text.lowercased()] {
+                    message += "; did you mean '\(theirs.name)' (swinetd's name for it)?"
+                } else if let guess = Spelling.suggestion(for: text, among: K.allCases.map(\.rawValue)) {
                     message += "; did you mean '\(guess)'?"
                 }
                 error(pair.key, message)

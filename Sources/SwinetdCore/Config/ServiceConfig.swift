@@ -55,6 +55,10 @@ public struct ServiceConfig: Equatable, Sendable, Codable {
     public var backlog: Int
     public var stderr: StderrMode
     public var enabled: Bool
+    /// Who may connect, how many per client group, how fast.
+    public var admission = AdmissionRules()
+    /// The handler's timeout, resource limits, nice value and umask.
+    public var handlerLimits = HandlerLimits()
 
     /// The concrete socket addresses the `listen` entries open.
     public var addresses: [ListenAddress] { listen.flatMap(\.addresses) }

@@ -1,60 +1,3 @@
-/// Every key a service (or `defaults`) may set: its name, its default and a
-/// one-line description. Validation, did-you-mean, `check`'s summary and
-/// the test that swinetd.yaml(5) documents every key all read this list, so
-/// a new key is added here once.
-public enum ServiceKey: String, CaseIterable, Sendable {
-    case listen, exec, args, argv0, user, group, env, cwd
-    case maxConnections = "max_connections"
-    case backlog, stderr, enabled
-    case `protocol`
-
-    public var name: String { rawValue }
-
-    /// The default, as swinetd.yaml(5) states it.
-    public var defaultValue: String {
-        switch self {
-        case .listen, .exec: return "required"
-        case .args: return "[]"
-        case .argv0: return "the last component of exec"
-        case .user, .group: return "swinetd's own"
-        case .env: return "{}"
-        case .cwd: return Defaults.cwd
-        case .maxConnections: return String(Defaults.maxConnections)
-        case .backlog: return String(Defaults.backlog)
-        case .stderr: return Defaults.stderr.rawValue
-        case .enabled: return "true"
-        case .protocol: return "tcp"
-        }
-    }
-
-    public var summary: String {
-        switch self {
-        case .listen: return "the addresses the service listens on"
-        case .exec: return "the handler, an absolute path"
-        case .args: return "the handler's arguments after argv[0]"
-        case .argv0: return "the handler's argv[0]"
-        case .user: return "the user the handler runs as"
-        case .group: return "the group the handler runs as"
-        case .env: return "extra environment variables for the handler"
-        case .cwd: return "the handler's working directory"
-        case .maxConnections: return "the most handlers of the service at once"
-        case .backlog: return "the length of each listening socket's queue"
-        case .stderr: return "where the handler's stderr goes: socket, log or null"
-        case .enabled: return "false: validated but not served"
-        case .protocol: return "the transport: tcp"
-        }
-    }
-
-    /// Whether `defaults` may set it (each service names its own addresses).
-    public var allowedInDefaults: Bool { self != .listen }
-}
-
-/// The keys of the table's top level.
-public enum TableKey: String, CaseIterable, Sendable {
-    case services, defaults
-    case maxChildren = "max_children"
-}
-
 /// The keys of one service (or of `defaults`), each parsed to its type.
 /// A nil field is either absent or already reported as wrong.
 struct Settings {
@@ -71,6 +14,18 @@ struct Settings {
     var backlog: Int?
     var stderr: StderrMode?
     var enabled: Bool?
+    var allow: [AddressPrefix]?
+    var deny: [AddressPrefix]?
+    var perSource: Int?
+    var sourcePrefix: SourcePrefix?
+    var rate: Rate?
+    var rateBurst: (count: Int, node: Int)?
+    var sourceRate: Rate?
+    var refuseMessage: String?
+    var timeout: Double?
+    var limits: [ResourceLimit]?
+    var nice: Int?
+    var umask: UInt32?
     /// Keys present in the file, even if their value was wrong: a wrong
     /// value must not be reported a second time as "missing".
     var present: Set<ServiceKey> = []
@@ -100,6 +55,18 @@ extension Validation {
             case .stderr: s.stderr = stderr(v)
             case .enabled: s.enabled = bool(v, key: key.name)
             case .protocol: protocolCheck(v)
+            case .allow: s.allow = prefixes(v, key: key)
+            case .deny: s.deny = prefixes(v, key: key)
+            case .perSource: s.perSource = positiveInt(v, key: key.name, limit: 1_000_000)
+            case .sourcePrefix: s.sourcePrefix = sourcePrefix(v)
+            case .rate: s.rate = rate(v, key: key)
+            case .rateBurst: s.rateBurst = positiveInt(v, key: key.name, limit: 1_000_000).map { ($0, v) }
+            case .sourceRate: s.sourceRate = rate(v, key: key)
+            case .refuseMessage: s.refuseMessage = refuseMessage(v)
+            case .timeout: s.timeout = timeout(v)
+            case .limits: s.limits = limits(v)
+            case .nice: s.nice = nice(v)
+            case .umask: s.umask = umask(v)
             }
         }
         return s

@@ -34,6 +34,20 @@ public enum TableSummary {
         case .stderr: return s.stderr.rawValue
         case .enabled: return String(s.enabled)
         case .protocol: return "tcp"
+        case .allow: return s.admission.allow.isEmpty ? "(everyone)" : s.admission.allow.prefixes.map(\.description).joined(separator: " ")
+        case .deny: return s.admission.deny.isEmpty ? "(nobody)" : s.admission.deny.prefixes.map(\.description).joined(separator: " ")
+        case .perSource: return s.admission.perSource.map(String.init) ?? "(none)"
+        case .sourcePrefix: return "ipv4 /\(s.admission.sourcePrefix.ipv4), ipv6 /\(s.admission.sourcePrefix.ipv6)"
+        case .rate: return s.admission.rate?.description ?? "(none)"
+        case .rateBurst: return s.admission.rate.map { String(s.admission.rateBurst ?? $0.count) } ?? "(none)"
+        case .sourceRate: return s.admission.sourceRate?.description ?? "(none)"
+        case .refuseMessage: return s.admission.refuseMessage.map(quote) ?? "(none)"
+        case .timeout: return s.handlerLimits.timeout.map { "\($0)s" } ?? "(none)"
+        case .limits:
+            let l = s.handlerLimits.limits
+            return l.isEmpty ? "(swinetd's own)" : l.map { "\($0.name)=\($0.valueText)" }.joined(separator: " ")
+        case .nice: return s.handlerLimits.nice.map(String.init) ?? "(swinetd's own)"
+        case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
         }
     }
 

@@ -124,7 +124,10 @@ struct Validation {
         let userEntry = own.user ?? defaults.user
         let groupEntry = own.group ?? defaults.group
         let credentials = self.credentials(user: userEntry, group: groupEntry, service: name)
-        guard !failed, let listen = own.listen, let exec = own.exec ?? defaults.exec, case .some(let credentials) = credentials else {
+        let rules = admissionRules(own, defaults)
+        let handlerLimits = self.handlerLimits(own, defaults)
+        if rules == nil { failed = true }
+        guard !failed, let rules, let listen = own.listen, let exec = own.exec ?? defaults.exec, case .some(let credentials) = credentials else {
             return nil
         }
         let args = own.args ?? defaults.args ?? []
@@ -143,7 +146,43 @@ struct Validation {
             maxConnections: own.maxConnections ?? defaults.maxConnections ?? Defaults.maxConnections,
             backlog: own.backlog ?? defaults.backlog ?? Defaults.backlog,
             stderr: own.stderr ?? defaults.stderr ?? Defaults.stderr,
-            enabled: own.enabled ?? defaults.enabled ?? true)
+            enabled: own.enabled ?? defaults.enabled ?? true,
+            admission: rules,
+            handlerLimits: handlerLimits)
+    }
+
+    /// Each admission key from the service, else from `defaults`; nil when
+    /// they do not fit together (reported).
+    mutating func admissionRules(_ own: Settings, _ defaults: Settings) -> AdmissionRules? {
+        var r = AdmissionRules()
+        r.allow = PrefixSet(own.allow ?? defaults.allow ?? [])
+        r.deny = PrefixSet(own.deny ?? defaults.deny ?? [])
+        r.perSource = own.perSource ?? defaults.perSource
+        r.sourcePrefix = own.sourcePrefix ?? defaults.sourcePrefix ?? SourcePrefix()
+        r.rate = own.rate ?? defaults.rate
+        r.rateBurst = (own.rateBurst ?? defaults.rateBurst)?.count
+        r.sourceRate = own.sourceRate ?? defaults.sourceRate
+        r.refuseMessage = own.refuseMessage ?? defaults.refuseMessage
+        if r.rate == nil, let burst = own.rateBurst ?? defaults.rateBurst {
+            error(burst.node, "'rate_burst' needs a 'rate' to save tokens of")
+            return nil
+        }
+        return r
+    }
+
+    func handlerLimits(_ own: Settings, _ defaults: Settings) -> HandlerLimits {
+        var h = HandlerLimits()
+        h.timeout = own.timeout ?? defaults.timeout
+        // Limits merge by name, as env does: a service overrides some of the defaults'.
+        var limits = defaults.limits ?? []
+        for l in own.limits ?? [] {
+            limits.removeAll { $0.name == l.name }
+            limits.append(l)
+        }
+        h.limits = limits.sorted { $0.name < $1.name }
+        h.nice = own.nice ?? defaults.nice
+        h.umask = own.umask ?? defaults.umask
+        return h
     }
 
     /// `.some(nil)`: keep swinetd's identity; `.none`: an error was reported.

@@ -38,6 +38,16 @@ public final class Log {
     }
 
     public func event(_ subject: String, _ event: String, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        write(subject, event, fields)
+    }
+
+    /// The same, with fields gathered at run time (in the order given).
+    public func event(_ subject: String, _ event: String, fields: [(key: String, value: LogValue)]) {
+        write(subject, event, fields)
+    }
+
+    private func write<Fields: Sequence>(_ subject: String, _ event: String, _ fields: Fields)
+        where Fields.Element == (key: String, value: LogValue) {
         line.removeAll(keepingCapacity: true)
         switch format {
         case .text:

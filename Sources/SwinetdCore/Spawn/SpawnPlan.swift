@@ -14,6 +14,7 @@ public final class SpawnPlan {
     private let argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     private let envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     private let groups: UnsafeMutablePointer<gid_t>
+    private let rlimits: UnsafeMutablePointer<cspawn_rlimit>
     /// The four connection variables: a buffer each, "NAME=" already in place.
     private var slots: [(buffer: UnsafeMutablePointer<CChar>, valueOffset: Int)] = []
     private static let slotSize = 16 + Int(INET6_ADDRSTRLEN)
@@ -52,6 +53,16 @@ public final class SpawnPlan {
         plan.gid = creds?.gid ?? 0
         plan.groups = UnsafePointer(groups)
         plan.ngroups = groupList.count
+
+        let limits = service.handlerLimits
+        rlimits = .allocate(capacity: max(limits.limits.count, 1))
+        for (i, l) in limits.limits.enumerated() { rlimits[i] = cspawn_rlimit(resource: l.resource, value: l.value) }
+        plan.rlimits = UnsafePointer(rlimits)
+        plan.nrlimits = limits.limits.count
+        plan.set_nice = limits.nice == nil ? 0 : 1
+        plan.nice = Int32(limits.nice ?? 0)
+        plan.set_umask = limits.umask == nil ? 0 : 1
+        plan.umask = limits.umask ?? 0
     }
 
     deinit {
@@ -60,6 +71,7 @@ public final class SpawnPlan {
         argv.deallocate()
         envp.deallocate()
         groups.deallocate()
+        rlimits.deallocate()
     }
 
     private static func own(_ s: String, _ list: inout [UnsafeMutablePointer<CChar>]) -> UnsafeMutablePointer<CChar> {

@@ -27,15 +27,30 @@ extension Supervisor {
             // out, the connection is better left in the kernel's queue than
             // accepted without one.
             if needsPipe && sparePipe == nil && !makeSparePipe(for: s.name) { return }
+            if let bucket = s.rateBucket, !bucket.hasToken(now: now) {
+                pauseForRate(s)
+                return
+            }
             switch Socket.accept(l.fd, peer: &peer) {
             case .empty:
+                if s.rateEpisode { rateEpisodeEnded(s) }
                 return
             case .failed(let e):
                 acceptFailed(e, l)
                 return
             case .accepted(let fd):
                 resourceTroubleLogged = false
-                spawn(s, Connection(fd: fd, peer: peer, listener: l))
+                _ = s.rateBucket?.take(now: now)
+                var c = Connection(fd: fd, peer: peer, listener: l)
+                if let address = PeerAddress(&peer) {
+                    let group = s.config.admission.sourcePrefix.group(address)
+                    c.group = group
+                    if s.screens, let reason = screen(s, address, group) {
+                        refuse(s, &c, reason)
+                        continue
+                    }
+                }
+                spawn(s, c)
             }
         }
     }
@@ -131,7 +146,13 @@ extension Supervisor {
             return
         }
         let execed = result.stage == Int32(CSPAWN_OK.rawValue)
-        children.add(result.pid, Child(service: s.name, peer: peerText, started: now, counted: execed))
+        let deadline = s.config.handlerLimits.timeout.map { Nanoseconds.adding(now, Nanoseconds.from(seconds: $0)) }
+        children.add(result.pid, Child(service: s.name, peer: peerText, started: now, counted: execed,
+                                       group: execed ? c.group : nil, deadline: execed ? deadline : nil))
+        if execed {
+            if let group = c.group { sources[s.name, default: SourceTable()].started(group) }
+            if deadline != nil { scheduleTimeoutSweep() }
+        }
         if let pipe {
             sparePipe = nil
             closeDescriptor(pipe.write)
@@ -199,11 +220,7 @@ extension Supervisor {
     func dropHeld(_ s: ServiceState, reason: String) {
         guard var c = s.held else { return }
         s.held = nil
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let port = text.withUnsafeMutableBufferPointer { Socket.format(&c.peer, into: $0.baseAddress!, capacity: $0.count) }
-        let ip = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let peer = c.peer.ss_family == sa_family_t(AF_INET6) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-        log.event(s.name, "refused", ["peer": .string(peer), "reason": .string(reason)])
+        log.event(s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
         closeDescriptor(c.fd)
     }
 
@@ -219,6 +236,8 @@ extension Supervisor {
         case CSPAWN_STAGE_EXECVE.rawValue: return "execve"
         case CSPAWN_STAGE_SLOTS.rawValue: return "dup3"
         case CSPAWN_STAGE_STACK.rawValue: return "mmap"
+        case CSPAWN_STAGE_RLIMIT.rawValue: return "prlimit"
+        case CSPAWN_STAGE_NICE.rawValue: return "setpriority"
         default: return "clone"
         }
     }

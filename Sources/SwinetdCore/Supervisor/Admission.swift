@@ -10,6 +10,8 @@ enum PauseReason: String, Equatable {
     /// A handler could not start because its user is at RLIMIT_NPROC; the
     /// connection is held and retried, nothing more is accepted meanwhile.
     case nproc
+    /// `rate`'s bucket is empty until a token is due.
+    case rate
     case stopping
     case disabled
 }
@@ -33,6 +35,8 @@ struct Admission {
         var running: Int
         /// Why a connection waits for a handler that could not start yet.
         var holding: PauseReason?
+        /// When `rate` lets the next connection in (nil: it does now).
+        var rateReadyAt: UInt64?
     }
 
     /// nil: the service accepts. Otherwise the first reason it does not, in
@@ -44,6 +48,7 @@ struct Admission {
         if let until = resourcePauseUntil, now < until { return .resources }
         if s.running >= s.maxConnections { return .maxConnections }
         if total >= maxChildren { return .maxChildren }
+        if let ready = s.rateReadyAt, now < ready { return .rate }
         return nil
     }
 }
@@ -52,7 +57,8 @@ extension Supervisor {
     /// Watches a service's listeners exactly when admission says it accepts.
     func refresh(_ s: ServiceState) {
         let view = Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled,
-                                     running: children.running(s.name), holding: s.held == nil ? nil : s.holdReason)
+                                     running: children.running(s.name), holding: s.held == nil ? nil : s.holdReason,
+                                     rateReadyAt: s.rateReadyAt)
         let want = admission.pause(view, total: children.total, now: now) == nil
         for l in listeners.owned(by: s.name) where l.watched != want {
             if want {

@@ -10,6 +10,21 @@ struct Child: Equatable {
     /// False for a child whose exec failed: it has already exited, and it
     /// neither counts against a limit nor frees a slot when reaped.
     let counted: Bool
+    /// The client group it counts under for `per_source`.
+    var group: PeerAddress? = nil
+    /// When its `timeout` runs out.
+    var deadline: UInt64? = nil
+    /// How far its timeout has gone.
+    var timeout = TimeoutState.running
+
+    enum TimeoutState: Equatable {
+        case running
+        /// SIGTERM sent; SIGKILL at this time if it still runs.
+        case terminated(killAt: UInt64)
+        case killed
+    }
+
+    var timedOut: Bool { timeout != .running }
 }
 
 /// The handlers that run, by pid, with a count per service *name*: a
@@ -21,6 +36,8 @@ struct ChildTable {
     private var perService: [String: Int] = [:]
     /// Counted handlers of all services (what max_children limits).
     private(set) var total = 0
+    /// Handlers with a `timeout` (what the timeout sweep looks at).
+    private(set) var timed = 0
 
     var isEmpty: Bool { byPID.isEmpty }
     var pids: [pid_t] { Array(byPID.keys) }
@@ -29,6 +46,7 @@ struct ChildTable {
 
     mutating func add(_ pid: pid_t, _ child: Child) {
         byPID[pid] = child
+        if child.deadline != nil { timed += 1 }
         if child.counted {
             perService[child.service, default: 0] += 1
             total += 1
@@ -38,12 +56,34 @@ struct ChildTable {
     /// The child that was `pid`, now gone from the table (nil: not ours).
     mutating func remove(_ pid: pid_t) -> Child? {
         guard let child = byPID.removeValue(forKey: pid) else { return nil }
+        if child.deadline != nil { timed -= 1 }
         if child.counted {
             total -= 1
             let n = perService[child.service, default: 1] - 1
             perService[child.service] = n == 0 ? nil : n
         }
         return child
+    }
+
+    /// The signals `timeout` calls for at `now`: SIGTERM to a handler whose
+    /// deadline has passed, SIGKILL to one still running `killAfter` later.
+    mutating func timeouts(now: UInt64, killAfter: UInt64) -> [(pid: pid_t, signal: Int32)] {
+        guard timed > 0 else { return [] }
+        var due: [(pid: pid_t, signal: Int32)] = []
+        for (pid, child) in byPID {
+            guard let deadline = child.deadline, now >= deadline else { continue }
+            switch child.timeout {
+            case .running:
+                byPID[pid]?.timeout = .terminated(killAt: Nanoseconds.adding(now, killAfter))
+                due.append((pid, SIGTERM))
+            case .terminated(let killAt) where now >= killAt:
+                byPID[pid]?.timeout = .killed
+                due.append((pid, SIGKILL))
+            default:
+                break
+            }
+        }
+        return due
     }
 }
 
@@ -121,6 +161,10 @@ extension Supervisor {
         Processes.reapAll { pid, status in
             guard let child = children.remove(pid) else { return }   // the table loader, say
             logExit(pid, child, ExitStatus(status), now)
+            if let group = child.group, var table = sources[child.service] {
+                table.ended(group, now: now)
+                sources[child.service] = table.isEmpty ? nil : table
+            }
             if output.handlerExited(pid, now: now) && !sweepScheduled {
                 sweepScheduled = true
                 timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery))
@@ -134,14 +178,36 @@ extension Supervisor {
     }
 
     private func logExit(_ pid: pid_t, _ child: Child, _ status: ExitStatus, _ now: UInt64) {
-        let duration = LogValue.seconds(Nanoseconds.since(now, child.started))
+        var fields: [(key: String, value: LogValue)] = [("pid", .int(Int(pid))), ("peer", .string(child.peer))]
         switch status {
-        case .exited(let code):
-            log.event(child.service, "exited", ["pid": .int(Int(pid)), "peer": .string(child.peer), "status": .int(code), "duration": duration])
-        case .signaled(let signal):
-            log.event(child.service, "exited", [
-                "pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal)), "duration": duration,
-            ])
+        case .exited(let code): fields.append(("status", .int(code)))
+        case .signaled(let signal): fields.append(("signal", .string(MasterSignals.name(signal))))
         }
+        fields.append(("duration", .seconds(Nanoseconds.since(now, child.started))))
+        if child.timedOut { fields.append(("reason", .string("timeout"))) }
+        log.event(child.service, "exited", fields: fields)
+    }
+
+    /// How often handlers with a `timeout` are looked at, and how long one
+    /// that got SIGTERM for it has before SIGKILL.
+    static let timeoutSweepEvery = 100 * Nanoseconds.perMillisecond
+    static let timeoutKillAfter = 5 * Nanoseconds.perSecond
+
+    func scheduleTimeoutSweep() {
+        guard !timeoutSweepScheduled else { return }
+        timeoutSweepScheduled = true
+        timers.add(.timeoutSweep, at: Nanoseconds.adding(now, Self.timeoutSweepEvery))
+    }
+
+    /// Signals the handlers whose `timeout` ran out, while any has one.
+    func sweepTimeouts() {
+        timeoutSweepScheduled = false
+        for (pid, signal) in children.timeouts(now: now, killAfter: Self.timeoutKillAfter) {
+            if let child = children.byPID[pid] {
+                log.event(child.service, "timeout", ["pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal))])
+            }
+            Processes.signalGroup(pid, signal)
+        }
+        if children.timed > 0 { scheduleTimeoutSweep() }
     }
 }

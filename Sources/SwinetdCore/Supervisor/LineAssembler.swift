@@ -62,20 +62,27 @@ struct LineAssembler {
     }
 }
 
-/// A token bucket over the monotonic clock: `rate` tokens a second, at most
-/// `burst` saved up. Used to bound how many lines a handler may log.
-struct TokenBucket {
+/// A token bucket over the monotonic clock: one token every `interval`
+/// nanoseconds, at most `burst` saved up. It bounds how many lines a handler
+/// may log, how fast a service accepts (`rate`) and how often one client
+/// group connects (`source_rate`).
+struct TokenBucket: Equatable {
     let burst: UInt64
     /// Nanoseconds of credit one token costs.
-    private let cost: UInt64
+    let cost: UInt64
     private var credit: UInt64
     private var updated: UInt64
 
-    init(rate: UInt64, burst: UInt64, now: UInt64) {
-        self.burst = burst
-        self.cost = Nanoseconds.perSecond / max(rate, 1)
-        self.credit = burst * cost
+    init(interval: UInt64, burst: UInt64, now: UInt64) {
+        self.burst = max(burst, 1)
+        self.cost = max(interval, 1)
+        self.credit = self.burst * cost
         self.updated = now
+    }
+
+    /// `rate` tokens a second.
+    init(rate: UInt64, burst: UInt64, now: UInt64) {
+        self.init(interval: Nanoseconds.perSecond / max(rate, 1), burst: burst, now: now)
     }
 
     mutating func take(now: UInt64) -> Bool {
@@ -83,6 +90,20 @@ struct TokenBucket {
         guard credit >= cost else { return false }
         credit -= cost
         return true
+    }
+
+    /// Whether a token is there to take, without taking it.
+    func hasToken(now: UInt64) -> Bool {
+        var copy = self
+        copy.refill(now)
+        return copy.credit >= cost
+    }
+
+    /// Whether it has saved up all it can (it forgets nothing by being dropped).
+    func isFull(now: UInt64) -> Bool {
+        var copy = self
+        copy.refill(now)
+        return copy.credit >= burst * cost
     }
 
     /// When the next token is due.

@@ -35,6 +35,9 @@ public final class Supervisor {
     var services: [String: ServiceState] = [:]
     var listeners = Listeners()
     var children = ChildTable()
+    /// Each service's client groups, by service name (see SourceTable).
+    var sources: [String: SourceTable] = [:]
+    var timeoutSweepScheduled = false
     var admission = Admission()
     var timers = Timers()
     var stop: StopSequence?
@@ -53,6 +56,8 @@ public final class Supervisor {
     private var logToken: EventToken?
     var peer = sockaddr_storage()
     var local = sockaddr_storage()
+    /// Where a refused connection's first bytes are read to, and dropped.
+    var drain: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
     /// The clock, read once per round of the loop (after epoll_wait): what
     /// the handlers of one round do is stamped with it.
     var now: UInt64 = monotonicNanoseconds()

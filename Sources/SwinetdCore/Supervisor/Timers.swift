@@ -18,6 +18,12 @@ struct Timers {
         case retryHeld(service: String)
         /// The table loader process has taken too long.
         case loaderTimeout(pid: Int32)
+        /// A service paused by `rate` has its next token.
+        case rateReady(service: String)
+        /// Refusals left out of the log in the last second get one line.
+        case refusalSummary(service: String, reason: String)
+        /// Handlers with a `timeout` get looked at.
+        case timeoutSweep
     }
 
     private struct Entry: Comparable {
@@ -68,6 +74,12 @@ extension Supervisor {
                 if let s = services[name], children.running(name) == 0 { retryHeld(s) }
             case .loaderTimeout(let pid):
                 loaderTimedOut(pid)
+            case .rateReady(let name):
+                if let s = services[name] { rateReady(s) }
+            case .refusalSummary(let name, let reason):
+                summarizeRefusals(name, reason)
+            case .timeoutSweep:
+                sweepTimeouts()
             }
         }
     }

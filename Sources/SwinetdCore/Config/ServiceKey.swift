@@ -1,0 +1,97 @@
+/// Every key a service (or `defaults`) may set: its name, its default and a
+/// one-line description. Validation, did-you-mean, `check`'s summary and
+/// the test that swinetd.yaml(5) documents every key all read this list, so
+/// a new key is added here once.
+public enum ServiceKey: String, CaseIterable, Sendable {
+    case listen, exec, args, argv0, user, group, env, cwd
+    case maxConnections = "max_connections"
+    case backlog, stderr, enabled
+    case `protocol`
+    case allow, deny
+    case perSource = "per_source"
+    case sourcePrefix = "source_prefix"
+    case rate
+    case rateBurst = "rate_burst"
+    case sourceRate = "source_rate"
+    case refuseMessage = "refuse_message"
+    case timeout, limits, nice, umask
+
+    public var name: String { rawValue }
+
+    /// The default, as swinetd.yaml(5) states it.
+    public var defaultValue: String {
+        switch self {
+        case .listen, .exec: return "required"
+        case .args: return "[]"
+        case .argv0: return "the last component of exec"
+        case .user, .group: return "swinetd's own"
+        case .env: return "{}"
+        case .cwd: return Defaults.cwd
+        case .maxConnections: return String(Defaults.maxConnections)
+        case .backlog: return String(Defaults.backlog)
+        case .stderr: return Defaults.stderr.rawValue
+        case .enabled: return "true"
+        case .protocol: return "tcp"
+        case .allow: return "everyone"
+        case .deny: return "nobody"
+        case .perSource, .rate, .sourceRate, .timeout: return "none"
+        case .sourcePrefix: return "{ipv4: 32, ipv6: 64}"
+        case .rateBurst: return "the count of rate"
+        case .refuseMessage: return "none"
+        case .limits: return "swinetd's own"
+        case .nice: return "swinetd's own"
+        case .umask: return "swinetd's own"
+        }
+    }
+
+    public var summary: String {
+        switch self {
+        case .listen: return "the addresses the service listens on"
+        case .exec: return "the handler, an absolute path"
+        case .args: return "the handler's arguments after argv[0]"
+        case .argv0: return "the handler's argv[0]"
+        case .user: return "the user the handler runs as"
+        case .group: return "the group the handler runs as"
+        case .env: return "extra environment variables for the handler"
+        case .cwd: return "the handler's working directory"
+        case .maxConnections: return "the most handlers of the service at once"
+        case .backlog: return "the length of each listening socket's queue"
+        case .stderr: return "where the handler's stderr goes: socket, log or null"
+        case .enabled: return "false: validated but not served"
+        case .protocol: return "the transport: tcp"
+        case .allow: return "the only networks served, as CIDR prefixes"
+        case .deny: return "networks refused, even when allowed"
+        case .perSource: return "the most handlers at once for one client group"
+        case .sourcePrefix: return "how clients are grouped: prefix lengths for IPv4 and IPv6"
+        case .rate: return "the most connections accepted per second or minute; beyond it they wait"
+        case .rateBurst: return "connections rate lets through at once after a quiet spell"
+        case .sourceRate: return "the most connections per second or minute from one client group"
+        case .refuseMessage: return "text written to a client refused for per_source or source_rate"
+        case .timeout: return "seconds a handler may run before it is stopped"
+        case .limits: return "resource limits for the handler: nofile, nproc, as, data, fsize, cpu, core, stack"
+        case .nice: return "the handler's nice value, -20 to 19"
+        case .umask: return "the handler's umask, a quoted octal string"
+        }
+    }
+
+    /// Whether `defaults` may set it (each service names its own addresses).
+    public var allowedInDefaults: Bool { self != .listen }
+
+    /// What other super-servers call some keys, so a table moved from
+    /// xinetd or FreeBSD inetd is told swinetd's name.
+    static let borrowed: [String: ServiceKey] = [
+        "only_from": .allow, "no_access": .deny, "instances": .maxConnections, "cps": .rate,
+        "max-child-per-ip": .perSource, "max_child_per_ip": .perSource,
+        "max-connections-per-ip-per-minute": .sourceRate, "rlimit_as": .limits, "rlimit_cpu": .limits,
+        "rlimit_data": .limits, "rlimit_files": .limits, "rlimit_rss": .limits, "rlimit_stack": .limits,
+        "server": .exec, "server_args": .args, "socket_type": .protocol, "disable": .enabled,
+        "banner_fail": .refuseMessage, "ipaddressallow": .allow, "ipaddressdeny": .deny,
+        "maxconnectionspersource": .perSource, "runtimemaxsec": .timeout,
+    ]
+}
+
+/// The keys of the table's top level.
+public enum TableKey: String, CaseIterable, Sendable {
+    case services, defaults
+    case maxChildren = "max_children"
+}

@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Admission of single connections: `allow` and `deny`, `per_source` and
+/// `source_rate` refuse a connection (accepted and closed at once, with no
+/// handler, counted and logged by reason); `rate` never refuses, it stops
+/// the service accepting until a token is due.
+extension Supervisor {
+    /// Why the connection from `peer` (in client group `group`) gets no
+    /// handler, or nil. Counts it against its group's `source_rate`.
+    func screen(_ s: ServiceState, _ peer: PeerAddress, _ group: PeerAddress) -> RefusalReason? {
+        let rules = s.config.admission
+        if rules.denies(peer) { return .denied }
+        guard rules.perSource != nil || rules.sourceRate != nil else { return nil }
+        return sources[s.name, default: SourceTable()].admit(group, rules, now: now)
+    }
+
+    /// Closes a refused connection: for `per_source` and `source_rate` after
+    /// writing `refuse_message` (best effort, never waiting), for `deny`
+    /// without a word. At most one log line a second per reason.
+    func refuse(_ s: ServiceState, _ c: inout Connection, _ reason: RefusalReason) {
+        if reason != .denied, let message = s.config.admission.refuseMessage {
+            var bytes = Array(message.utf8)
+            if bytes.last != 10 && bytes.count < Validation.refuseMessageLimit { bytes.append(10) }
+            _ = bytes.withUnsafeBytes { send(c.fd, $0.baseAddress, min($0.count, Validation.refuseMessageLimit), Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        }
+        // What the client already sent is read first: closing a socket with
+        // unread data resets it, and the reset would discard the message.
+        _ = withUnsafeMutableBytes(of: &drain) { recv(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        closeDescriptor(c.fd)
+        switch s.refusals.refused(reason, now: now) {
+        case .log(let suppressed):
+            var fields: [(key: String, value: LogValue)] = [("peer", .string(peerText(&c.peer))), ("reason", .string(reason.rawValue))]
+            switch reason {
+            case .perSource: if let n = s.config.admission.perSource { fields.append(("limit", .int(n))) }
+            case .sourceRate: if let r = s.config.admission.sourceRate { fields.append(("limit", .string(r.description))) }
+            case .denied: break
+            }
+            if suppressed > 0 { fields.append(("suppressed", .int(suppressed))) }
+            log.event(s.name, "refused", fields: fields)
+        case .suppress(let first, let summaryAt):
+            if first { timers.add(.refusalSummary(service: s.name, reason: reason.rawValue), at: summaryAt) }
+        }
+    }
+
+    /// The refusals left out of the log in the last second, as one line.
+    func summarizeRefusals(_ name: String, _ reasonText: String) {
+        guard let s = services[name], let reason = RefusalReason(rawValue: reasonText) else { return }
+        let n = s.refusals.takeSuppressed(reason, now: now)
+        if n > 0 { log.event(s.name, "refused", ["reason": .string(reason.rawValue), "suppressed": .int(n)]) }
+    }
+
+    /// `rate`'s bucket is empty: the service stops accepting until the next
+    /// token is due. Its clients wait in the kernel's queue meanwhile.
+    func pauseForRate(_ s: ServiceState) {
+        guard let bucket = s.rateBucket else { return }
+        let ready = bucket.nextToken(now: now)
+        s.rateReadyAt = ready
+        timers.add(.rateReady(service: s.name), at: ready)
+        if !s.rateEpisode {
+            s.rateEpisode = true
+            log.event(s.name, "paused", ["reason": .string(PauseReason.rate.rawValue), "rate": .string(s.config.admission.rate?.description ?? "")])
+        }
+        refresh(s)
+    }
+
+    /// A token is due: accept again, and at once, so that a queue found
+    /// empty ends the episode (`resumed`) even if no client is waiting.
+    func rateReady(_ s: ServiceState) {
+        guard let ready = s.rateReadyAt, now >= ready else { return }
+        s.rateReadyAt = nil
+        refresh(s)
+        for l in listeners.owned(by: s.name) where l.watched { acceptReady(l) }
+    }
+
+    /// The rate pause is over when a watched listener's queue is found empty.
+    func rateEpisodeEnded(_ s: ServiceState) {
+        s.rateEpisode = false
+        log.event(s.name, "resumed", ["reason": .string(PauseReason.rate.rawValue)])
+    }
+
+    /// `ip:port` or `[ip6]:port`, for a log line.
+    func peerText(_ peer: inout sockaddr_storage) -> String {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let port = text.withUnsafeMutableBufferPointer { Socket.format(&peer, into: $0.baseAddress!, capacity: $0.count) }
+        let ip = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return peer.ss_family == sa_family_t(AF_INET6) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
