@@ -208,8 +208,20 @@ service swbench
         def swb(port):
             return [args.baseline_binary, "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swb-{port}.yaml"))]
         out.append((f"swinetd @{args.baseline_name}", "the same, built from that revision", swb))
+    def swr(port):
+        return [SWINETD, "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swr-{port}.yaml"), ADMISSION_RULES)]
+    out.append(("swinetd with admission rules", "allow and deny of 100 prefixes each (the client matches the last allow), per_source 1000, source_prefix, rate 100000/s", swr))
     out.append(("swinetd, logging to a file", "defaults; the log appended to a file, as users run it", sw))
     return out
+
+# A service with every per-connection rule on, none of them refusing the
+# benchmark's client: what admission costs when it lets everyone through.
+ADMISSION_RULES = (
+    "    allow: [" + ", ".join([f"10.{i}.0.0/16" for i in range(99)] + ["127.0.0.0/8"]) + "]\n"
+    "    deny: [" + ", ".join(f'"2001:db8:{i:x}::/48"' if i % 2 else f"192.0.{i}.0/24" for i in range(100)) + "]\n"
+    "    per_source: 1000\n"
+    "    source_prefix: {ipv4: 32, ipv6: 64}\n"
+    "    rate: 100000/s\n")
 
 # ---------------------------------------------------------------- runs
 
@@ -485,6 +497,10 @@ if sw and ref:
             w(f"| c={c}: conn/s no worse than @{args.baseline_name} | {ratio:.2f}× (baseline spread ±{spread / 2:.0%}) | {'yes' if ratio >= 1 - spread / 2 else 'no'} |")
         ratio = sw["cpu_us"] / base["cpu_us"]
         w(f"| master CPU/conn no worse than @{args.baseline_name} | {sw['cpu_us']:.1f} vs {base['cpu_us']:.1f} µs ({ratio:.2f}×) | {'yes' if ratio <= 1.05 else 'no'} |")
+    rules = results.get((hello, "swinetd with admission rules"))
+    if rules:
+        ratio = rules["cpu_us"] / sw["cpu_us"]
+        w(f"| admission rules cost ≤ 5% more master CPU/conn | {rules['cpu_us']:.1f} vs {sw['cpu_us']:.1f} µs ({ratio:.2f}×) | {'yes' if ratio <= 1.05 else 'no'} |")
     sw_flood = [f for f in flood if f[0] == "swinetd"]
     if sw_flood:
         ok = sw_flood[0][3] == 0 and sw_flood[0][6]

@@ -9,6 +9,40 @@ extension Validation {
     static let refuseMessageLimit = 512
     static let longestTimeout = 31_536_000.0   // a year
 
+    /// Each admission key from the service, else from `defaults`; nil when
+    /// they do not fit together (reported).
+    mutating func admissionRules(_ own: Settings, _ defaults: Settings) -> AdmissionRules? {
+        var r = AdmissionRules()
+        r.allow = PrefixSet(own.allow ?? defaults.allow ?? [])
+        r.deny = PrefixSet(own.deny ?? defaults.deny ?? [])
+        r.perSource = own.perSource ?? defaults.perSource
+        r.sourcePrefix = own.sourcePrefix ?? defaults.sourcePrefix ?? SourcePrefix()
+        r.rate = own.rate ?? defaults.rate
+        r.rateBurst = (own.rateBurst ?? defaults.rateBurst)?.count
+        r.sourceRate = own.sourceRate ?? defaults.sourceRate
+        r.refuseMessage = own.refuseMessage ?? defaults.refuseMessage
+        if r.rate == nil, let burst = own.rateBurst ?? defaults.rateBurst {
+            error(burst.node, "'rate_burst' needs a 'rate' to save tokens of")
+            return nil
+        }
+        return r
+    }
+
+    func handlerLimits(_ own: Settings, _ defaults: Settings) -> HandlerLimits {
+        var h = HandlerLimits()
+        h.timeout = own.timeout ?? defaults.timeout
+        // Limits merge by name, as env does: a service overrides some of the defaults'.
+        var limits = defaults.limits ?? []
+        for l in own.limits ?? [] {
+            limits.removeAll { $0.name == l.name }
+            limits.append(l)
+        }
+        h.limits = limits.sorted { $0.name < $1.name }
+        h.nice = own.nice ?? defaults.nice
+        h.umask = own.umask ?? defaults.umask
+        return h
+    }
+
     /// A list of addresses and prefixes (one alone may stand without brackets).
     mutating func prefixes(_ node: Int, key: ServiceKey) -> [AddressPrefix]? {
         let items: [Int]

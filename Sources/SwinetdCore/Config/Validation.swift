@@ -151,40 +151,6 @@ struct Validation {
             handlerLimits: handlerLimits)
     }
 
-    /// Each admission key from the service, else from `defaults`; nil when
-    /// they do not fit together (reported).
-    mutating func admissionRules(_ own: Settings, _ defaults: Settings) -> AdmissionRules? {
-        var r = AdmissionRules()
-        r.allow = PrefixSet(own.allow ?? defaults.allow ?? [])
-        r.deny = PrefixSet(own.deny ?? defaults.deny ?? [])
-        r.perSource = own.perSource ?? defaults.perSource
-        r.sourcePrefix = own.sourcePrefix ?? defaults.sourcePrefix ?? SourcePrefix()
-        r.rate = own.rate ?? defaults.rate
-        r.rateBurst = (own.rateBurst ?? defaults.rateBurst)?.count
-        r.sourceRate = own.sourceRate ?? defaults.sourceRate
-        r.refuseMessage = own.refuseMessage ?? defaults.refuseMessage
-        if r.rate == nil, let burst = own.rateBurst ?? defaults.rateBurst {
-            error(burst.node, "'rate_burst' needs a 'rate' to save tokens of")
-            return nil
-        }
-        return r
-    }
-
-    func handlerLimits(_ own: Settings, _ defaults: Settings) -> HandlerLimits {
-        var h = HandlerLimits()
-        h.timeout = own.timeout ?? defaults.timeout
-        // Limits merge by name, as env does: a service overrides some of the defaults'.
-        var limits = defaults.limits ?? []
-        for l in own.limits ?? [] {
-            limits.removeAll { $0.name == l.name }
-            limits.append(l)
-        }
-        h.limits = limits.sorted { $0.name < $1.name }
-        h.nice = own.nice ?? defaults.nice
-        h.umask = own.umask ?? defaults.umask
-        return h
-    }
-
     /// `.some(nil)`: keep swinetd's identity; `.none`: an error was reported.
     mutating func credentials(user: (name: String, node: Int)?, group: (name: String, node: Int)?, service: String) -> Credentials?? {
         if user == nil && group == nil { return .some(nil) }

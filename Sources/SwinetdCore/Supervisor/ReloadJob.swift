@@ -98,7 +98,14 @@ extension Supervisor {
                 job.plan.owners.isEmpty ? job.advance(to: .removing) : giveOwner(job)
             case .removing:
                 guard job.next < job.plan.removed.count else { refreshAll(); job.advance(to: .closing); break }
-                if let s = services.removeValue(forKey: job.plan.removed[job.next]) { dropHeld(s, reason: "removed") }
+                let name = job.plan.removed[job.next]
+                if let s = services.removeValue(forKey: name) { dropHeld(s, reason: "removed") }
+                // Its running handlers stay counted (a service added back
+                // under the name counts them); its rate buckets go.
+                if var table = sources[name] {
+                    table.forgetIdle()
+                    sources[name] = table.isEmpty ? nil : table
+                }
                 job.next += 1
             case .closing:
                 guard job.next < job.plan.close.count else { job.advance(to: .opening); break }

@@ -75,6 +75,11 @@ struct SourceTable {
 
     func running(_ group: PeerAddress) -> Int { groups[group]?.running ?? 0 }
 
+    /// Keeps only the groups with running handlers (their service is gone).
+    mutating func forgetIdle() {
+        groups = groups.filter { $0.value.running > 0 }.mapValues { Entry(running: $0.running) }
+    }
+
     private mutating func store(_ group: PeerAddress, _ entry: Entry, now: UInt64) {
         let isNew = groups[group] == nil
         if entry.running == 0 && entry.bucket == nil {
