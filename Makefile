@@ -9,7 +9,8 @@ FUZZ_SECONDS ?= 600
 
 # libyaml (through pkg-config) for the build, nc for trying the services;
 # for the tests: util-linux (prlimit, setpriv, unshare, nsenter), procps
-# (sysctl) and iproute2 (ip) for a network namespace without IPv6.
+# (sysctl) and iproute2 (ip) for a network namespace without IPv6; curl and
+# Python's prometheus_client to scrape and parse /metrics as Prometheus would.
 deps:
 	@missing=""; \
 	pkg-config --exists yaml-0.1 2>/dev/null || missing="$$missing libyaml-dev pkg-config"; \
@@ -17,6 +18,8 @@ deps:
 	command -v prlimit >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	[ -x /usr/sbin/sysctl ] || [ -x /sbin/sysctl ] || missing="$$missing procps"; \
 	[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /usr/bin/ip ] || missing="$$missing iproute2"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing="$$missing python3-prometheus-client"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \

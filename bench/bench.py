@@ -202,14 +202,14 @@ service swbench
     else:
         notes.append("busybox inetd: Debian's busybox (and busybox-static) are built without the inetd applet; skipped")
     def sw(port):
-        return [SWINETD, "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"sw-{port}.yaml"))]
+        return [SWINETD, "--control", "none", "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"sw-{port}.yaml"))]
     out.append(("swinetd", "defaults (stderr: log, max_connections 64); log to /dev/null", sw))
     if args.baseline_binary:
         def swb(port):
             return [args.baseline_binary, "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swb-{port}.yaml"))]
         out.append((f"swinetd @{args.baseline_name}", "the same, built from that revision", swb))
     def swr(port):
-        return [SWINETD, "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swr-{port}.yaml"), ADMISSION_RULES)]
+        return [SWINETD, "--control", "none", "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swr-{port}.yaml"), ADMISSION_RULES)]
     out.append(("swinetd with admission rules", "allow and deny of 100 prefixes each (the client matches the last allow), per_source 1000, source_prefix, rate 100000/s", swr))
     out.append(("swinetd, logging to a file", "defaults; the log appended to a file, as users run it", sw))
     return out
@@ -289,7 +289,7 @@ def scaling():
     for n in (1, 100, 1000):
         ports = free_ports(n)
         table = swinetd_table([(f"s{i}", ports[i], HELLO, []) for i in range(n)], os.path.join(WORK, f"scale-{n}.yaml"))
-        srv = Server(f"swinetd x{n}", [SWINETD, "-f", table], ports[n // 2])
+        srv = Server(f"swinetd x{n}", [SWINETD, "--control", "none", "-f", table], ports[n // 2])
         idle = rss_kb(srv.pid)
         cpu0 = cpu_seconds(srv.pid)
         total = 0
@@ -313,7 +313,7 @@ def startup_and_reload():
         logpath = os.path.join(WORK, "startup.log")
         open(logpath, "w").close()
         t0 = time.monotonic()
-        pr = subprocess.Popen([SWINETD, "-f", table], stderr=open(logpath, "a"), stdout=subprocess.DEVNULL)
+        pr = subprocess.Popen([SWINETD, "--control", "none", "-f", table], stderr=open(logpath, "a"), stdout=subprocess.DEVNULL)
         while "swinetd: started" not in open(logpath).read():
             time.sleep(0.0005)
         starts.append((time.monotonic() - t0) * 1e3)
@@ -321,7 +321,7 @@ def startup_and_reload():
         pr.terminate(); pr.wait()
     logpath = os.path.join(WORK, "reload.log")
     open(logpath, "w").close()
-    pr = subprocess.Popen([SWINETD, "-f", table], stderr=open(logpath, "a"), stdout=subprocess.DEVNULL)
+    pr = subprocess.Popen([SWINETD, "--control", "none", "-f", table], stderr=open(logpath, "a"), stdout=subprocess.DEVNULL)
     while "swinetd: started" not in open(logpath).read():
         time.sleep(0.01)
     # A client load on a kept service while the table is reloaded 10 times,
@@ -364,7 +364,7 @@ def flood_defaults():
     if os.path.exists(tcpserver):
         peers.append(("tcpserver", "defaults (-c 40, -b 20)", lambda port: [tcpserver, "-H", "-R", "127.0.0.1", str(port), HELLO]))
     peers.append(("swinetd", "defaults (max_connections 64, backlog 128)",
-                  lambda port: [SWINETD, "-f", swinetd_table([("bench", port, HELLO, [])], os.path.join(WORK, f"flood-{port}.yaml"))]))
+                  lambda port: [SWINETD, "--control", "none", "-f", swinetd_table([("bench", port, HELLO, [])], os.path.join(WORK, f"flood-{port}.yaml"))]))
     for name, what, starter in peers:
         port = free_ports(1)[0]
         logfile = os.path.join(WORK, f"flood-{port}.log")

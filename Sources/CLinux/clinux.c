@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include "clinux.h"
 
 #ifndef SYS_close_range
@@ -56,4 +58,19 @@ int clinux_close_range(unsigned first, unsigned last) {
 
 void clinux_malloc_trim(void) {
     malloc_trim(0);
+}
+
+int clinux_listen_queue(int fd) {
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return -1;
+    return (int)info.tcpi_unacked;
+}
+
+int clinux_peer_uid(int fd, unsigned *uid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+    *uid = cred.uid;
+    return 0;
 }

@@ -206,6 +206,8 @@ final class Daemon {
     let dir: String
     let tablePath: String
     let logPath: String
+    /// Its control socket (unless the test passed its own --control).
+    let controlPath: String
     private(set) var pid: Int32 = 0
     private var exitStatus: Int32?
     /// With `logToPipe`: the read end of the pipe on swinetd's stderr, read
@@ -220,7 +222,11 @@ final class Daemon {
         tablePath = dir + "/services.yaml"
         logPath = dir + "/swinetd.log"
         try table.write(toFile: tablePath, atomically: true, encoding: .utf8)
-        let command = launcher + [swinetdBinary, "run", "-f", tablePath] + args
+        controlPath = dir + "/control"
+        // Each daemon its own control socket: parallel tests never share one
+        // (and root's default, /run/swinetd/control, is left alone).
+        let control = args.contains { $0 == "--control" || $0 == "-c" } ? [] : ["--control", controlPath]
+        let command = launcher + [swinetdBinary, "run", "-f", tablePath] + control + args
         if logToPipe {
             pid = try spawnProcess(command, output: nil, pipeRead: &pipeRead)
             _ = fcntl(pipeRead, F_SETFL, O_NONBLOCK)
@@ -368,11 +374,11 @@ func spawnAddCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_
 /// `output` (or to a pipe when `output` is nil: its read end is returned in
 /// `pipeRead`), and no other descriptor of the test process: parallel tests
 /// must not leak their sockets into each other's daemons.
-func spawnProcess(_ argv: [String], output: String?, pipeRead: UnsafeMutablePointer<Int32>? = nil) throws -> Int32 {
+func spawnProcess(_ argv: [String], output: String?, pipeRead: UnsafeMutablePointer<Int32>? = nil, input: String = "/dev/null") throws -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
     var ends: [Int32] = [-1, -1]
     if let output {
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
@@ -408,9 +414,17 @@ func reapIfExited(_ pid: Int32) -> Int32? {
 }
 
 /// Runs `argv` to completion and returns its status and combined output.
-func runToEnd(_ argv: [String], timeout: Double = 20) throws -> (status: Int32, output: String) {
+/// With `stdin`, the command reads that text on its standard input.
+func runToEnd(_ argv: [String], timeout: Double = 20, stdin: String? = nil) throws -> (status: Int32, output: String) {
     var fd: Int32 = -1
-    let pid = try spawnProcess(argv, output: nil, pipeRead: &fd)
+    var inputPath = "/dev/null"
+    if let stdin {
+        let dir = makeTempDir()
+        inputPath = dir + "/stdin"
+        try stdin.write(toFile: inputPath, atomically: false, encoding: .utf8)
+    }
+    defer { if stdin != nil { try? FileManager.default.removeItem(atPath: (inputPath as NSString).deletingLastPathComponent) } }
+    let pid = try spawnProcess(argv, output: nil, pipeRead: &fd, input: inputPath)
     defer { close(fd) }
     var status: Int32?
     var out: [UInt8] = []

@@ -40,4 +40,13 @@ int clinux_close_range(unsigned first, unsigned last);
 /// malloc_trim(3): gives freed heap memory back to the kernel.
 void clinux_malloc_trim(void);
 
+/// How many connections wait in a listening TCP socket's accept queue
+/// (TCP_INFO's tcpi_unacked, which is that count for a listener, as ss(8)
+/// shows it in Recv-Q). Returns the count, or -1 with errno.
+int clinux_listen_queue(int fd);
+
+/// The uid of the process at the other end of a UNIX socket (SO_PEERCRED;
+/// Swift's Glibc module lacks struct ucred). Returns 0, or -1 with errno.
+int clinux_peer_uid(int fd, unsigned *uid);
+
 #endif

@@ -75,6 +75,8 @@ public struct ServiceTable: Equatable, Sendable, Codable {
     public var services: [ServiceConfig]
     /// Most handlers of all services together.
     public var maxChildren: Int
+    /// Where `GET /metrics` is served (none by default).
+    public var metrics: [ListenAddress] = []
 
     public subscript(name: String) -> ServiceConfig? {
         services.first { $0.name == name }

@@ -94,4 +94,5 @@ public enum ServiceKey: String, CaseIterable, Sendable {
 public enum TableKey: String, CaseIterable, Sendable {
     case services, defaults
     case maxChildren = "max_children"
+    case metrics
 }

@@ -42,6 +42,14 @@ struct Validation {
         if let e = top[.maxChildren], let n = positiveInt(e.valueNode, key: TableKey.maxChildren.rawValue, limit: 1_000_000) {
             maxChildren = n
         }
+        var metrics: [ListenAddress] = []
+        var claims = AddressClaims()
+        if let e = top[.metrics], let (specs, nodes) = Optional(listen(e.valueNode)), let specs {
+            metrics = specs.flatMap(\.addresses)
+            for (index, address) in metrics.enumerated() where claims.claim(address, by: "'metrics'") != nil {
+                error(nodes[min(index, nodes.count - 1)], "address \(address) is already listed in 'metrics'")
+            }
+        }
         var defaults = Settings()
         if let e = top[.defaults], !isNull(e.valueNode) {
             if let keys = entries(of: e.valueNode, context: "in 'defaults'", known: ServiceKey.self) {
@@ -70,7 +78,6 @@ struct Validation {
         }
         var services: [ServiceConfig] = []
         var seenNames: Set<String> = []
-        var claims = AddressClaims()
         for pair in pairs {
             guard let name = plainKey(pair.key) else { continue }
             guard seenNames.insert(name).inserted else {
@@ -89,7 +96,7 @@ struct Validation {
             if own.enabled ?? defaults.enabled ?? true, let listen = own.listen {
                 for (index, address) in listen.flatMap(\.addresses).enumerated() {
                     if let other = claims.claim(address, by: name) {
-                        let whose = other == name ? "already listed in this service" : "already used by service '\(other)'"
+                        let whose = other == name ? "already listed in this service" : other == "'metrics'" ? "already used by 'metrics'" : "already used by service '\(other)'"
                         error(own.listenNodes[min(index, own.listenNodes.count - 1)], "address \(address) is \(whose)")
                     }
                 }
@@ -98,7 +105,7 @@ struct Validation {
                 services.append(service)
             }
         }
-        return ServiceTable(services: services, maxChildren: maxChildren)
+        return ServiceTable(services: services, maxChildren: maxChildren, metrics: metrics)
     }
 
     static func isValidName(_ name: String) -> Bool {

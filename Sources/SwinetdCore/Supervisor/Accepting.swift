@@ -139,6 +139,7 @@ extension Supervisor {
             if e == .resourceTemporarilyUnavailable || e == .noMemory {
                 hold(s, c, e)
             } else {
+                s.counters.refuse("spawn")
                 log.event(s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
                                               "step": .string(Self.stageName(result.stage)), "error": .string(e.text)])
                 closeDescriptor(c.fd)
@@ -159,6 +160,7 @@ extension Supervisor {
             output.add(pipe.read, service: s.name, pid: result.pid, now: now)
         }
         log.event(s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peerText)])
+        if execed { s.counters.accepted &+= 1 } else { s.counters.execFailed &+= 1 }
         if !execed {
             log.event(s.name, "exec-failed", [
                 "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
@@ -220,6 +222,7 @@ extension Supervisor {
     func dropHeld(_ s: ServiceState, reason: String) {
         guard var c = s.held else { return }
         s.held = nil
+        s.counters.refuse(reason)
         log.event(s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
         closeDescriptor(c.fd)
     }

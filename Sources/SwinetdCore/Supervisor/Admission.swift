@@ -56,10 +56,7 @@ struct Admission {
 extension Supervisor {
     /// Watches a service's listeners exactly when admission says it accepts.
     func refresh(_ s: ServiceState) {
-        let view = Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled,
-                                     running: children.running(s.name), holding: s.held == nil ? nil : s.holdReason,
-                                     rateReadyAt: s.rateReadyAt)
-        let want = admission.pause(view, total: children.total, now: now) == nil
+        let want = admission.pause(admissionView(s), total: children.total, now: now) == nil
         for l in listeners.owned(by: s.name) where l.watched != want {
             if want {
                 if case .failure(let e) = epoll.add(l.token) {
@@ -71,6 +68,13 @@ extension Supervisor {
             }
             l.watched = want
         }
+    }
+
+    /// What admission needs to know of `s` now.
+    func admissionView(_ s: ServiceState) -> Admission.Service {
+        Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled,
+                          running: children.running(s.name), holding: s.held == nil ? nil : s.holdReason,
+                          rateReadyAt: s.rateReadyAt)
     }
 
     func refreshAll() {

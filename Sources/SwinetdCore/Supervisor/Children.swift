@@ -170,6 +170,7 @@ extension Supervisor {
                 timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery))
             }
             guard child.counted else { return }
+            services[child.service]?.counters.exited(ExitStatus(status), duration: Nanoseconds.since(now, child.started))
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
             guard let s = services[child.service] else { return }   // a retired service's handler
             if s.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s) }

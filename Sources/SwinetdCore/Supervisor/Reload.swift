@@ -17,12 +17,15 @@ extension Supervisor {
         switch TableLoadProcess.start(path: options.configPath, current: services.mapValues(\.config)) {
         case .success(let process):
             loader = process
+            loadsStarted += 1
             if case .failure(let e) = epoll.add(process.token) {
                 log.event("reload", "error", ["op": .string("epoll_ctl"), "error": .string(e.text)])
             }
             timers.add(.loaderTimeout(pid: process.pid), at: Nanoseconds.adding(reloadStarted, TableLoadProcess.timeout))
         case .failure(let e):
             log.event("reload", "error", ["op": .string("fork"), "error": .string(e.text)])
+            loadsStarted += 1
+            answerReloadWaiters(exit: 1, output: "swinetd could not start the table loader: \(e.text)\n")
         }
     }
 
@@ -55,6 +58,9 @@ extension Supervisor {
     func rejected(_ errors: TableErrors) {
         for line in errors.lines { log.event("reload", "error", ["diagnostic": .string(line)]) }
         log.event("reload", "rejected", ["errors": .int(errors.count)])
+        masterCounters.reloadsRejected &+= 1
+        masterCounters.lastReload = (StatusReport.now(), "rejected errors=\(errors.count)")
+        answerReloadWaiters(exit: 1, output: errors.lines.map { $0 + "\n" }.joined())
         reloadEnded()
     }
 

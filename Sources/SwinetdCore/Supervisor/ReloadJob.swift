@@ -148,14 +148,25 @@ extension Supervisor {
         // What a large table allocated is freed now; give it back, so the
         // master's size follows the table it serves.
         clinux_malloc_trim()
-        guard job.purpose == .reload else { startOutcome = job.outcome; return }
         let o = job.outcome
+        let metricsFailed = applyMetrics(job.stream.header.metrics)
+        guard job.purpose == .reload else {
+            startOutcome = o
+            startOutcome.failed += metricsFailed
+            return
+        }
         log.event("reload", "applied", [
             "added": .int(o.added), "removed": .int(o.removed), "changed": .int(o.changed),
             "unchanged": .int(o.unchanged), "failed": .int(o.failed),
             "duration": .milliseconds(Nanoseconds.since(now, reloadStarted)),
             "blocked": .milliseconds(job.blocked), "longest": .milliseconds(job.longest),
         ])
+        let failed = o.failed + metricsFailed
+        var summary = "applied added=\(o.added) removed=\(o.removed) changed=\(o.changed) unchanged=\(o.unchanged)"
+        if failed > 0 { summary += " failed=\(failed)" }
+        masterCounters.reloadsApplied &+= 1
+        masterCounters.lastReload = (StatusReport.now(), summary)
+        answerReloadWaiters(exit: failed == 0 ? 0 : 1, output: summary + (failed > 0 ? " (see the log for the addresses that did not open)\n" : "\n"))
         reloadEnded()
     }
 }

@@ -48,6 +48,7 @@ final class ServiceState {
     /// (allow, deny, per_source, source_rate).
     var screens: Bool
     var refusals = RefusalLog()
+    var counters = ServiceCounters()
 
     static let firstRetry: UInt64 = 100 * Nanoseconds.perMillisecond
     static let lastRetry: UInt64 = 5 * Nanoseconds.perSecond

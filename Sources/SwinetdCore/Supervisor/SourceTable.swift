@@ -107,13 +107,12 @@ struct SourceTable {
     }
 }
 
-/// Refusals of one service: counted per reason (what `status` will show)
-/// and logged at most once a second per reason, the rest summed into the
-/// next line as `suppressed=N`.
+/// How refusals of one service are logged: at most once a second per
+/// reason, the rest summed into the next line as `suppressed=N` (they are
+/// counted in ServiceCounters).
 struct RefusalLog {
     static let every = Nanoseconds.perSecond
 
-    private(set) var counts: [RefusalReason: Int] = [:]
     private var lastLogged: [RefusalReason: UInt64] = [:]
     private(set) var suppressed: [RefusalReason: Int] = [:]
 
@@ -125,7 +124,6 @@ struct RefusalLog {
     }
 
     mutating func refused(_ reason: RefusalReason, now: UInt64) -> Decision {
-        counts[reason, default: 0] += 1
         if let last = lastLogged[reason], Nanoseconds.since(now, last) < Self.every {
             let n = suppressed[reason, default: 0]
             suppressed[reason] = n + 1

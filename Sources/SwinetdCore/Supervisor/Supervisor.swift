@@ -15,11 +15,19 @@ public final class Supervisor {
         /// Seconds handlers get between SIGTERM and SIGKILL when swinetd stops.
         public var grace: Double = 10
         public var pidFile: String?
+        /// The control socket (nil: none).
+        public var controlPath: String?
+        /// Whether a control socket was wanted (not `--control none`), so
+        /// that having none is worth a log line.
+        public var controlWanted: Bool
 
-        public init(configPath: String, grace: Double = 10, pidFile: String? = nil) {
+        public init(configPath: String, grace: Double = 10, pidFile: String? = nil,
+                    controlPath: String? = nil, controlWanted: Bool = false) {
             self.configPath = configPath
             self.grace = grace
             self.pidFile = pidFile
+            self.controlPath = controlPath
+            self.controlWanted = controlWanted
         }
     }
 
@@ -38,6 +46,15 @@ public final class Supervisor {
     /// Each service's client groups, by service name (see SourceTable).
     var sources: [String: SourceTable] = [:]
     var timeoutSweepScheduled = false
+    var control: ControlServer?
+    var metrics: MetricsServer?
+    var conversationSweepScheduled = false
+    /// Table loads started since start, to tell which a `reload` waits for.
+    var loadsStarted: UInt64 = 0
+    var masterCounters = MasterCounters(startedAt: StatusReport.now(), startedMonotonic: monotonicNanoseconds())
+    /// A `stop` from the control socket, and the grace it asked for.
+    var stopRequested = false
+    var stopGrace: Double?
     var admission = Admission()
     var timers = Timers()
     var stop: StopSequence?
@@ -89,6 +106,7 @@ public final class Supervisor {
                 return false
             }
         }
+        guard openControl() else { return notStarted(1) }
         switch TableLoadProcess.load(path: options.configPath) {
         case .success(let stream):
             // The same job as a reload's, run to its end: nothing is served yet.
@@ -114,6 +132,8 @@ public final class Supervisor {
 
     private func notStarted(_ errors: Int) -> Bool {
         closeAllListeners()
+        closeControl()
+        closeMetrics()
         log.event("swinetd", "not-started", ["errors": .int(errors)])
         pidFile?.remove()
         pidFile = nil
@@ -133,21 +153,24 @@ public final class Supervisor {
             now = monotonicNanoseconds()
             for i in 0..<n {
                 guard let token = epoll.token(i) else { continue }
-                dispatch(token)
+                dispatch(token, bits: epoll.bits(i))
             }
+            if stopRequested && stop == nil { beginStop(reason: "control") }
             fireTimers()
             if reloadJob != nil { stepReloadJob() }
             watchLog()
         }
         output.closeAll(now: monotonicNanoseconds(), log: log)
         if let pipe = sparePipe { closeDescriptor(pipe.read.fd); closeDescriptor(pipe.write) }
+        closeMetrics()
+        closeControl()
         pidFile?.remove()
         log.event("swinetd", "stopped", [:])
         log.flush(waitingAtMost: 1000)
         return 0
     }
 
-    private func dispatch(_ token: EventToken) {
+    private func dispatch(_ token: EventToken, bits: UInt32) {
         switch token.kind {
         case .signals:
             handleSignals()
@@ -162,6 +185,14 @@ public final class Supervisor {
             watchLog()
         case .loader:
             loaderReadable(token)
+        case .control:
+            controlAcceptable()
+        case .controlClient:
+            controlReady(token, bits: bits)
+        case .metrics:
+            metricsAcceptable(token)
+        case .metricsClient:
+            metricsReady(token, bits: bits)
         }
     }
 
@@ -188,7 +219,7 @@ public final class Supervisor {
         signals.drain { s in
             switch s {
             case SIGHUP: reload = true
-            case SIGTERM, SIGINT, SIGQUIT: beginStop(s)
+            case SIGTERM, SIGINT, SIGQUIT: beginStop(reason: MasterSignals.name(s))
             case SIGCHLD: break
             default:
                 if ignoredSignals.insert(s).inserted {
@@ -204,14 +235,17 @@ public final class Supervisor {
 
     // MARK: Stopping
 
-    private func beginStop(_ signal: Int32) {
+    /// `reason`: the signal's name, or `control` for a `stop` request.
+    private func beginStop(reason: String) {
         guard stop == nil else { return }
-        let grace = Nanoseconds.from(seconds: options.grace)
+        let grace = Nanoseconds.from(seconds: stopGrace ?? options.grace)
         log.event("swinetd", "stopping", [
-            "signal": .string(MasterSignals.name(signal)), "handlers": .int(children.total), "grace": .seconds(grace),
+            reason == "control" ? "by" : "signal": .string(reason), "handlers": .int(children.total), "grace": .seconds(grace),
         ])
         admission.stopping = true
         closeAllListeners()
+        _ = applyMetrics([])
+        answerReloadWaiters(exit: 1, output: "swinetd is stopping; the reload was not done\n", all: true)
         for s in services.values { dropHeld(s, reason: "stopping") }
         for pid in children.pids { Processes.signalGroup(pid, SIGTERM) }
         if let process = loader { endLoader(process, kill: true) }

@@ -37,6 +37,8 @@ final class TableLoadProcess {
     struct Header: Codable {
         var maxChildren: Int
         var services: Int
+        /// The `metrics` addresses.
+        var metrics: [ListenAddress] = []
     }
 
     /// Forks the loader for the table at `path`; `current` is the live
@@ -65,7 +67,7 @@ final class TableLoadProcess {
         case .failure(let errors):
             writer.write(.errors, errors)
         case .success(let table):
-            writer.write(.header, Header(maxChildren: table.maxChildren, services: table.services.count))
+            writer.write(.header, Header(maxChildren: table.maxChildren, services: table.services.count, metrics: table.metrics))
             for config in table.services {
                 if current[config.name] == config {
                     writer.writeRaw(.unchanged, Array(config.name.utf8))
@@ -226,7 +228,7 @@ struct TableStream {
         } catch {
             return .failure(TableErrors([Diagnostic(file: file, mark: nil, message: "the table loader's answer is malformed")]))
         }
-        return .success(ServiceTable(services: services, maxChildren: header.maxChildren))
+        return .success(ServiceTable(services: services, maxChildren: header.maxChildren, metrics: header.metrics))
     }
 
     private static func frame(_ b: [UInt8], _ at: inout Int) -> (FrameKind, ArraySlice<UInt8>)? {

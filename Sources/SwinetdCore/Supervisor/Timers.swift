@@ -24,6 +24,8 @@ struct Timers {
         case refusalSummary(service: String, reason: String)
         /// Handlers with a `timeout` get looked at.
         case timeoutSweep
+        /// Control and metrics clients that overstay get dropped.
+        case conversationSweep
     }
 
     private struct Entry: Comparable {
@@ -80,6 +82,8 @@ extension Supervisor {
                 summarizeRefusals(name, reason)
             case .timeoutSweep:
                 sweepTimeouts()
+            case .conversationSweep:
+                sweepConversations()
             }
         }
     }

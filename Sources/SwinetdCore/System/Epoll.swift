@@ -15,6 +15,7 @@ import CLinux
 struct EventToken: Hashable {
     enum Kind: UInt8 {
         case signals = 1, listener, output, log, loader
+        case control, controlClient, metrics, metricsClient
     }
 
     let kind: Kind

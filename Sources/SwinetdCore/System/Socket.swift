@@ -60,11 +60,14 @@ enum Socket {
     /// are retried: the next connection in the queue is as good. EBADF,
     /// EINVAL, ENOTSOCK and EOPNOTSUPP mean the listener is not what swinetd
     /// thinks it is: a bug, which stops the master.
-    static func accept(_ listener: Int32, peer: inout sockaddr_storage) -> AcceptResult {
+    /// With `nonBlocking` (the master's own control and metrics clients),
+    /// the socket is non-blocking instead.
+    static func accept(_ listener: Int32, peer: inout sockaddr_storage, nonBlocking: Bool = false) -> AcceptResult {
+        let flags = Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         while true {
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutablePointer(to: &peer) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { clinux_accept4(listener, $0, &len, Int32(SOCK_CLOEXEC.rawValue)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { clinux_accept4(listener, $0, &len, flags) }
             }
             if fd >= 0 { return .accepted(fd) }
             let e = Errno.current

@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Short request-and-reply conversations on non-blocking sockets, served
+/// inside the loop: the control socket's clients and the metrics scrapers.
+/// Each request is bounded in size, each conversation in time; a client
+/// that never sends, sends too much or never reads is dropped and costs
+/// the loop nothing meanwhile.
+final class Conversations {
+    final class Conversation {
+        let fd: Int32
+        let token: EventToken
+        var input: [UInt8] = []
+        var output: [UInt8] = []
+        var written = 0
+        var deadline: UInt64
+        /// The request has been taken; what comes next is only the reply.
+        var answered = false
+        /// Waiting for something the loop does later (a reload's outcome).
+        var waiting = false
+        var discarded = 0
+        /// The peer's uid (UNIX sockets), for who may ask.
+        var peerUID: uid_t?
+
+        init(fd: Int32, token: EventToken, deadline: UInt64) {
+            self.fd = fd
+            self.token = token
+            self.deadline = deadline
+        }
+    }
+
+    enum Event {
+        /// A whole request (its bytes, without the terminator).
+        case request(Conversation, [UInt8])
+        /// Nothing to act on (more to come, a reply sent, a peer gone).
+        case none
+    }
+
+    let kind: EventToken.Kind
+    let maxRequest: Int
+    let timeout: UInt64
+    /// How long a request is, if `input` holds a whole one (nil: not yet).
+    let requestLength: ([UInt8]) -> Int?
+    private let epoll: Epoll
+    private(set) var open: [Int32: Conversation] = [:]
+    private var buffer = [UInt8](repeating: 0, count: 16384)
+
+    init(kind: EventToken.Kind, epoll: Epoll, maxRequest: Int, timeout: UInt64, requestLength: @escaping ([UInt8]) -> Int?) {
+        self.kind = kind
+        self.epoll = epoll
+        self.maxRequest = maxRequest
+        self.timeout = timeout
+        self.requestLength = requestLength
+    }
+
+    var count: Int { open.count }
+
+    /// Takes an accepted, non-blocking socket into the loop.
+    @discardableResult
+    func add(_ fd: Int32, now: UInt64) -> Conversation? {
+        let c = Conversation(fd: fd, token: .next(kind, fd: fd), deadline: Nanoseconds.adding(now, timeout))
+        guard case .success = epoll.add(c.token) else {
+            closeDescriptor(fd)
+            return nil
+        }
+        open[fd] = c
+        return c
+    }
+
+    /// What a readiness event for `token` brings.
+    func ready(_ token: EventToken, bits: UInt32) -> Event {
+        guard let c = open[token.fd], c.token == token else { return .none }   // stale
+        if bits & Epoll.writable != 0 { flush(c) }
+        guard open[token.fd] != nil else { return .none }
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { return .none }
+                close(c)
+                return .none
+            }
+            if n == 0 { close(c); return .none }
+            if c.answered {
+                // Read and dropped: a client may not make the loop spin on
+                // data it sends after its request (or on its hang-up).
+                c.discarded += n
+                if c.discarded > maxRequest { close(c); return .none }
+                continue
+            }
+            c.input.append(contentsOf: buffer[0..<n])
+            if let length = requestLength(c.input) {
+                c.answered = true
+                let request = Array(c.input[0..<length])
+                c.input = []
+                return .request(c, request)
+            }
+            if c.input.count > maxRequest {
+                close(c)
+                return .none
+            }
+        }
+    }
+
+    /// Sends `bytes` and closes once they are all out (or the peer goes,
+    /// or the deadline passes).
+    func reply(_ c: Conversation, _ bytes: [UInt8], now: UInt64) {
+        guard open[c.fd] === c else { return }
+        c.waiting = false
+        c.output = bytes
+        c.written = 0
+        c.deadline = Nanoseconds.adding(now, timeout)
+        flush(c)
+        if open[c.fd] === c { _ = epoll.modify(c.token, events: Epoll.writable) }
+    }
+
+    private func flush(_ c: Conversation) {
+        while c.written < c.output.count {
+            let n = c.output.withUnsafeBytes {
+                send(c.fd, $0.baseAddress! + c.written, $0.count - c.written, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { return }
+                close(c)
+                return
+            }
+            c.written += n
+        }
+        if c.answered && !c.waiting { close(c) }
+    }
+
+    /// Drops every conversation past its deadline; returns how many.
+    @discardableResult
+    func sweep(now: UInt64) -> Int {
+        let late = open.values.filter { now >= $0.deadline }
+        for c in late { close(c) }
+        return late.count
+    }
+
+    func close(_ c: Conversation) {
+        guard open[c.fd] === c else { return }
+        open[c.fd] = nil
+        epoll.remove(c.fd)
+        closeDescriptor(c.fd)
+    }
+
+    func closeAll() {
+        for c in Array(open.values) { close(c) }
+    }
+}

@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `GET /metrics` over HTTP/1.1 from the master, on the table's `metrics`
+/// addresses: the same text as `swinetd status --format prometheus`.
+/// Requests of at most 8 KiB, at most 16 scrapes at once (beyond that the
+/// listeners are not watched and scrapers wait in the kernel's queue), 5
+/// seconds each; anything but `GET /metrics` gets 404 or 400.
+final class MetricsServer {
+    static let maxRequest = 8 * 1024
+    static let maxScrapes = 16
+    static let timeout = 5 * Nanoseconds.perSecond
+
+    final class Endpoint {
+        let address: ListenAddress
+        let fd: Int32
+        let token: EventToken
+        var watched = false
+        init(address: ListenAddress, fd: Int32) {
+            self.address = address
+            self.fd = fd
+            token = .next(.metrics, fd: fd)
+        }
+    }
+
+    var endpoints: [ListenAddress: Endpoint] = [:]
+    let conversations: Conversations
+
+    init(epoll: Epoll) {
+        conversations = Conversations(kind: .metricsClient, epoll: epoll, maxRequest: Self.maxRequest, timeout: Self.timeout) { input in
+            // The request ends with its headers (a GET has no body).
+            for i in input.indices.dropFirst(1) where input[i] == 10 {
+                if input[i - 1] == 10 { return i + 1 }
+                if i >= 3, input[i - 1] == 13, input[i - 2] == 10 { return i + 1 }
+            }
+            return nil
+        }
+    }
+
+    /// The response to one request's head.
+    static func response(to head: [UInt8], body: () -> String) -> [UInt8] {
+        let firstLine = head.prefix { $0 != 13 && $0 != 10 }
+        let parts = firstLine.split(separator: 32, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return respond(400, "Bad Request", "bad request\n") }
+        guard parts[0] == "GET" || parts[0] == "HEAD" else { return respond(400, "Bad Request", "only GET /metrics is served\n") }
+        let path = parts[1].split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
+        guard path == "/metrics" else { return respond(404, "Not Found", "only /metrics is here\n") }
+        return respond(200, "OK", body(), type: "text/plain; version=0.0.4; charset=utf-8", head: parts[0] == "HEAD")
+    }
+
+    private static func respond(_ code: Int, _ reason: String, _ body: String, type: String = "text/plain; charset=utf-8", head: Bool = false) -> [UInt8] {
+        let bytes = Array(body.utf8)
+        var out = Array("HTTP/1.1 \(code) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n".utf8)
+        if !head { out += bytes }
+        return out
+    }
+}
+
+extension Supervisor {
+    /// Puts the table's `metrics` addresses in place: keeps the sockets of
+    /// addresses that stay, opens new ones, closes the rest. Returns how
+    /// many could not be opened (logged).
+    func applyMetrics(_ addresses: [ListenAddress]) -> Int {
+        if addresses.isEmpty && metrics == nil { return 0 }
+        let m = metrics ?? MetricsServer(epoll: epoll)
+        metrics = m
+        var failed = 0
+        for (address, e) in m.endpoints where !addresses.contains(address) {
+            if e.watched { epoll.remove(e.fd) }
+            closeDescriptor(e.fd)
+            m.endpoints[address] = nil
+            log.event("metrics", "closed", ["address": .string(address.description)])
+        }
+        for address in addresses where m.endpoints[address] == nil {
+            switch Socket.listen(address, backlog: 64) {
+            case .success(let fd):
+                m.endpoints[address] = MetricsServer.Endpoint(address: address, fd: fd)
+                log.event("metrics", "listening", ["address": .string(address.description)])
+            case .failure(let e):
+                log.event("metrics", "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.errno.text)])
+                failed += 1
+            }
+        }
+        refreshMetricsListeners()
+        return failed
+    }
+
+    /// Watches the metrics listeners while fewer than 16 scrapes run.
+    func refreshMetricsListeners() {
+        guard let m = metrics else { return }
+        let want = m.conversations.count < MetricsServer.maxScrapes && stop == nil
+        for e in m.endpoints.values where e.watched != want {
+            if want {
+                guard case .success = epoll.add(e.token) else { continue }
+            } else {
+                epoll.remove(e.fd)
+            }
+            e.watched = want
+        }
+    }
+
+    func metricsAcceptable(_ token: EventToken) {
+        guard let m = metrics, let e = m.endpoints.values.first(where: { $0.token == token }) else { return }
+        while m.conversations.count < MetricsServer.maxScrapes {
+            var peer = sockaddr_storage()
+            guard case .accepted(let fd) = Socket.accept(e.fd, peer: &peer, nonBlocking: true) else { break }
+            m.conversations.add(fd, now: now)
+            scheduleConversationSweep()
+        }
+        refreshMetricsListeners()
+    }
+
+    func metricsReady(_ token: EventToken, bits: UInt32) {
+        guard let m = metrics else { return }
+        if case .request(let c, let head) = m.conversations.ready(token, bits: bits) {
+            m.conversations.reply(c, MetricsServer.response(to: head) { statusReport(only: [], verbose: false).prometheus() }, now: now)
+        }
+        refreshMetricsListeners()
+    }
+
+    func closeMetrics() {
+        _ = applyMetrics([])
+        metrics?.conversations.closeAll()
+        metrics = nil
+    }
+}

@@ -1,0 +1,287 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `swinetd status`, `reload` and `stop` against a real master through its
+/// control socket, and the metrics it serves.
+@Suite(.timeLimit(.minutes(2))) struct ControlTests {
+    func ask(_ d: Daemon, _ args: [String], timeout: Double = 30) throws -> (status: Int32, output: String) {
+        try runToEnd([swinetdBinary] + args + ["-c", d.controlPath], timeout: timeout)
+    }
+
+    func statusJSON(_ d: Daemon, _ extra: [String] = []) throws -> [String: Any] {
+        let (status, out) = try ask(d, ["status", "--json"] + extra)
+        guard status == 0, let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] else {
+            throw TestFailure("status --json: \(status) \(out)")
+        }
+        return object
+    }
+
+    func service(_ status: [String: Any], _ name: String) -> [String: Any] {
+        ((status["services"] as? [[String: Any]]) ?? []).first { $0["name"] as? String == name } ?? [:]
+    }
+
+    @Test func statusCountsWhatHappened() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              echo:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+              crash:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: ["-c", "kill -9 $$"]
+              busy:
+                listen: 127.0.0.1:\(p[2])
+                exec: /bin/sleep
+                args: ["30"]
+                max_connections: 2
+                deny: [127.0.0.9]
+            """ }, ports: 3)
+        for i in 0..<5 { #expect(try exchange(ports[0], "\(i)\n") == "\(i)\n") }
+        for _ in 0..<3 { _ = try exchange(ports[1]) }
+        #expect(try exchange(ports[2], from: "127.0.0.9") == "")
+        let held = try (0..<4).map { _ in try connectOnly(ports[2]) }
+        defer { held.forEach { close($0) } }
+        try d.waitForLog("busy: accepted", count: 2)
+        try d.waitForLog("crash: exited", count: 3)
+        try d.waitForLog("echo: exited", count: 5)
+        var status: [String: Any] = [:]
+        try waitUntil(10, "2 queued behind busy's limit") {
+            status = try statusJSON(d, ["-v"])
+            return service(status, "busy")["queued"] as? Int == 2
+        }
+        let busy = service(status, "busy")
+        #expect(busy["running"] as? Int == 2)
+        #expect(busy["state"] as? String == "paused" && busy["reason"] as? String == "max_connections", "\(busy)")
+        #expect((busy["refused"] as? [String: Int]) == ["denied": 1])
+        let pids = ((busy["handlers"] as? [[String: Any]]) ?? []).compactMap { ($0["pid"] as? Int).map(Int32.init) }
+        #expect(pids.count == 2 && pids.allSatisfy(isAlive), "status names the handlers that exist: \(busy)")
+        let echo = service(status, "echo")
+        #expect(echo["accepted"] as? Int == 5)
+        #expect((echo["exits"] as? [String: Int]) == ["ok": 5, "nonzero": 0, "signal": 0])
+        #expect(echo["duration_p50_seconds"] as? Double != nil)
+        #expect((service(status, "crash")["exits"] as? [String: Int])?["signal"] == 3)
+        #expect((status["master"] as? [String: Any])?["pid"] as? Int == Int(d.pid))
+
+        let (code, text) = try ask(d, ["status", "busy"])
+        #expect(code == 0)
+        #expect(text.contains("paused (max_connections)") && text.contains("2/2") && !text.contains("echo"), "\(text)")
+        #expect(try ask(d, ["status", "nosuch"]).status == 1)
+    }
+
+    @Test func reloadAnswersWithTheOutcome() throws {
+        let table = { (p: UInt16, q: UInt16, extra: String) in """
+            services:
+              echo:
+                listen: 127.0.0.1:\(p)
+                exec: /bin/cat
+            \(extra)
+            """ }
+        let (d, ports) = try startDaemon({ p in table(p[0], p[1], "") }, ports: 2)
+        try d.rewrite(table(ports[0], ports[1], "  more:\n    listen: 127.0.0.1:\(ports[1])\n    exec: /bin/cat\n"))
+        let good = try ask(d, ["reload"])
+        #expect(good.status == 0)
+        #expect(good.output == "applied added=1 removed=0 changed=0 unchanged=1\n", "\(good.output)")
+        #expect(try exchange(ports[1], "new\n") == "new\n")
+
+        try d.rewrite(table(ports[0], ports[1], "  broken:\n    listen: 127.0.0.1:\(ports[1])\n    exec: relative\n    nosuch: 1\n"))
+        let bad = try ask(d, ["reload"])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("services.yaml:7:11: error: 'exec' must be an absolute path"), "\(bad.output)")
+        #expect(bad.output.contains("services.yaml:8:5: error: unknown key 'nosuch'"), "\(bad.output)")
+        #expect(try exchange(ports[1], "old\n") == "old\n", "the old table still serves")
+        let master = try statusJSON(d)["master"] as? [String: Any]
+        #expect((master?["last_reload"] as? [String: Any])?["result"] as? String == "rejected errors=2")
+        #expect((master?["reloads"] as? [String: Int]) == ["applied": 1, "rejected": 1])
+
+        // SIGHUP's outcome shows in the next status too.
+        try d.rewrite(table(ports[0], ports[1], ""))
+        d.signal(SIGHUP)
+        try d.waitForLog("reload: applied", count: 2)
+        let after = try statusJSON(d)["master"] as? [String: Any]
+        #expect((after?["last_reload"] as? [String: Any])?["result"] as? String == "applied added=0 removed=1 changed=0 unchanged=1")
+    }
+
+    @Test func withNoMasterTheCommandsExit2() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for command in ["status", "reload", "stop"] {
+            let (status, out) = try runToEnd([swinetdBinary, command, "-c", dir + "/control"])
+            #expect(status == 2, "\(command): \(out)")
+            #expect(out.contains("no swinetd answers on \(dir)/control"), "\(out)")
+        }
+    }
+
+    @Test func stopWaitsUntilTheMasterHasExited() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              idle:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "trap '' TERM; sleep 30"]
+            """ })
+        let client = try connectOnly(ports[0])
+        defer { close(client) }
+        try d.waitForLog("idle: accepted")
+        let started = Date()
+        let (status, out) = try ask(d, ["stop", "--grace", "1"])
+        #expect(status == 0, "\(out)")
+        #expect(Date().timeIntervalSince(started) >= 1, "the grace was waited for")
+        #expect(processState(d.pid) == nil || processState(d.pid) == "Z", "the master has exited when stop returns")
+        #expect(try d.waitForExit() == 0)
+        #expect(d.log.contains("swinetd: stopping by=control handlers=1 grace=1.000s"), "\(d.log)")
+        #expect(!FileManager.default.fileExists(atPath: d.controlPath), "the socket file is removed")
+    }
+
+    @Test func aSecondMasterOnTheSameSocketIsRefusedAndAStaleOneReplaced() throws {
+        let (d, _) = try startDaemon({ p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
+        let (second, _) = try startDaemonExpectingFailure(args: ["--control", d.controlPath])
+        #expect(second.contains("another swinetd answers on the control socket \(d.controlPath)"), "\(second)")
+        // A socket file that nobody listens on is replaced.
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let stale = dir + "/control"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var a = sockaddr_un()
+        a.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &a.sun_path) { raw in for (i, b) in stale.utf8.enumerated() { raw[i] = b } }
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)
+        let (third, _) = try startDaemon(args: ["--control", stale], { p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
+        #expect(try runToEnd([swinetdBinary, "status", "-c", stale]).status == 0)
+        var st = stat()
+        #expect(lstat(stale, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        _ = third
+    }
+
+    @Test func clientsThatStallOrFloodAreDroppedAndServiceGoesOn() throws {
+        let (d, ports) = try startDaemon({ p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
+        let silent = try connectUnix(d.controlPath)
+        defer { close(silent) }
+        let flooder = try connectUnix(d.controlPath)
+        defer { close(flooder) }
+        let chunk = [UInt8](repeating: 65, count: 65536)
+        var sent = 0, refused = false
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(flooder, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        while sent < 10_000_000 {
+            let n = chunk.withUnsafeBytes { send(flooder, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { refused = true; break }
+            sent += n
+        }
+        #expect(refused, "a request of 10 MB without a newline is cut off (sent \(sent) bytes)")
+        for i in 0..<20 { #expect(try exchange(ports[0], "\(i)\n") == "\(i)\n") }
+        #expect(try runToEnd([swinetdBinary, "status", "-c", d.controlPath]).status == 0, "other clients are served meanwhile")
+        // The silent one is dropped after its 5 s.
+        var tv2 = timeval(tv_sec: 15, tv_usec: 0)
+        setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &tv2, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        #expect(recv(silent, &byte, 1, 0) == 0, "the master closed the silent client")
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root: a client run as nobody"))
+    func aPeerWithAnotherUIDIsRefused() throws {
+        let (d, _) = try startDaemon({ p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
+        // Let nobody reach the socket file, as a careless chmod would: the
+        // master's own check must still turn it away.
+        chmod(d.dir, 0o755)
+        chmod(d.controlPath, 0o666)
+        let (status, out) = try runToEnd(["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                          swinetdBinary, "status", "-c", d.controlPath])
+        #expect(status == 2, "\(out)")
+        try d.waitForLog("swinetd: control-refused uid=65534")
+    }
+
+    @Test func metricsParseAndMatchTheStatusCommand() throws {
+        let (d, ports) = try startDaemon({ p in """
+            metrics: 127.0.0.1:\(p[1])
+            services:
+              echo:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+                deny: [127.0.0.9]
+            """ }, ports: 2)
+        for i in 0..<3 { _ = try exchange(ports[0], "\(i)\n") }
+        _ = try exchange(ports[0], from: "127.0.0.9")
+        try d.waitForLog("echo: exited", count: 3)
+        let (status, text) = try ask(d, ["status", "--format", "prometheus"])
+        #expect(status == 0)
+        #expect(text.contains("swinetd_connections_accepted_total{service=\"echo\"} 3\n"), "\(text)")
+        #expect(text.contains("swinetd_connections_refused_total{service=\"echo\",reason=\"denied\"} 1\n"))
+        #expect(text.contains("swinetd_handler_duration_seconds_count{service=\"echo\"} 3\n"))
+        let parsed = try runToEnd(["/usr/bin/python3", "-c", """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            names = [f.name for f in text_string_to_metric_families(sys.stdin.read())]
+            print(" ".join(sorted(names)))
+            """], stdin: text)
+        #expect(parsed.status == 0, "\(parsed.output)")
+        #expect(parsed.output == "swinetd_connections_accepted swinetd_connections_queued swinetd_connections_refused swinetd_handler_duration_seconds swinetd_handler_exits swinetd_handlers_running swinetd_reloads swinetd_start_time_seconds\n", "every family parses: \(parsed.output)")
+        let scraped = try httpGet(ports[1], "/metrics")
+        #expect(scraped.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(scraped)")
+        #expect(scraped.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n") == text, "the scrape is what status prints")
+        #expect(try httpGet(ports[1], "/other").hasPrefix("HTTP/1.1 404 "))
+        #expect(try httpRaw(ports[1], "POST /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 400 "))
+        #expect(try httpRaw(ports[1], "\u{1}\u{2}garbage\r\n\r\n").hasPrefix("HTTP/1.1 400 "))
+        let curl = try runToEnd(["/usr/bin/curl", "-sf", "http://127.0.0.1:\(ports[1])/metrics"])
+        #expect(curl.status == 0 && curl.output.contains("swinetd_start_time_seconds"))
+    }
+
+    @Test func manyScrapesAndASlowOneDoNotDisturbService() throws {
+        let (d, ports) = try startDaemon({ p in """
+            metrics: 127.0.0.1:\(p[1])
+            services:
+              echo:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+            """ }, ports: 2)
+        let slow = try connectOnly(ports[1])
+        defer { close(slow) }
+        _ = "GET /metr".withCString { send(slow, $0, 9, Int32(MSG_NOSIGNAL)) }
+        let failures = Failures()
+        concurrently(50) { i in
+            for _ in 0..<4 {
+                do {
+                    let r = try httpGet(ports[1], "/metrics")
+                    if !r.hasPrefix("HTTP/1.1 200 OK") { failures.add("scrape \(i): \(r.prefix(40))") }
+                } catch { failures.add("scrape \(i): \(error)") }
+            }
+        }
+        #expect(failures.list.isEmpty, "\(failures.list.prefix(3))")
+        for i in 0..<10 { #expect(try exchange(ports[0], "\(i)\n") == "\(i)\n") }
+        var tv = timeval(tv_sec: 15, tv_usec: 0)
+        setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        #expect(recv(slow, &byte, 1, 0) == 0, "the slow scrape is dropped after its 5 s")
+        _ = d
+    }
+}
+
+func connectUnix(_ path: String) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    var a = sockaddr_un()
+    a.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &a.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+    let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    guard r == 0 else { close(fd); throw TestFailure("connect \(path): \(String(cString: strerror(errno)))") }
+    return fd
+}
+
+/// One HTTP request written as is; the whole response.
+func httpRaw(_ port: UInt16, _ request: String) throws -> String {
+    try exchange(port, request, timeout: 20)
+}
+
+func httpGet(_ port: UInt16, _ path: String) throws -> String {
+    try httpRaw(port, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+}
+
+/// Starts swinetd with a table of its own and expects it not to start; its log.
+func startDaemonExpectingFailure(args: [String]) throws -> (String, Int32) {
+    let d = try Daemon(table: "services:\n  echo:\n    listen: 127.0.0.1:\(freePort())\n    exec: /bin/cat\n", args: args)
+    let status = try d.waitForExit()
+    return (d.log, status)
+}
