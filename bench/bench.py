@@ -9,7 +9,7 @@ measured in turns within each repetition. See bench/run for how it is
 started.
 """
 import argparse, datetime, os, platform, random, re, shutil, signal, socket
-import statistics, subprocess, sys, tempfile, time
+import statistics, subprocess, sys, tempfile, threading, time
 
 p = argparse.ArgumentParser()
 p.add_argument("--top", required=True)
@@ -378,6 +378,79 @@ def flood_defaults():
 
 # ---------------------------------------------------------------- main
 
+def control_request(path, request):
+    """One request on swinetd's control socket, as a monitoring agent sends it."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect(path)
+        s.sendall((request + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+    finally:
+        s.close()
+
+def scrape(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    finally:
+        s.close()
+
+def observed():
+    """The c=64 load on one swinetd, in alternating turns with and without
+    a `status` request every 100 ms and a /metrics scrape every second
+    (sent from this process over the sockets, as an agent would)."""
+    port, mport = free_ports(2)
+    ctl = os.path.join(WORK, "observed.control")
+    table = swinetd_table([("bench", port, HELLO, [])], os.path.join(WORK, "observed.yaml"))
+    with open(table) as f:
+        text = f.read()
+    with open(table, "w") as f:
+        f.write(f"metrics: 127.0.0.1:{mport}\n" + text)
+    srv = Server("swinetd observed", [SWINETD, "--control", ctl, "-f", table], port)
+    plain, watched, polls, scrapes, failures = [], [], [0], [0], [0]
+    try:
+        for rep in range(2 * args.reps):
+            stop = threading.Event()
+            def watch():
+                i = 0
+                while not stop.is_set():
+                    try:
+                        if b'"exit":0' not in control_request(ctl, '{"command":"status","format":"json"}'):
+                            failures[0] += 1
+                        polls[0] += 1
+                        if i % 10 == 0:
+                            if not scrape(mport).startswith(b"HTTP/1.1 200"):
+                                failures[0] += 1
+                            scrapes[0] += 1
+                    except OSError:
+                        failures[0] += 1
+                    i += 1
+                    stop.wait(0.1)
+            t = threading.Thread(target=watch) if rep % 2 else None
+            if t:
+                t.start()
+            g = loadgen(port, 64, N[64])
+            if t:
+                stop.set()
+                t.join()
+            (watched if t else plain).append(g["connections"] / g["elapsed"])
+    finally:
+        srv.stop()
+    return statistics.median(plain), statistics.median(watched), polls[0], scrapes[0], failures[0]
+
 started = time.time()
 if not os.path.exists(SWINETD):
     sys.exit(f"{SWINETD} missing: run bench/run, which builds it")
@@ -396,6 +469,9 @@ start_med, start_min, start_max, reloads, reloads_blocked, reload_failed, reload
 log(f"   start {start_med:.1f} ms, reloads {reloads}, failed {reload_failed}")
 log("== a flood at concurrency 64 with default limits")
 flood = flood_defaults()
+log("== c=64 with and without a status poll every 100 ms and a scrape every second")
+obs_plain, obs_watched, obs_polls, obs_scrapes, obs_failures = observed()
+log(f"   {obs_plain:.0f} vs {obs_watched:.0f} conn/s ({obs_polls} polls, {obs_scrapes} scrapes, {obs_failures} failed)")
 elapsed = time.time() - started
 
 # ---------------------------------------------------------------- report
@@ -458,6 +534,10 @@ if reloads_blocked:
     w(f"- the longest time the event loop spent on one step of a reload (`longest=`): median **{statistics.median(reloads_blocked):.1f} ms** (max {max(reloads_blocked):.1f})")
 w(f"- connections refused or failed during the reloads: **{reload_failed}** of {reload_conns} (a client at concurrency 4 on a kept service)")
 w("")
+w("## Watching while it works: c=64 with a `status` poll every 100 ms and a scrape every second")
+w("")
+w(f"- without: **{obs_plain:.0f}** conn/s; with: **{obs_watched:.0f}** conn/s ({obs_watched / obs_plain:.3f}×), medians of {args.reps} turns each, alternating; {obs_polls} status requests and {obs_scrapes} scrapes, {obs_failures} failed")
+w("")
 w("## A flood at concurrency 64 with each server's default limits")
 w("")
 w("| server | defaults | failed / connections | conn/s | p99 ms | still listening after |")
@@ -501,6 +581,8 @@ if sw and ref:
     if rules:
         ratio = rules["cpu_us"] / sw["cpu_us"]
         w(f"| admission rules cost ≤ 5% more master CPU/conn | {rules['cpu_us']:.1f} vs {sw['cpu_us']:.1f} µs ({ratio:.2f}×) | {'yes' if ratio <= 1.05 else 'no'} |")
+    change = abs(obs_watched / obs_plain - 1)
+    w(f"| status every 100 ms + scrape every 1 s change c=64 conn/s by < 2% | {obs_watched / obs_plain:.3f}× | {'yes' if change < 0.02 else 'no'} |")
     sw_flood = [f for f in flood if f[0] == "swinetd"]
     if sw_flood:
         ok = sw_flood[0][3] == 0 and sw_flood[0][6]
