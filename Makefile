@@ -19,7 +19,7 @@ deps:
 	[ -x /usr/sbin/sysctl ] || [ -x /sbin/sysctl ] || missing="$$missing procps"; \
 	[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /usr/bin/ip ] || missing="$$missing iproute2"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
-	python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing="$$missing python3-prometheus-client"; \
+	/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing="$$missing python3-prometheus-client"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \

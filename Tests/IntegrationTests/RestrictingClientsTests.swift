@@ -83,6 +83,46 @@ import Glibc
         #expect(d.handlerPids.count == 2, "the two kept handlers still count under their group:\n\(d.log)")
     }
 
+    @Test func sourcePrefixGroupsNeighboursAsOneClient() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              idle:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sleep
+                args: ["30"]
+                per_source: 1
+                source_prefix: {ipv4: 24}
+            """ })
+        let held = try connectOnly(ports[0], from: "127.0.0.2")
+        defer { close(held) }
+        try d.waitForLog("idle: accepted")
+        #expect(try exchange(ports[0], from: "127.0.0.3") == "", "127.0.0.3 is in 127.0.0.2's /24")
+        try d.waitForLog("reason=per-source limit=1")
+        #expect(d.handlerPids.count == 1)
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root: running swinetd as nobody with a lowered hard limit"))
+    func withoutPrivilegeALimitAboveTheHardOneOrANegativeNiceIsAnError() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let table = dir + "/services.yaml"
+        try """
+            services:
+              greedy:
+                listen: 127.0.0.1:\(freePort())
+                exec: /bin/cat
+                limits: {nofile: 4096, core: 0}
+                nice: -5
+            """.write(toFile: table, atomically: true, encoding: .utf8)
+        chmod(table, 0o644)
+        let (status, text) = try runToEnd(["/usr/bin/prlimit", "--nofile=1024:1024", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                           "--clear-groups", swinetdBinary, "run", "-f", table, "--control", "none"])
+        #expect(status == 1)
+        #expect(text.contains("services.yaml:5:22: error: 'limits.nofile' 4096 is above swinetd's own hard limit 1024; raising it needs swinetd to run as root"), "\(text)")
+        #expect(text.contains("services.yaml:6:11: error: 'nice' -5 raises the handler's priority, which needs swinetd to run as root"), "\(text)")
+    }
+
     @Test func sourceRateRefusesOverItsRate() throws {
         let (d, ports) = try startDaemon({ p in """
             services:
@@ -107,6 +147,7 @@ import Glibc
                 listen: 127.0.0.1:\(p[0])
                 exec: /bin/cat
                 rate: 5/s
+                rate_burst: 10
             """ })
         let failures = Failures()
         let start = Date()
@@ -120,8 +161,8 @@ import Glibc
         }
         let elapsed = Date().timeIntervalSince(start)
         #expect(failures.list.isEmpty, "\(failures.list.prefix(5))")
-        // 5 at once, then one every 200 ms: at least 9 s for the other 45.
-        #expect(elapsed >= 8.5, "50 connections at 5/s took only \(elapsed)s")
+        // 10 at once, then one every 200 ms: at least 8 s for the other 40.
+        #expect(elapsed >= 7.5, "50 connections at 5/s after a burst of 10 took only \(elapsed)s")
         try d.waitForLog("echo: resumed reason=rate")
         let log = d.log
         #expect(log.components(separatedBy: "echo: paused reason=rate").count - 1 == 1, "\(log)")
