@@ -421,6 +421,7 @@ def observed():
         f.write(f"metrics: 127.0.0.1:{mport}\n" + text)
     srv = Server("swinetd observed", [SWINETD, "--control", ctl, "-f", table], port)
     plain, watched, polls, scrapes, failures = [], [], [0], [0], [0]
+    cpu = {False: [0.0, 0], True: [0.0, 0]}
     try:
         # Many short turns, alternating, and medians: a 2% effect needs more
         # samples than the noise of a shared machine gives in three.
@@ -442,17 +443,33 @@ def observed():
                         failures[0] += 1
                     i += 1
                     stop.wait(0.1)
-            t = threading.Thread(target=watch) if rep % 2 else None
+            # ABBA order (plain, watched, watched, plain, ...): a drift of
+            # the machine over the run falls on both alike.
+            t = threading.Thread(target=watch) if rep % 4 in (1, 2) else None
             if t:
                 t.start()
+            before = cpu_seconds(srv.pid)
             g = loadgen(port, 64, 2 * N[64])
+            cpu[t is not None][0] += cpu_seconds(srv.pid) - before
+            cpu[t is not None][1] += int(g["connections"])
             if t:
                 stop.set()
                 t.join()
             (watched if t else plain).append(g["connections"] / g["elapsed"])
+        # What one request costs the master, measured alone.
+        before = cpu_seconds(srv.pid)
+        for _ in range(500):
+            control_request(ctl, '{"command":"status","format":"json"}')
+        per_status = (cpu_seconds(srv.pid) - before) / 500
+        before = cpu_seconds(srv.pid)
+        for _ in range(500):
+            scrape(mport)
+        per_scrape = (cpu_seconds(srv.pid) - before) / 500
     finally:
         srv.stop()
-    return statistics.median(plain), statistics.median(watched), polls[0], scrapes[0], failures[0]
+    return {"plain": statistics.median(plain), "watched": statistics.median(watched), "polls": polls[0], "scrapes": scrapes[0],
+            "failures": failures[0], "cpu_plain": cpu[False][0] / cpu[False][1] * 1e6, "cpu_watched": cpu[True][0] / cpu[True][1] * 1e6,
+            "per_status": per_status * 1e6, "per_scrape": per_scrape * 1e6}
 
 started = time.time()
 if not os.path.exists(SWINETD):
@@ -473,8 +490,9 @@ log(f"   start {start_med:.1f} ms, reloads {reloads}, failed {reload_failed}")
 log("== a flood at concurrency 64 with default limits")
 flood = flood_defaults()
 log("== c=64 with and without a status poll every 100 ms and a scrape every second")
-obs_plain, obs_watched, obs_polls, obs_scrapes, obs_failures = observed()
-log(f"   {obs_plain:.0f} vs {obs_watched:.0f} conn/s ({obs_polls} polls, {obs_scrapes} scrapes, {obs_failures} failed)")
+obs = observed()
+obs_plain, obs_watched = obs["plain"], obs["watched"]
+log(f"   {obs_plain:.0f} vs {obs_watched:.0f} conn/s ({obs['polls']} polls, {obs['scrapes']} scrapes, {obs['failures']} failed)")
 elapsed = time.time() - started
 
 # ---------------------------------------------------------------- report
@@ -539,7 +557,11 @@ w(f"- connections refused or failed during the reloads: **{reload_failed}** of {
 w("")
 w("## Watching while it works: c=64 with a `status` poll every 100 ms and a scrape every second")
 w("")
-w(f"- without: **{obs_plain:.0f}** conn/s; with: **{obs_watched:.0f}** conn/s ({obs_watched / obs_plain:.3f}×), medians of {max(args.reps, 6)} turns each, alternating; {obs_polls} status requests and {obs_scrapes} scrapes, {obs_failures} failed")
+w(f"- without: **{obs_plain:.0f}** conn/s; with: **{obs_watched:.0f}** conn/s ({obs_watched / obs_plain:.3f}×), medians of {max(args.reps, 6)} turns each in ABBA order; {obs['polls']} status requests and {obs['scrapes']} scrapes, {obs['failures']} failed")
+w(f"- master CPU per connection: {obs['cpu_plain']:.1f} µs without, {obs['cpu_watched']:.1f} µs with")
+w(f"- measured alone, one `status --json` request costs the master {obs['per_status']:.0f} µs and one scrape {obs['per_scrape']:.0f} µs: "
+  f"{(10 * obs['per_status'] + obs['per_scrape']) / 1e3:.2f} ms of master time per second of watching, "
+  f"{(10 * obs['per_status'] + obs['per_scrape']) / (obs_plain * obs['cpu_plain']) * 100:.2f}% of what the c=64 load itself costs it")
 w("")
 w("## A flood at concurrency 64 with each server's default limits")
 w("")
