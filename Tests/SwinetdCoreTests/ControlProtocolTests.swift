@@ -17,9 +17,7 @@ import Testing
 
     @Test func badOrHostileRequestsAreErrorsNotCrashes() {
         for text in ["", "{", "{\"a\"", "{\"a\":}", "[1,]", "tru", "\"\\x\"", "\"abc", "{\"a\":1}x", "\"\u{1}\"", "1e999999", "-"] {
-            if case .success(let v) = JSON.parse(Array(text.utf8)) {
-                #expect(v.number?.isFinite == false, "'\(text)' parsed as \(v)")
-            }
+            if case .success(let v) = JSON.parse(Array(text.utf8)) { Issue.record("'\(text)' parsed as \(v)") }
         }
         let deep = String(repeating: "[", count: 100_000)
         #expect((try? JSON.parse(Array(deep.utf8)).get()) == nil, "nesting is bounded, not recursed to a crash")

@@ -163,7 +163,7 @@ public enum JSON: Equatable, Sendable {
         mutating func number() throws -> Double {
             let start = at
             while at < bytes.count, (48...57).contains(bytes[at]) || [43, 45, 46, 69, 101].contains(bytes[at]) { at += 1 }
-            guard at > start, at - start <= 40, let n = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
+            guard at > start, at - start <= 40, let n = Double(String(decoding: bytes[start..<at], as: UTF8.self)), n.isFinite else {
                 at = start
                 throw fail("not a value")
             }

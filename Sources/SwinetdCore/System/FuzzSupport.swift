@@ -7,6 +7,16 @@ public enum FuzzSupport {
         return (try? PackedCoding.decode(T.self, from: bytes)) == value
     }
 
+    /// The control socket's and the metrics server's readers on `bytes`:
+    /// whatever parses as JSON survives writing and reading back, and any
+    /// request head gets an HTTP response.
+    public static func controlInputHolds(_ bytes: [UInt8]) -> Bool {
+        if case .success(let value) = JSON.parse(bytes) {
+            guard case .success(let again) = JSON.parse(Array(value.text.utf8)), again == value else { return false }
+        }
+        return MetricsServer.response(to: bytes) { "body" }.starts(with: Array("HTTP/1.1 ".utf8))
+    }
+
     /// A file's bytes (the replay mode's inputs).
     public static func read(_ path: String) -> [UInt8]? {
         try? FileBytes.read(path).get()
