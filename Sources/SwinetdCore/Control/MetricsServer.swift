@@ -11,6 +11,9 @@ final class MetricsServer {
     static let maxRequest = 8 * 1024
     static let maxScrapes = 16
     static let timeout = 5 * Nanoseconds.perSecond
+    /// Room in the kernel's queue for scrapers beyond the 16: a full queue
+    /// with SYN cookies on resets the next ones instead of making them wait.
+    static let backlog = 512
 
     final class Endpoint {
         let address: ListenAddress
@@ -73,7 +76,7 @@ extension Supervisor {
             log.event("metrics", "closed", ["address": .string(address.description)])
         }
         for address in addresses where m.endpoints[address] == nil {
-            switch Socket.listen(address, backlog: 64) {
+            switch Socket.listen(address, backlog: MetricsServer.backlog) {
             case .success(let fd):
                 m.endpoints[address] = MetricsServer.Endpoint(address: address, fd: fd)
                 log.event("metrics", "listening", ["address": .string(address.description)])
