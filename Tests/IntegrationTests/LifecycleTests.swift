@@ -142,7 +142,7 @@ import Glibc
         for attempt in 0..<5 {
             let port = freePort()
             try "services:\n  echo: {listen: \"127.0.0.1:\(port)\", exec: /bin/cat}\n".write(toFile: table, atomically: true, encoding: .utf8)
-            let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table, "--pid-file", pidFile])
+            let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table, "--pid-file", pidFile, "--control", "none"])
             if status != 0 && text.contains("Address already in use") && attempt < 4 { continue }
             #expect(status == 0, "\(text)")
             // It listens as soon as the starter has returned.
@@ -161,7 +161,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let table = dir + "/services.yaml"
         try "services:\n  echo: {listen: \"127.0.0.1:99999\", exec: /bin/cat}\n".write(toFile: table, atomically: true, encoding: .utf8)
-        let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table])
+        let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table, "--control", "none"])
         #expect(status == 1)
         #expect(text.contains("services.yaml:2:18: error: port 99999 out of range"), "\(text)")
     }

@@ -44,7 +44,7 @@ import Glibc
         let table = dir + "/services.yaml"
         let port = freePort()
         try "services:\n  echo: {listen: \"127.0.0.1:\(port)\", exec: /bin/cat}\n".write(toFile: table, atomically: true, encoding: .utf8)
-        let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table, "--pid-file", pidFile, "--syslog-socket", sink.path])
+        let (status, text) = try runToEnd([swinetdBinary, "--daemon", "-f", table, "--pid-file", pidFile, "--syslog-socket", sink.path, "--control", "none"])
         #expect(status == 0, "\(text)")
         let pid = try #require(Int32(readFile(pidFile).dropLast()))
         defer { kill(pid, SIGKILL) }
