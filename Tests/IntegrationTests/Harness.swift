@@ -287,7 +287,7 @@ final class Daemon {
 
     /// Handler pids the log has seen accepted.
     var handlerPids: [Int32] {
-        logLines.filter { $0.contains(": accepted ") }.compactMap { line in
+        logLines.filter { $0.contains(": accepted ") || ($0.contains(": started pid=") && !$0.hasPrefix("swinetd: ")) }.compactMap { line in
             line.split(separator: " ").first { $0.hasPrefix("pid=") }.flatMap { Int32($0.dropFirst(4)) }
         }
     }

@@ -12,26 +12,38 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
     /// 4 or 16 bytes in network order.
     public var ip: [UInt8]
     public var port: UInt16
+    /// TCP and UDP sockets of one ip:port are two addresses (both can be bound).
+    public var transport: Transport = .tcp
 
-    public init(family: Family, ip: [UInt8], port: UInt16) {
+    public init(family: Family, ip: [UInt8], port: UInt16, transport: Transport = .tcp) {
         self.family = family
         self.ip = ip
         self.port = port
+        self.transport = transport
+    }
+
+    /// The same address for `transport`.
+    public func with(_ transport: Transport) -> ListenAddress {
+        var a = self
+        a.transport = transport
+        return a
     }
 
     public var isWildcard: Bool { ip.allSatisfy { $0 == 0 } }
 
     /// IPv4 first, then by address bytes, then port: a stable order for logs.
     public static func < (a: ListenAddress, b: ListenAddress) -> Bool {
+        if a.transport != b.transport { return a.transport == .tcp }
         if a.family != b.family { return a.family == .ipv4 }
         if a.ip != b.ip { return a.ip.lexicographicallyPrecedes(b.ip) }
         return a.port < b.port
     }
 
-    /// `127.0.0.1:7007` or `[::1]:7007`.
+    /// `127.0.0.1:7007` or `[::1]:7007`; a UDP address ends in `/udp`.
     public var description: String {
         let host = ListenAddress.text(family: family, ip: ip)
-        return family == .ipv4 ? "\(host):\(port)" : "[\(host)]:\(port)"
+        let text = family == .ipv4 ? "\(host):\(port)" : "[\(host)]:\(port)"
+        return transport == .udp ? text + "/udp" : text
     }
 
     static func text(family: Family, ip: [UInt8]) -> String {
@@ -45,7 +57,7 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
     /// Two addresses that cannot both be bound: equal, or the same port and
     /// family where one is the wildcard.
     public func conflicts(with other: ListenAddress) -> Bool {
-        family == other.family && port == other.port && (ip == other.ip || isWildcard || other.isWildcard)
+        transport == other.transport && family == other.family && port == other.port && (ip == other.ip || isWildcard || other.isWildcard)
     }
 
     /// Whether `text` is a form whose IPv6 socket is only implied (`PORT`,

@@ -2,6 +2,11 @@
 import Glibc
 #endif
 
+/// A service's transport.
+public enum Transport: String, Equatable, Hashable, Sendable, Codable {
+    case tcp, udp
+}
+
 /// Where a handler's descriptor 2 goes.
 public enum StderrMode: String, Equatable, Sendable, Codable {
     /// The connection itself, like stdout.
@@ -55,6 +60,10 @@ public struct ServiceConfig: Equatable, Sendable, Codable {
     public var backlog: Int
     public var stderr: StderrMode
     public var enabled: Bool
+    public var transport: Transport = .tcp
+    /// The handler gets the listening (or UDP) socket itself and serves
+    /// until it exits; the master watches the socket again afterwards.
+    public var wait = false
     /// Who may connect, how many per client group, how fast.
     public var admission = AdmissionRules()
     /// The handler's timeout, resource limits, nice value and umask.

@@ -15,6 +15,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case sourceRate = "source_rate"
     case refuseMessage = "refuse_message"
     case timeout, limits, nice, umask
+    case wait
 
     public var name: String { rawValue }
 
@@ -41,6 +42,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .limits: return "swinetd's own"
         case .nice: return "swinetd's own"
         case .umask: return "swinetd's own"
+        case .wait: return "false"
         }
     }
 
@@ -58,7 +60,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .backlog: return "the length of each listening socket's queue"
         case .stderr: return "where the handler's stderr goes: socket, log or null"
         case .enabled: return "false: validated but not served"
-        case .protocol: return "the transport: tcp"
+        case .protocol: return "the transport: tcp or udp"
         case .allow: return "the only networks served, as CIDR prefixes"
         case .deny: return "networks refused, even when allowed"
         case .perSource: return "the most handlers at once for one client group"
@@ -71,6 +73,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .limits: return "resource limits for the handler: nofile, nproc, as, data, fsize, cpu, core, stack"
         case .nice: return "the handler's nice value, -20 to 19"
         case .umask: return "the handler's umask, a quoted octal string"
+        case .wait: return "true: the handler gets the socket itself (required for udp)"
         }
     }
 

@@ -14,6 +14,8 @@ struct Settings {
     var backlog: Int?
     var stderr: StderrMode?
     var enabled: Bool?
+    var transport: Transport?
+    var wait: (value: Bool, node: Int)?
     var allow: [AddressPrefix]?
     var deny: [AddressPrefix]?
     var perSource: Int?
@@ -29,6 +31,8 @@ struct Settings {
     /// Keys present in the file, even if their value was wrong: a wrong
     /// value must not be reported a second time as "missing".
     var present: Set<ServiceKey> = []
+    /// Where each present key is written, for errors about how keys combine.
+    var keyNodes: [ServiceKey: Int] = [:]
 }
 
 extension Validation {
@@ -38,6 +42,7 @@ extension Validation {
         s.present = Set(keys.keys)
         for (key, entry) in keys.sorted(by: { $0.value.keyNode < $1.value.keyNode }) {
             let v = entry.valueNode
+            s.keyNodes[key] = entry.keyNode
             switch key {
             case .listen: (s.listen, s.listenNodes) = listen(v)
             case .exec: s.exec = exec(v)
@@ -54,7 +59,8 @@ extension Validation {
             case .backlog: s.backlog = positiveInt(v, key: key.name, limit: 65535)
             case .stderr: s.stderr = stderr(v)
             case .enabled: s.enabled = bool(v, key: key.name)
-            case .protocol: protocolCheck(v)
+            case .protocol: s.transport = transport(v)
+            case .wait: s.wait = bool(v, key: key.name).map { ($0, v) }
             case .allow: s.allow = prefixes(v, key: key)
             case .deny: s.deny = prefixes(v, key: key)
             case .perSource: s.perSource = positiveInt(v, key: key.name, limit: 1_000_000)
@@ -149,19 +155,20 @@ extension Validation {
         return nil
     }
 
-    mutating func protocolCheck(_ node: Int) {
+    mutating func transport(_ node: Int) -> Transport? {
         guard case .scalar(let text, _) = document[node].kind else {
-            error(node, "'protocol' must be tcp")
-            return
+            error(node, "'protocol' must be tcp or udp")
+            return nil
         }
         switch text {
-        case "tcp":
-            break
-        case "udp", "tcp6", "udp6", "unix", "sctp", "rpc":
-            error(node, "protocol '\(text)' is not supported yet: only tcp")
-        default:
-            error(node, "unknown protocol '\(text)': only tcp is supported")
+        case "tcp": return .tcp
+        case "udp": return .udp
+        case "tcp4", "tcp6", "tcp46": error(node, "protocol '\(text)' is written tcp: the address says the family")
+        case "udp4", "udp6", "udp46": error(node, "protocol '\(text)' is written udp: the address says the family")
+        case "unix", "sctp", "rpc": error(node, "protocol '\(text)' is not supported yet: only tcp and udp")
+        default: error(node, "unknown protocol '\(text)': tcp or udp")
         }
+        return nil
     }
 
     mutating func exec(_ node: Int) -> String? {

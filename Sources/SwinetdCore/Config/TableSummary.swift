@@ -33,7 +33,7 @@ public enum TableSummary {
         case .backlog: return String(s.backlog)
         case .stderr: return s.stderr.rawValue
         case .enabled: return String(s.enabled)
-        case .protocol: return "tcp"
+        case .protocol: return s.transport.rawValue
         case .allow: return s.admission.allow.isEmpty ? "(everyone)" : s.admission.allow.prefixes.map(\.description).joined(separator: " ")
         case .deny: return s.admission.deny.isEmpty ? "(nobody)" : s.admission.deny.prefixes.map(\.description).joined(separator: " ")
         case .perSource: return s.admission.perSource.map(String.init) ?? "(none)"
@@ -48,6 +48,7 @@ public enum TableSummary {
             return l.isEmpty ? "(swinetd's own)" : l.map { "\($0.name)=\($0.valueText)" }.joined(separator: " ")
         case .nice: return s.handlerLimits.nice.map(String.init) ?? "(swinetd's own)"
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
+        case .wait: return String(s.wait)
         }
     }
 

@@ -91,7 +91,13 @@ struct Validation {
                 error(pair.value, "service '\(name)' must be a map of settings")
                 continue
             }
-            let own = settings(keys)
+            var own = settings(keys)
+            let transport = own.transport ?? defaults.transport ?? .tcp
+            own.listen = own.listen.map { specs in specs.map { spec in
+                var s = spec
+                s.addresses = s.addresses.map { $0.with(transport) }
+                return s
+            } }
             // Claimed whatever else is wrong with the service, so a clash is never hidden.
             if own.enabled ?? defaults.enabled ?? true, let listen = own.listen {
                 for (index, address) in listen.flatMap(\.addresses).enumerated() {
@@ -131,6 +137,9 @@ struct Validation {
         let userEntry = own.user ?? defaults.user
         let groupEntry = own.group ?? defaults.group
         let credentials = self.credentials(user: userEntry, group: groupEntry, service: name)
+        let transport = own.transport ?? defaults.transport ?? .tcp
+        let wait = own.wait?.value ?? defaults.wait?.value ?? false
+        if !waitFits(name: name, nameNode: nameNode, transport: transport, wait: wait, own: own, defaults: defaults) { failed = true }
         let rules = admissionRules(own, defaults)
         let handlerLimits = self.handlerLimits(own, defaults)
         if rules == nil { failed = true }
@@ -154,6 +163,8 @@ struct Validation {
             backlog: own.backlog ?? defaults.backlog ?? Defaults.backlog,
             stderr: own.stderr ?? defaults.stderr ?? Defaults.stderr,
             enabled: own.enabled ?? defaults.enabled ?? true,
+            transport: transport,
+            wait: wait,
             admission: rules,
             handlerLimits: handlerLimits)
     }
@@ -199,6 +210,7 @@ struct Validation {
 /// both be bound are found in one lookup each (not by comparing every pair).
 struct AddressClaims {
     private struct Port: Hashable {
+        var transport: Transport
         var family: ListenAddress.Family
         var port: UInt16
     }
@@ -213,7 +225,7 @@ struct AddressClaims {
     /// Claims `address` for `service`; returns the service that already has
     /// a conflicting one (equal, or the same port and family with a wildcard).
     mutating func claim(_ address: ListenAddress, by service: String) -> String? {
-        let key = Port(family: address.family, port: address.port)
+        let key = Port(transport: address.transport, family: address.family, port: address.port)
         var entry = byPort[key] ?? Claimants()
         if let w = entry.wildcard { return w }
         if address.isWildcard {

@@ -20,7 +20,7 @@ public enum HandlerEnvironment {
             out.append("\(v.name)=\(v.value)")
         }
         if !hasPath { out.append("PATH=\(defaultPath)") }
-        out.append("PROTO=TCP")
+        out.append(service.transport == .udp ? "PROTO=UDP" : "PROTO=TCP")
         out.append("SWINETD_SERVICE=\(service.name)")
         return out
     }

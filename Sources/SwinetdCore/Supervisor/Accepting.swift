@@ -19,6 +19,7 @@ extension Supervisor {
             return
         }
         let needsPipe = s.config.stderr == .log
+        if l.blocking { setNonBlocking(l, true) }
         var budget = Self.acceptBatch
         // `watched` is admission's answer: a spawn that reaches a limit unwatches.
         while budget > 0 && l.watched {

@@ -56,8 +56,12 @@ struct Admission {
 extension Supervisor {
     /// Watches a service's listeners exactly when admission says it accepts.
     func refresh(_ s: ServiceState) {
-        let want = admission.pause(admissionView(s), total: children.total, now: now) == nil
-        for l in listeners.owned(by: s.name) where l.watched != want {
+        let serviceWants = admission.pause(admissionView(s), total: children.total, now: now) == nil
+        for l in listeners.owned(by: s.name) {
+            // A wait service's socket is left alone while its handler has it
+            // and while it backs off.
+            let want = serviceWants && l.waitHandler == nil && (l.backoffUntil.map { now >= $0 } ?? true)
+            guard l.watched != want else { continue }
             if want {
                 if case .failure(let e) = epoll.add(l.token) {
                     log.event(s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])

@@ -16,6 +16,8 @@ struct Child: Equatable {
     var deadline: UInt64? = nil
     /// How far its timeout has gone.
     var timeout = TimeoutState.running
+    /// A wait handler: the socket it was given.
+    var waitAddress: ListenAddress? = nil
 
     enum TimeoutState: Equatable {
         case running
@@ -161,6 +163,7 @@ extension Supervisor {
         Processes.reapAll { pid, status in
             guard let child = children.remove(pid) else { return }   // the table loader, say
             logExit(pid, child, ExitStatus(status), now)
+            if let address = child.waitAddress { waitHandlerEnded(pid, child, address) }
             if let group = child.group, var table = sources[child.service] {
                 table.ended(group, now: now)
                 sources[child.service] = table.isEmpty ? nil : table
@@ -179,7 +182,7 @@ extension Supervisor {
     }
 
     private func logExit(_ pid: pid_t, _ child: Child, _ status: ExitStatus, _ now: UInt64) {
-        var fields: [(key: String, value: LogValue)] = [("pid", .int(Int(pid))), ("peer", .string(child.peer))]
+        var fields: [(key: String, value: LogValue)] = [("pid", .int(Int(pid))), (child.waitAddress == nil ? "peer" : "address", .string(child.peer))]
         switch status {
         case .exited(let code): fields.append(("status", .int(code)))
         case .signaled(let signal): fields.append(("signal", .string(MasterSignals.name(signal))))

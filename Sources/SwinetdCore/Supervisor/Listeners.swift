@@ -17,6 +17,29 @@ final class Listener {
     /// The local IP as text when the address is not a wildcard, so the spawn
     /// path needs no getsockname for TCPLOCALIP.
     let fixedLocalIP: [CChar]?
+    /// Wait services: the handler that has the socket now (not watched meanwhile).
+    var waitHandler: pid_t?
+    /// Wait services: not watched before then, after a handler that left
+    /// its socket unread; and the next back-off (doubling, at most a minute).
+    var backoffUntil: UInt64?
+    var nextBackoff = Listener.firstBackoff
+    var backoffLogged: UInt64 = 0
+    /// UDP wait services: the datagram first in line when the handler
+    /// started (its source and first bytes), to tell at its exit whether it
+    /// read anything or only left before a newer one arrived.
+    var firstDatagram: [UInt8]?
+    /// Made blocking for a wait handler (the master only polls it then);
+    /// made non-blocking again before the master accepts on it.
+    var blocking = false
+
+    static let firstBackoff = Nanoseconds.perSecond
+    static let lastBackoff = 60 * Nanoseconds.perSecond
+
+    func endBackoff() {
+        backoffUntil = nil
+        nextBackoff = Listener.firstBackoff
+        backoffLogged = 0
+    }
 
     init(address: ListenAddress, fd: Int32, backlog: Int, owner: String) {
         self.address = address

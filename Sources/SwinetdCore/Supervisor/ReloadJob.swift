@@ -90,7 +90,12 @@ extension Supervisor {
                 let config = job.table[job.next]
                 job.next += 1
                 if let s = services[config.name] {
-                    if s.config != config { s.config = config; refresh(s) }
+                    if s.config != config {
+                        s.config = config
+                        // A changed service (a fixed handler, say) gets its sockets back at once.
+                        for l in listeners.owned(by: s.name) { l.endBackoff() }
+                        refresh(s)
+                    }
                 } else {
                     services[config.name] = ServiceState(config)
                 }

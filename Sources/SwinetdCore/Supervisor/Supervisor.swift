@@ -176,7 +176,9 @@ public final class Supervisor {
             handleSignals()
         case .listener:
             // nil: a stale event, for a listener closed earlier in this batch.
-            if let l = listeners[token] { acceptReady(l) }
+            if let l = listeners[token] {
+                if services[l.owner]?.config.wait == true { startWaitHandler(l) } else { acceptReady(l) }
+            }
         case .output:
             if case .paused(let until) = output.readable(token, now: now, log: log) {
                 timers.add(.outputResumes(token), at: until)

@@ -26,6 +26,8 @@ struct Timers {
         case timeoutSweep
         /// Control and metrics clients that overstay get dropped.
         case conversationSweep
+        /// A wait service's socket may be watched again after a back-off.
+        case backoffEnds(service: String)
     }
 
     private struct Entry: Comparable {
@@ -84,6 +86,8 @@ extension Supervisor {
                 sweepTimeouts()
             case .conversationSweep:
                 sweepConversations()
+            case .backoffEnds(let name):
+                if let s = services[name] { refresh(s) }
             }
         }
     }

@@ -3,7 +3,8 @@ import Glibc
 #endif
 import CLinux
 
-/// TCP sockets: listening, accepting, and naming the two ends.
+/// TCP and UDP sockets: listening (or bound, for UDP), accepting, and
+/// naming the two ends.
 enum Socket {
     /// Which step of opening a listener failed, for the log.
     struct ListenError: Error {
@@ -15,8 +16,9 @@ enum Socket {
     /// IPv6 sockets set IPV6_V6ONLY, so nothing depends on the host's sysctl.
     static func listen(_ address: ListenAddress, backlog: Int) -> Result<Int32, ListenError> {
         let family = address.family == .ipv4 ? AF_INET : AF_INET6
+        let type = address.transport == .udp ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
         let fd: Int32
-        switch syscallResult({ socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) {
+        switch syscallResult({ socket(family, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) {
         case .success(let d): fd = d
         case .failure(let e): return .failure(ListenError(step: "socket", errno: e))
         }
@@ -37,7 +39,7 @@ enum Socket {
             closeDescriptor(fd)
             return .failure(ListenError(step: "bind", errno: e))
         }
-        if case .failure(let e) = syscallResult({ Glibc.listen(fd, Int32(backlog)) }) {
+        if address.transport == .tcp, case .failure(let e) = syscallResult({ Glibc.listen(fd, Int32(backlog)) }) {
             closeDescriptor(fd)
             return .failure(ListenError(step: "listen", errno: e))
         }

@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSpawn
+
+/// Wait services (`wait: true`, and every UDP service): when the socket is
+/// readable the master starts one handler with the socket itself on 0 and 1
+/// and stops watching it; the handler accepts (TCP) or reads datagrams
+/// (UDP) on its own, and when it exits the master watches the socket again.
+/// A handler that ends within a second and leaves its socket readable
+/// would be started again at once, forever: the socket then backs off
+/// (1 s, doubling to a minute) before it is watched again.
+extension Supervisor {
+    static let quickExit = Nanoseconds.perSecond
+
+    func startWaitHandler(_ l: Listener) {
+        guard let s = services[l.owner], l.waitHandler == nil else { return }
+        if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) { return }
+        // The handler reads the socket as programs expect, blocking; the
+        // master only waits for readability on it meanwhile.
+        if !l.blocking { setNonBlocking(l, false) }
+        let plan = s.plan
+        plan.slot(0).0[0] = 0
+        plan.slot(1).0[0] = 0
+        let (localIP, localCapacity) = plan.slot(2)
+        if let fixed = l.fixedLocalIP {
+            fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
+        } else if Socket.localName(l.fd, into: &local) {
+            _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+        } else {
+            localIP[0] = 0
+        }
+        plan.setPort(3, l.address.port)
+        let pipe = s.config.stderr == .log ? sparePipe : nil
+        let stderrFD: Int32
+        switch s.config.stderr {
+        case .socket: stderrFD = l.fd
+        case .null: stderrFD = devNull
+        case .log: stderrFD = pipe!.write
+        }
+        l.firstDatagram = l.address.transport == .udp ? Self.peekDatagram(l.fd) : nil
+        let result = plan.spawn(connection: l.fd, stderr: stderrFD)
+        let e = Errno(rawValue: result.error)
+        guard result.pid > 0 else {
+            log.event(s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(e.text)])
+            backOff(l, s)
+            return
+        }
+        let execed = result.stage == Int32(CSPAWN_OK.rawValue)
+        let deadline = s.config.handlerLimits.timeout.map { Nanoseconds.adding(now, Nanoseconds.from(seconds: $0)) }
+        var child = Child(service: s.name, peer: l.address.description, started: now, counted: execed,
+                          deadline: execed ? deadline : nil)
+        child.waitAddress = l.address
+        children.add(result.pid, child)
+        if deadline != nil && execed { scheduleTimeoutSweep() }
+        if let pipe {
+            sparePipe = nil
+            closeDescriptor(pipe.write)
+            output.add(pipe.read, service: s.name, pid: result.pid, now: now)
+        }
+        l.waitHandler = result.pid
+        log.event(s.name, "started", ["pid": .int(Int(result.pid)), "address": .string(l.address.description)])
+        if execed { s.counters.accepted &+= 1 } else {
+            s.counters.execFailed &+= 1
+            log.event(s.name, "exec-failed", [
+                "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
+                "step": .string(Self.stageName(result.stage)), "error": .string(e.text),
+            ])
+        }
+        refresh(s)
+        if children.total >= admission.maxChildren { refreshAll() }
+    }
+
+    /// The socket is the master's again: watched at once, or after a
+    /// back-off if the handler left it unread.
+    func waitHandlerEnded(_ pid: pid_t, _ child: Child, _ address: ListenAddress) {
+        guard let l = listeners[address], l.waitHandler == pid else { return }
+        l.waitHandler = nil
+        guard let s = services[l.owner] else { return }
+        var p = pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)
+        var unread = poll(&p, 1, 0) == 1 && p.revents & Int16(POLLIN) != 0
+        // A UDP handler that read its datagram and left, with the next one
+        // already waiting, did its job: only the same datagram still first
+        // in line means it read nothing.
+        if unread && l.address.transport == .udp { unread = Self.peekDatagram(l.fd) == l.firstDatagram }
+        if unread && Nanoseconds.since(now, child.started) < Self.quickExit {
+            backOff(l, s)
+        } else {
+            l.endBackoff()
+            refresh(s)
+        }
+    }
+
+    private func backOff(_ l: Listener, _ s: ServiceState) {
+        let delay = l.nextBackoff
+        l.backoffUntil = Nanoseconds.adding(now, delay)
+        // One line per step: the same delay again (at the last step) is not news.
+        if l.backoffLogged != delay {
+            log.event(s.name, "backoff", ["address": .string(l.address.description), "delay": .seconds(delay),
+                                          "reason": .string("the handler ended within 1 s and left its socket unread")])
+            l.backoffLogged = delay
+        }
+        l.nextBackoff = min(delay * 2, Listener.lastBackoff)
+        timers.add(.backoffEnds(service: s.name), at: l.backoffUntil!)
+        refresh(s)
+    }
+
+    /// The source address and first 64 bytes of the datagram first in line
+    /// (nil: none), read with MSG_PEEK so it stays for the handler.
+    static func peekDatagram(_ fd: Int32) -> [UInt8]? {
+        var from = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let n = bytes.withUnsafeMutableBytes { b in
+            withUnsafeMutablePointer(to: &from) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    recvfrom(fd, b.baseAddress, b.count, Int32(MSG_PEEK | MSG_DONTWAIT), $0, &len)
+                }
+            }
+        }
+        guard n >= 0 else { return nil }
+        let source = withUnsafeBytes(of: &from) { Array($0.prefix(Int(len))) }
+        return source + Array(bytes.prefix(n))
+    }
+
+    func setNonBlocking(_ l: Listener, _ on: Bool) {
+        let flags = fcntl(l.fd, F_GETFL)
+        guard flags >= 0 else { return }
+        _ = fcntl(l.fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK)
+        l.blocking = !on
+    }
+}

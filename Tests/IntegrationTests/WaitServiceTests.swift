@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends `text` in one datagram to 127.0.0.1:`port` and returns the answer.
+func datagram(_ port: UInt16, _ text: String, timeout: Int = 10) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    defer { close(fd) }
+    var tv = timeval(tv_sec: timeout, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    let bytes = Array(text.utf8)
+    let sent = withSockaddr("127.0.0.1", port) { sa, len in bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, sa, len) } }
+    guard sent == bytes.count else { throw TestFailure("sendto: \(String(cString: strerror(errno)))") }
+    var buffer = [UInt8](repeating: 0, count: 2048)
+    let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+    guard n >= 0 else { throw TestFailure("no answer from udp port \(port): \(String(cString: strerror(errno)))") }
+    return String(decoding: buffer[0..<n], as: UTF8.self)
+}
+
+/// `wait: true` and UDP: the handler gets the socket itself.
+@Suite(.timeLimit(.minutes(2))) struct WaitServiceTests {
+    /// Answers every datagram for a second after the last, then exits: one
+    /// handler serves a burst, and tells which pid it is.
+    static let udpUpper = "import socket,os\ns=socket.socket(fileno=0)\ns.settimeout(1)\ntry:\n  while True:\n    d,a=s.recvfrom(2048); s.sendto(d.upper()+b' '+str(os.getpid()).encode()+b' '+os.environ['PROTO'].encode(),a)\nexcept socket.timeout:\n  pass\n"
+
+    @Test func aUDPWaitServiceAnswersEveryDatagramFromOneHandler() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              upper:
+                listen: 127.0.0.1:\(p[0])
+                protocol: udp
+                wait: true
+                exec: /usr/bin/python3
+                args: ["-c", \(jsonQuote(Self.udpUpper))]
+            """ })
+        var pids: Set<String> = []
+        for i in 0..<5 {
+            let answer = try datagram(ports[0], "hello \(i)")
+            let parts = answer.split(separator: " ")
+            #expect(parts.count == 4 && parts[0] == "HELLO" && parts[1] == "\(i)" && parts[3] == "UDP", "\(answer)")
+            if parts.count == 4 { pids.insert(String(parts[2])) }
+        }
+        #expect(pids.count == 1, "while its handler runs the master leaves the socket to it: \(pids)")
+        try d.waitForLog("upper: exited")
+        #expect(d.log.range(of: #"upper: started pid=\d+ address=127\.0\.0\.1:\d+/udp\n"#, options: .regularExpression) != nil, "\(d.log)")
+        #expect(d.log.components(separatedBy: "upper: started").count - 1 == 1)
+        #expect(try datagram(ports[0], "again").hasPrefix("AGAIN "), "after it exits the master watches the socket again")
+        #expect(!d.log.contains("backoff"))
+    }
+
+    @Test func aTCPWaitHandlerAcceptsForItselfThenTheMasterServesAgain() throws {
+        let script = "import socket,os\ns=socket.socket(fileno=0)\nfor i in range(3):\n  c,a=s.accept(); c.sendall(b'%d %d\\n' % (i, os.getpid())); c.close()\n"
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              acceptor:
+                listen: 127.0.0.1:\(p[0])
+                wait: true
+                exec: /usr/bin/python3
+                args: ["-c", \(jsonQuote(script))]
+            """ })
+        let answers = try (0..<3).map { _ in try exchange(ports[0]) }
+        let first = answers.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+        #expect(answers.map { $0.split(separator: " ").first ?? "" } == ["0", "1", "2"], "\(answers)")
+        #expect(Set(first).count == 1, "one handler accepted all three: \(answers)")
+        try d.waitForLog("acceptor: exited")
+        let fourth = try exchange(ports[0])
+        #expect(fourth.hasPrefix("0 ") && !first.contains(String(fourth.split(separator: " ").last ?? "")), "a new handler: \(fourth)")
+        #expect(d.handlerPidsOf("started").count == 2, "\(d.log)")
+    }
+
+    @Test func aHandlerThatNeverReadsBacksOffAndRecoversOnReload() throws {
+        let table = { (port: UInt16, exec: String) in """
+            services:
+              spin:
+                listen: 127.0.0.1:\(port)
+                protocol: udp
+                wait: true
+                \(exec)
+            """ }
+        let (d, ports) = try startDaemon({ p in table(p[0], "exec: /bin/true") })
+        let cpuBefore = cpuSeconds(d.pid)
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        _ = withSockaddr("127.0.0.1", ports[0]) { sa, len in "x".withCString { sendto(fd, $0, 1, 0, sa, len) } }
+        try d.waitForLog("spin: backoff address=127.0.0.1:\(ports[0])/udp delay=2.000s", timeout: 10)
+        sleep(2)
+        let starts = d.log.components(separatedBy: "spin: started").count - 1
+        #expect(starts >= 2 && starts <= 4, "1 s, then 2 s between tries, not a loop: \(starts) starts")
+        #expect(cpuSeconds(d.pid) - cpuBefore < 0.5, "the master stays near idle")
+        // Fixed by a reload: the datagram still waiting is answered.
+        try d.rewrite(table(ports[0], "exec: /usr/bin/python3\n    args: [\"-c\", \(jsonQuote(Self.udpUpper))]"))
+        #expect(try runToEnd([swinetdBinary, "reload", "-c", d.controlPath]).status == 0)
+        #expect(try datagram(ports[0], "fixed").hasPrefix("FIXED "))
+    }
+}
+
+extension Daemon {
+    /// Pids of the `event` lines (accepted, started) in the log.
+    func handlerPidsOf(_ event: String) -> [Int32] {
+        logLines.filter { $0.contains(": \(event) pid=") && !$0.hasPrefix("swinetd: ") }.compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("pid=") }.flatMap { Int32($0.dropFirst(4)) }
+        }
+    }
+}
