@@ -17,7 +17,7 @@
 #define SYS_close_range 436
 #endif
 
-int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+int clinux_accept4(int fd, void *addr, unsigned *len, int flags) {
     return accept4(fd, addr, len, flags);
 }
 

@@ -9,10 +9,15 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
+
+// No <sys/socket.h> here: Swift's Glibc module has it, and a second module
+// that includes it too makes its names (SOCK_*, MSG_*) belong to whichever
+// of the two the compiler loads first, so a file that imports only Glibc
+// may not find them. Hence `void *` and `unsigned *` below.
 
 /// accept4(2): the accepted socket gets `flags` (SOCK_CLOEXEC) atomically.
-int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+/// `addr` is a struct sockaddr, `len` a socklen_t.
+int clinux_accept4(int fd, void *addr, unsigned *len, int flags);
 
 /// pipe2(2): both ends get `flags` (O_CLOEXEC) atomically.
 int clinux_pipe2(int fds[2], int flags);

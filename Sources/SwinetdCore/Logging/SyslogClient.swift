@@ -1,9 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-// CLinux's header includes <sys/socket.h> too: whichever module loads it
-// first owns SOCK_DGRAM and friends, so a file that uses them imports both.
-import CLinux
 
 /// A syslog client of swinetd's own instead of syslog(3), whose send blocks
 /// when the syslog daemon stops reading. Each line is one datagram on a
