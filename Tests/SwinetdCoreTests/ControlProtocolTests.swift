@@ -55,4 +55,14 @@ import Testing
         #expect(text.contains("swinetd_connections_queued{service=\"echo\"} 5\n"))
         #expect(report().services[0].counters.durations?.quantile(0.5) == 2_000_000)
     }
+
+    @Test func theMetricsKeyTakesListenAddresses() {
+        let table = "services:\n  echo:\n    listen: 127.0.0.1:7007\n    exec: /bin/cat\n"
+        let bad = diagnostics("metrics: [127.0.0.1:99999, {a: 1}]\n" + table)
+        #expect(bad.count == 2, "\(bad)")
+        #expect(bad.last == "t.yaml:1:28: error: 'metrics' must be a string", "\(bad)")
+        let clash = diagnostics("metrics: 127.0.0.1:7007\n" + table)
+        #expect(clash == ["t.yaml:4:13: error: address 127.0.0.1:7007 is already used by 'metrics'"], "\(clash)")
+        #expect(diagnostics("metrics: 127.0.0.1:9477\n" + table).isEmpty)
+    }
 }

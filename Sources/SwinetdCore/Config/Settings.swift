@@ -78,7 +78,8 @@ extension Validation {
         return s
     }
 
-    mutating func listen(_ node: Int) -> ([ListenSpec]?, [Int]) {
+    /// `key`: `listen`, or the top level's `metrics`, which takes the same forms.
+    mutating func listen(_ node: Int, key: String = "listen") -> ([ListenSpec]?, [Int]) {
         let items: [Int]
         switch document[node].kind {
         case .scalar: items = [node]
@@ -86,14 +87,14 @@ extension Validation {
         case .mapping: items = []
         }
         if items.isEmpty {
-            error(node, "'listen' must be an address or a list of addresses, such as 127.0.0.1:7007")
+            error(node, "'\(key)' must be an address or a list of addresses, such as 127.0.0.1:7007")
             return (nil, [])
         }
         var out: [ListenSpec] = []
         var nodes: [Int] = []
         var ok = true
         for item in items {
-            guard let text = string(item, key: "listen") else { ok = false; continue }
+            guard let text = string(item, key: key) else { ok = false; continue }
             switch ListenAddress.parse(text) {
             case .success(let addresses):
                 out.append(ListenSpec(text: text, addresses: addresses, ipv6IsOptional: ListenAddress.impliesIPv6(text)))

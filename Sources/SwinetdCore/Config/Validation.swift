@@ -44,7 +44,7 @@ struct Validation {
         }
         var metrics: [ListenAddress] = []
         var claims = AddressClaims()
-        if let e = top[.metrics], let (specs, nodes) = Optional(listen(e.valueNode)), let specs {
+        if let e = top[.metrics], case let (specs?, nodes) = listen(e.valueNode, key: TableKey.metrics.rawValue) {
             metrics = specs.flatMap(\.addresses)
             for (index, address) in metrics.enumerated() where claims.claim(address, by: "'metrics'") != nil {
                 error(nodes[min(index, nodes.count - 1)], "address \(address) is already listed in 'metrics'")
