@@ -166,9 +166,26 @@ static CHILD_CODE int child_main(void *opaque) {
     if (unshare_descriptors() < 0) child_fail(r, CSPAWN_STAGE_CLOSE_RANGE, errno);
     // The slots are above 2, so dup3 always makes a fresh copy without
     // FD_CLOEXEC; the slots themselves are close-on-exec.
-    if (syscall(SYS_dup3, SLOT_CONN, 0, 0) < 0 || syscall(SYS_dup3, SLOT_CONN, 1, 0) < 0
-        || syscall(SYS_dup3, SLOT_ERR, 2, 0) < 0)
+    if (p->systemd_activation) {
+        // sd_listen_fds(3): the socket on 3 (the connection's slot, kept
+        // across exec), /dev/null on 0 and 1, and LISTEN_PID our own pid.
+        long null = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || syscall(SYS_dup3, null, 0, 0) < 0 || syscall(SYS_dup3, null, 1, 0) < 0
+            || syscall(SYS_fcntl, SLOT_CONN, F_SETFD, 0) < 0)
+            child_fail(r, CSPAWN_STAGE_DUP2, errno);
+        syscall(SYS_close, null);
+        if (p->listen_pid) {
+            long pid = syscall(SYS_getpid);
+            char digits[12];
+            int n = 0;
+            do { digits[n++] = (char)('0' + pid % 10); pid /= 10; } while (pid > 0 && n < 11);
+            for (int i = 0; i < n; i++) p->listen_pid[i] = digits[n - 1 - i];
+            p->listen_pid[n] = 0;
+        }
+    } else if (syscall(SYS_dup3, SLOT_CONN, 0, 0) < 0 || syscall(SYS_dup3, SLOT_CONN, 1, 0) < 0) {
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
+    }
+    if (syscall(SYS_dup3, SLOT_ERR, 2, 0) < 0) child_fail(r, CSPAWN_STAGE_DUP2, errno);
     // The master makes its stderr pipes non-blocking (for its own read end,
     // in one pipe2 call); a handler gets blocking descriptors. The flag
     // lives in the file description, which only this child still uses.

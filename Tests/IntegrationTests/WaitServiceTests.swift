@@ -104,3 +104,35 @@ extension Daemon {
         }
     }
 }
+
+/// `activation: systemd`: the socket on descriptor 3, as sd_listen_fds(3) expects.
+@Suite(.timeLimit(.minutes(2))) struct SocketActivationTests {
+    static let check = "import os,socket\nok = os.environ.get('LISTEN_FDS') == '1' and os.environ.get('LISTEN_PID') == str(os.getpid()) and os.environ.get('LISTEN_FDNAMES') == os.environ['SWINETD_SERVICE']\nfds = sorted(int(f) for f in os.listdir('/proc/self/fd'))\nreport = ('%s in=%s out=%s fds=%s\\n' % (ok, os.readlink('/proc/self/fd/0'), os.readlink('/proc/self/fd/1'), fds)).encode()\n"
+
+    @Test func aHandlerGetsItsSocketOnDescriptor3WithListenVariables() throws {
+        let nowait = Self.check + "socket.socket(fileno=3).sendall(report)\n"
+        let wait = Self.check + "s = socket.socket(fileno=3)\nc, a = s.accept()\nc.sendall(report)\n"
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              sd:
+                listen: 127.0.0.1:\(p[0])
+                exec: /usr/bin/python3
+                args: ["-c", \(jsonQuote(nowait))]
+                activation: systemd
+                stderr: null
+              sdwait:
+                listen: 127.0.0.1:\(p[1])
+                wait: true
+                exec: /usr/bin/python3
+                args: ["-c", \(jsonQuote(wait))]
+                activation: systemd
+                stderr: null
+            """ }, ports: 2)
+        for port in ports {
+            let out = try exchange(port)
+            // python itself opens a descriptor for listdir: 4 is that one.
+            #expect(out == "True in=/dev/null out=/dev/null fds=[0, 1, 2, 3, 4]\n", "\(out)")
+        }
+        _ = d
+    }
+}

@@ -59,6 +59,12 @@ struct cspawn_plan {
     int nice;
     int set_umask;               ///< non-zero: umask to `umask`
     unsigned int umask;
+    /// Non-zero: systemd-style socket passing. The connection (or the wait
+    /// service's socket) goes on descriptor 3 instead of 0 and 1, which get
+    /// /dev/null, and the child writes its own pid in decimal into
+    /// `listen_pid` (room for 11 bytes) for the LISTEN_PID variable.
+    int systemd_activation;
+    char *listen_pid;
 };
 
 /// The outcome of one spawn.
@@ -80,8 +86,9 @@ int cspawn_init(void);
 int cspawn_null_fd(void);
 
 /// Starts the handler described by `plan` with `conn_fd` on descriptors 0 and
-/// 1 and `stderr_fd` on descriptor 2 (made blocking if it was not); every
-/// other descriptor is closed.
+/// 1 (or on 3, with /dev/null on 0 and 1, for systemd activation) and
+/// `stderr_fd` on descriptor 2 (made blocking if it was not); every other
+/// descriptor is closed.
 ///
 /// The child gets default dispositions for every signal, an empty signal mask,
 /// a new session, the plan's resource limits, nice value and umask, its

@@ -7,6 +7,15 @@ public enum Transport: String, Equatable, Hashable, Sendable, Codable {
     case tcp, udp
 }
 
+/// How a handler is given its socket.
+public enum Activation: String, Equatable, Sendable, Codable {
+    /// On descriptors 0 and 1, as inetd does.
+    case inetd
+    /// On descriptor 3 with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, as
+    /// systemd does (sd_listen_fds(3)); 0 and 1 are /dev/null.
+    case systemd
+}
+
 /// Where a handler's descriptor 2 goes.
 public enum StderrMode: String, Equatable, Sendable, Codable {
     /// The connection itself, like stdout.
@@ -64,6 +73,7 @@ public struct ServiceConfig: Equatable, Sendable, Codable {
     /// The handler gets the listening (or UDP) socket itself and serves
     /// until it exits; the master watches the socket again afterwards.
     public var wait = false
+    public var activation = Activation.inetd
     /// Who may connect, how many per client group, how fast.
     public var admission = AdmissionRules()
     /// The handler's timeout, resource limits, nice value and umask.

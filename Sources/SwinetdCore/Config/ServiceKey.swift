@@ -15,7 +15,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case sourceRate = "source_rate"
     case refuseMessage = "refuse_message"
     case timeout, limits, nice, umask
-    case wait
+    case wait, activation
 
     public var name: String { rawValue }
 
@@ -43,6 +43,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .nice: return "swinetd's own"
         case .umask: return "swinetd's own"
         case .wait: return "false"
+        case .activation: return "inetd"
         }
     }
 
@@ -74,6 +75,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .nice: return "the handler's nice value, -20 to 19"
         case .umask: return "the handler's umask, a quoted octal string"
         case .wait: return "true: the handler gets the socket itself (required for udp)"
+        case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
         }
     }
 

@@ -16,6 +16,7 @@ struct Settings {
     var enabled: Bool?
     var transport: Transport?
     var wait: (value: Bool, node: Int)?
+    var activation: Activation?
     var allow: [AddressPrefix]?
     var deny: [AddressPrefix]?
     var perSource: Int?
@@ -61,6 +62,12 @@ extension Validation {
             case .enabled: s.enabled = bool(v, key: key.name)
             case .protocol: s.transport = transport(v)
             case .wait: s.wait = bool(v, key: key.name).map { ($0, v) }
+            case .activation:
+                if case .scalar(let text, _) = document[v].kind, let a = Activation(rawValue: text) {
+                    s.activation = a
+                } else {
+                    error(v, "'activation' must be inetd or systemd")
+                }
             case .allow: s.allow = prefixes(v, key: key)
             case .deny: s.deny = prefixes(v, key: key)
             case .perSource: s.perSource = positiveInt(v, key: key.name, limit: 1_000_000)

@@ -49,6 +49,7 @@ public enum TableSummary {
         case .nice: return s.handlerLimits.nice.map(String.init) ?? "(swinetd's own)"
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
         case .wait: return String(s.wait)
+        case .activation: return s.activation.rawValue
         }
     }
 

@@ -165,6 +165,7 @@ struct Validation {
             enabled: own.enabled ?? defaults.enabled ?? true,
             transport: transport,
             wait: wait,
+            activation: own.activation ?? defaults.activation ?? .inetd,
             admission: rules,
             handlerLimits: handlerLimits)
     }

@@ -9,7 +9,7 @@ public enum HandlerEnvironment {
 
     /// Names swinetd sets itself; a table that sets one is an error, because
     /// they are facts about the connection rather than settings.
-    public static let reserved: Set<String> = Set(connectionVariables + ["PROTO", "SWINETD_SERVICE"])
+    public static let reserved: Set<String> = Set(connectionVariables + ["PROTO", "SWINETD_SERVICE", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"])
 
     /// The entries that are the same for every connection of `service`.
     public static func fixedEntries(for service: ServiceConfig) -> [String] {
@@ -22,6 +22,11 @@ public enum HandlerEnvironment {
         if !hasPath { out.append("PATH=\(defaultPath)") }
         out.append(service.transport == .udp ? "PROTO=UDP" : "PROTO=TCP")
         out.append("SWINETD_SERVICE=\(service.name)")
+        if service.activation == .systemd {
+            // LISTEN_PID is the handler's own pid: the spawn shim writes it.
+            out.append("LISTEN_FDS=1")
+            out.append("LISTEN_FDNAMES=\(service.name)")
+        }
         return out
     }
 }

@@ -15,6 +15,8 @@ public final class SpawnPlan {
     private let envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     private let groups: UnsafeMutablePointer<gid_t>
     private let rlimits: UnsafeMutablePointer<cspawn_rlimit>
+    /// "LISTEN_PID=…" for systemd activation; the child writes its pid after the '='.
+    private var listenPID: UnsafeMutablePointer<CChar>?
     /// The four connection variables: a buffer each, "NAME=" already in place.
     private var slots: [(buffer: UnsafeMutablePointer<CChar>, valueOffset: Int)] = []
     private static let slotSize = 16 + Int(INET6_ADDRSTRLEN)
@@ -27,7 +29,8 @@ public final class SpawnPlan {
 
         let fixed = HandlerEnvironment.fixedEntries(for: service)
         let dynamicCount = HandlerEnvironment.connectionVariables.count
-        envp = .allocate(capacity: fixed.count + dynamicCount + 1)
+        let activation = service.activation == .systemd
+        envp = .allocate(capacity: fixed.count + dynamicCount + (activation ? 1 : 0) + 1)
         for (i, entry) in fixed.enumerated() { envp[i] = Self.own(entry, &strings) }
         for (j, name) in HandlerEnvironment.connectionVariables.enumerated() {
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.slotSize)
@@ -37,7 +40,13 @@ public final class SpawnPlan {
             slots.append((buffer, prefix.count))
             envp[fixed.count + j] = buffer
         }
-        envp[fixed.count + dynamicCount] = nil
+        if activation {
+            listenPID = Self.own("LISTEN_PID=000000000000", &strings)
+            envp[fixed.count + dynamicCount] = listenPID
+            envp[fixed.count + dynamicCount + 1] = nil
+        } else {
+            envp[fixed.count + dynamicCount] = nil
+        }
 
         let creds = service.credentials
         let groupList = creds?.groups ?? []
@@ -63,6 +72,8 @@ public final class SpawnPlan {
         plan.nice = Int32(limits.nice ?? 0)
         plan.set_umask = limits.umask == nil ? 0 : 1
         plan.umask = limits.umask ?? 0
+        plan.systemd_activation = activation ? 1 : 0
+        plan.listen_pid = listenPID.map { $0 + "LISTEN_PID=".utf8.count }
     }
 
     deinit {
