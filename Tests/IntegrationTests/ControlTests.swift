@@ -192,6 +192,27 @@ import Glibc
         #expect(recv(silent, &byte, 1, 0) == 0, "the master closed the silent client")
     }
 
+    @Test func manySilentClientsWaitInTheQueueAndCostNoDescriptors() throws {
+        let (d, ports) = try startDaemon({ p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
+        let idle = openDescriptors(of: d.pid)
+        var silent: [Int32] = []
+        defer { silent.forEach { close($0) } }
+        for _ in 0..<40 {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            var a = sockaddr_un()
+            a.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &a.sun_path) { raw in for (i, b) in d.controlPath.utf8.enumerated() { raw[i] = b } }
+            _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            silent.append(fd)
+        }
+        usleep(300_000)
+        #expect(openDescriptors(of: d.pid) <= idle + 32, "at most 32 control clients at once: \(openDescriptors(of: d.pid)) open, \(idle) idle")
+        for i in 0..<5 { #expect(try exchange(ports[0], "\(i)\n") == "\(i)\n") }
+        // The silent ones are dropped after 5 s; a real client then gets its turn.
+        let (status, out) = try runToEnd([swinetdBinary, "status", "-c", d.controlPath], timeout: 30)
+        #expect(status == 0, "\(out)")
+    }
+
     @Test(.enabled(if: geteuid() == 0, "needs root: a client run as nobody"))
     func aPeerWithAnotherUIDIsRefused() throws {
         let (d, _) = try startDaemon({ p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })

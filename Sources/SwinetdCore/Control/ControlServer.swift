@@ -12,7 +12,12 @@ final class ControlServer {
     static let timeout = 5 * Nanoseconds.perSecond
     /// How long a `reload` may wait for its outcome (the loader's own limit, and then some).
     static let reloadTimeout = TableLoadProcess.timeout + 30 * Nanoseconds.perSecond
+    /// Clients served at once; more wait in the socket's queue, so that
+    /// clients that connect and never send cannot use up descriptors.
+    static let maxClients = 32
 
+    /// Whether the loop watches the socket (it does not at `maxClients`).
+    var watched = true
     let path: String
     let fd: Int32
     let token: EventToken
@@ -72,7 +77,7 @@ extension Supervisor {
         }
         c.reloadWaiters = []
         c.conversations.closeAll()
-        epoll.remove(c.fd)
+        if c.watched { epoll.remove(c.fd) }
         closeDescriptor(c.fd)
         unlink(c.path)
         control = nil
@@ -81,7 +86,8 @@ extension Supervisor {
     /// New clients: only root and swinetd's own user may ask.
     func controlAcceptable() {
         guard let c = control else { return }
-        for _ in 0..<16 {
+        defer { refreshControlListener() }
+        while c.conversations.count < ControlServer.maxClients {
             var peer = sockaddr_storage()
             switch Socket.accept(c.fd, peer: &peer, nonBlocking: true) {
             case .empty, .failed: return
@@ -98,7 +104,21 @@ extension Supervisor {
         }
     }
 
+    /// Watches the control socket while fewer than `maxClients` are served.
+    func refreshControlListener() {
+        guard let c = control else { return }
+        let want = c.conversations.count < ControlServer.maxClients
+        guard want != c.watched else { return }
+        if want {
+            guard case .success = epoll.add(c.token) else { return }
+        } else {
+            epoll.remove(c.fd)
+        }
+        c.watched = want
+    }
+
     func controlReady(_ token: EventToken, bits: UInt32) {
+        defer { refreshControlListener() }
         guard let c = control, case .request(let conversation, let line) = c.conversations.ready(token, bits: bits) else { return }
         let reply: [UInt8]
         switch JSON.parse(line) {
@@ -166,6 +186,7 @@ extension Supervisor {
         if let c = control {
             c.conversations.sweep(now: now)
             c.reloadWaiters.removeAll { c.conversations.open[$0.conversation.fd] !== $0.conversation }
+            refreshControlListener()
         }
         if let m = metrics {
             m.conversations.sweep(now: now)
