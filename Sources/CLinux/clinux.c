@@ -74,3 +74,13 @@ int clinux_peer_uid(int fd, unsigned *uid) {
     *uid = cred.uid;
     return 0;
 }
+
+int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
+    *uid = cred.uid;
+    *gid = cred.gid;
+    *pid = cred.pid;
+    return 0;
+}

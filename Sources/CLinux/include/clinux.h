@@ -54,4 +54,7 @@ int clinux_listen_queue(int fd);
 /// Swift's Glibc module lacks struct ucred). Returns 0, or -1 with errno.
 int clinux_peer_uid(int fd, unsigned *uid);
 
+/// The same, with the peer's gid and pid.
+int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid);
+
 #endif

@@ -207,9 +207,14 @@ extension Validation {
 
     /// A quoted octal string: YAML readers disagree on what a bare 027 is.
     mutating func umask(_ node: Int) -> UInt32? {
+        octal(node, key: ServiceKey.umask.name, example: "\"027\"")
+    }
+
+    /// A file mode as a quoted octal string of up to 4 digits, at most 0777.
+    mutating func octal(_ node: Int, key: String, example: String) -> UInt32? {
         guard case .scalar(let text, true) = document[node].kind, (1...4).contains(text.count),
               text.utf8.allSatisfy({ $0 >= 48 && $0 <= 55 }), let mask = UInt32(text, radix: 8), mask <= 0o777 else {
-            error(node, "'umask' must be a quoted octal string, such as \"027\"")
+            error(node, "'\(key)' must be a quoted octal string, such as \(example)")
             return nil
         }
         return mask

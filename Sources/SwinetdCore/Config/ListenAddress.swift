@@ -6,10 +6,10 @@ import Glibc
 /// `7007` or `localhost:7007` expands to several of these; listeners are kept
 /// across reloads by this value.
 public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
-    public enum Family: String, Hashable, Sendable, Codable { case ipv4, ipv6 }
+    public enum Family: String, Hashable, Sendable, Codable { case ipv4, ipv6, unix }
 
     public var family: Family
-    /// 4 or 16 bytes in network order.
+    /// 4 or 16 bytes in network order; for a UNIX socket, its path's bytes.
     public var ip: [UInt8]
     public var port: UInt16
     /// TCP and UDP sockets of one ip:port are two addresses (both can be bound).
@@ -29,7 +29,13 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
         return a
     }
 
-    public var isWildcard: Bool { ip.allSatisfy { $0 == 0 } }
+    public var isWildcard: Bool { family != .unix && ip.allSatisfy { $0 == 0 } }
+
+    /// A UNIX socket's path.
+    public var path: String? { family == .unix ? String(decoding: ip, as: UTF8.self) : nil }
+
+    /// The longest path a UNIX socket address holds (sun_path less its NUL).
+    public static let longestPath = 107
 
     /// IPv4 first, then by address bytes, then port: a stable order for logs.
     public static func < (a: ListenAddress, b: ListenAddress) -> Bool {
@@ -39,14 +45,17 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
         return a.port < b.port
     }
 
-    /// `127.0.0.1:7007` or `[::1]:7007`; a UDP address ends in `/udp`.
+    /// `127.0.0.1:7007` or `[::1]:7007`; a UDP address ends in `/udp`; a
+    /// UNIX socket is its path.
     public var description: String {
+        if let path { return path }
         let host = ListenAddress.text(family: family, ip: ip)
         let text = family == .ipv4 ? "\(host):\(port)" : "[\(host)]:\(port)"
         return transport == .udp ? text + "/udp" : text
     }
 
     static func text(family: Family, ip: [UInt8]) -> String {
+        if family == .unix { return String(decoding: ip, as: UTF8.self) }
         var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         ip.withUnsafeBytes { raw in
             _ = inet_ntop(family == .ipv4 ? AF_INET : AF_INET6, raw.baseAddress, &out, socklen_t(out.count))
@@ -71,8 +80,17 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
     /// - `IPV4:PORT`, `0.0.0.0:PORT`: that IPv4 address
     /// - `[IPV6]:PORT`, `[::]:PORT`: that IPv6 address, IPV6_V6ONLY set
     /// - `localhost:PORT`: `127.0.0.1:PORT` and `[::1]:PORT` (fixed; /etc/hosts is not read)
+    /// - `/ABSOLUTE/PATH`: a UNIX stream socket at that path
     public static func parse(_ text: String) -> Result<[ListenAddress], AddressError> {
         if text.isEmpty { return .failure(.init("empty address")) }
+        if text.hasPrefix("/") {
+            // A UNIX stream socket.
+            guard text.utf8.count <= longestPath else {
+                return .failure(.init("the socket path '\(text)' is \(text.utf8.count) bytes: at most \(longestPath)"))
+            }
+            guard !text.hasSuffix("/") else { return .failure(.init("the socket path '\(text)' names a directory")) }
+            return .success([ListenAddress(family: .unix, ip: Array(text.utf8), port: 0)])
+        }
         if text.allSatisfy(\.isNumber) {
             return port(text).map { [
                 ListenAddress(family: .ipv4, ip: [0, 0, 0, 0], port: $0),

@@ -7,6 +7,16 @@ public enum Transport: String, Equatable, Hashable, Sendable, Codable {
     case tcp, udp
 }
 
+/// How a UNIX socket's file is made: mode, and owner and group when set
+/// (else swinetd's own).
+public struct SocketFile: Equatable, Sendable, Codable {
+    public var mode: UInt32 = 0o666
+    public var owner: uid_t?
+    public var group: gid_t?
+    public var ownerName: String?
+    public var groupName: String?
+}
+
 /// How a handler is given its socket.
 public enum Activation: String, Equatable, Sendable, Codable {
     /// On descriptors 0 and 1, as inetd does.
@@ -74,10 +84,15 @@ public struct ServiceConfig: Equatable, Sendable, Codable {
     /// until it exits; the master watches the socket again afterwards.
     public var wait = false
     public var activation = Activation.inetd
+    /// The files of the service's UNIX sockets.
+    public var socketFile = SocketFile()
     /// Who may connect, how many per client group, how fast.
     public var admission = AdmissionRules()
     /// The handler's timeout, resource limits, nice value and umask.
     public var handlerLimits = HandlerLimits()
+
+    /// Whether the service listens on UNIX socket paths (all its addresses are).
+    public var isUnix: Bool { listen.first?.addresses.first?.family == .unix }
 
     /// The concrete socket addresses the `listen` entries open.
     public var addresses: [ListenAddress] { listen.flatMap(\.addresses) }

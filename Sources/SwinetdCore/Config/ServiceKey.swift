@@ -16,6 +16,9 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case refuseMessage = "refuse_message"
     case timeout, limits, nice, umask
     case wait, activation
+    case socketMode = "socket_mode"
+    case socketUser = "socket_user"
+    case socketGroup = "socket_group"
 
     public var name: String { rawValue }
 
@@ -44,6 +47,8 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .umask: return "swinetd's own"
         case .wait: return "false"
         case .activation: return "inetd"
+        case .socketMode: return "\"0666\""
+        case .socketUser, .socketGroup: return "swinetd's own"
         }
     }
 
@@ -76,6 +81,9 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .umask: return "the handler's umask, a quoted octal string"
         case .wait: return "true: the handler gets the socket itself (required for udp)"
         case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
+        case .socketMode: return "a UNIX socket file's mode, a quoted octal string"
+        case .socketUser: return "the owner of a UNIX socket file"
+        case .socketGroup: return "the group of a UNIX socket file"
         }
     }
 

@@ -17,6 +17,11 @@ struct Settings {
     var transport: Transport?
     var wait: (value: Bool, node: Int)?
     var activation: Activation?
+    /// `protocol: unix` (a stream transport whose addresses must be paths).
+    var saysUnix = false
+    var socketMode: UInt32?
+    var socketUser: (name: String, node: Int)?
+    var socketGroup: (name: String, node: Int)?
     var allow: [AddressPrefix]?
     var deny: [AddressPrefix]?
     var perSource: Int?
@@ -60,7 +65,12 @@ extension Validation {
             case .backlog: s.backlog = positiveInt(v, key: key.name, limit: 65535)
             case .stderr: s.stderr = stderr(v)
             case .enabled: s.enabled = bool(v, key: key.name)
-            case .protocol: s.transport = transport(v)
+            case .protocol:
+                s.transport = transport(v)
+                if case .scalar("unix", _) = document[v].kind { s.saysUnix = true; s.transport = .tcp }
+            case .socketMode: s.socketMode = octal(v, key: key.name, example: "\"0660\"")
+            case .socketUser: if let name = string(v, key: key.name) { s.socketUser = (name, v) }
+            case .socketGroup: if let name = string(v, key: key.name) { s.socketGroup = (name, v) }
             case .wait: s.wait = bool(v, key: key.name).map { ($0, v) }
             case .activation:
                 if case .scalar(let text, _) = document[v].kind, let a = Activation(rawValue: text) {
@@ -165,7 +175,7 @@ extension Validation {
 
     mutating func transport(_ node: Int) -> Transport? {
         guard case .scalar(let text, _) = document[node].kind else {
-            error(node, "'protocol' must be tcp or udp")
+            error(node, "'protocol' must be tcp, udp or unix")
             return nil
         }
         switch text {
@@ -173,8 +183,9 @@ extension Validation {
         case "udp": return .udp
         case "tcp4", "tcp6", "tcp46": error(node, "protocol '\(text)' is written tcp: the address says the family")
         case "udp4", "udp6", "udp46": error(node, "protocol '\(text)' is written udp: the address says the family")
-        case "unix", "sctp", "rpc": error(node, "protocol '\(text)' is not supported yet: only tcp and udp")
-        default: error(node, "unknown protocol '\(text)': tcp or udp")
+        case "unix": return nil   // settings() notes it
+        case "sctp", "rpc": error(node, "protocol '\(text)' is not supported: tcp, udp or unix")
+        default: error(node, "unknown protocol '\(text)': tcp, udp or unix")
         }
         return nil
     }

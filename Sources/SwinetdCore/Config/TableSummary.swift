@@ -33,7 +33,7 @@ public enum TableSummary {
         case .backlog: return String(s.backlog)
         case .stderr: return s.stderr.rawValue
         case .enabled: return String(s.enabled)
-        case .protocol: return s.transport.rawValue
+        case .protocol: return s.isUnix ? "unix" : s.transport.rawValue
         case .allow: return s.admission.allow.isEmpty ? "(everyone)" : s.admission.allow.prefixes.map(\.description).joined(separator: " ")
         case .deny: return s.admission.deny.isEmpty ? "(nobody)" : s.admission.deny.prefixes.map(\.description).joined(separator: " ")
         case .perSource: return s.admission.perSource.map(String.init) ?? "(none)"
@@ -50,6 +50,9 @@ public enum TableSummary {
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
         case .wait: return String(s.wait)
         case .activation: return s.activation.rawValue
+        case .socketMode: return "0" + String(s.socketFile.mode, radix: 8)
+        case .socketUser: return s.socketFile.ownerName ?? "(swinetd's own)"
+        case .socketGroup: return s.socketFile.groupName ?? "(swinetd's own)"
         }
     }
 

@@ -140,6 +140,8 @@ struct Validation {
         let transport = own.transport ?? defaults.transport ?? .tcp
         let wait = own.wait?.value ?? defaults.wait?.value ?? false
         if !waitFits(name: name, nameNode: nameNode, transport: transport, wait: wait, own: own, defaults: defaults) { failed = true }
+        let socketFile = own.listen.flatMap { self.socketFile(name: name, nameNode: nameNode, listen: $0, transport: transport, own: own, defaults: defaults) }
+        if own.listen != nil && socketFile == nil { failed = true }
         let rules = admissionRules(own, defaults)
         let handlerLimits = self.handlerLimits(own, defaults)
         if rules == nil { failed = true }
@@ -166,6 +168,7 @@ struct Validation {
             transport: transport,
             wait: wait,
             activation: own.activation ?? defaults.activation ?? .inetd,
+            socketFile: socketFile ?? SocketFile(),
             admission: rules,
             handlerLimits: handlerLimits)
     }

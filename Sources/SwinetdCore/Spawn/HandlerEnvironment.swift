@@ -6,10 +6,18 @@ public enum HandlerEnvironment {
 
     /// Set per connection, in this order (see SpawnPlan's dynamic slots).
     public static let connectionVariables = ["TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT"]
+    /// The same for a UNIX socket, with ucspi-unix's names: the peer's
+    /// credentials (SO_PEERCRED) and the socket's path.
+    public static let unixConnectionVariables = ["UNIXREMOTEEUID", "UNIXREMOTEEGID", "UNIXREMOTEPID", "UNIXLOCALPATH"]
+
+    static func connectionVariables(for service: ServiceConfig) -> [String] {
+        service.isUnix ? unixConnectionVariables : connectionVariables
+    }
 
     /// Names swinetd sets itself; a table that sets one is an error, because
     /// they are facts about the connection rather than settings.
-    public static let reserved: Set<String> = Set(connectionVariables + ["PROTO", "SWINETD_SERVICE", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"])
+    public static let reserved: Set<String> = Set(connectionVariables + unixConnectionVariables
+        + ["PROTO", "SWINETD_SERVICE", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"])
 
     /// The entries that are the same for every connection of `service`.
     public static func fixedEntries(for service: ServiceConfig) -> [String] {
@@ -20,7 +28,7 @@ public enum HandlerEnvironment {
             out.append("\(v.name)=\(v.value)")
         }
         if !hasPath { out.append("PATH=\(defaultPath)") }
-        out.append(service.transport == .udp ? "PROTO=UDP" : "PROTO=TCP")
+        out.append(service.isUnix ? "PROTO=UNIX" : service.transport == .udp ? "PROTO=UDP" : "PROTO=TCP")
         out.append("SWINETD_SERVICE=\(service.name)")
         if service.activation == .systemd {
             // LISTEN_PID is the handler's own pid: the spawn shim writes it.

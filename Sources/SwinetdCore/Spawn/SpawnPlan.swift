@@ -19,7 +19,8 @@ public final class SpawnPlan {
     private var listenPID: UnsafeMutablePointer<CChar>?
     /// The four connection variables: a buffer each, "NAME=" already in place.
     private var slots: [(buffer: UnsafeMutablePointer<CChar>, valueOffset: Int)] = []
-    private static let slotSize = 16 + Int(INET6_ADDRSTRLEN)
+    /// Room for a name, '=' and an IPv6 address or a UNIX socket's path.
+    private static let slotSize = 16 + ListenAddress.longestPath + 1
     private(set) var plan = cspawn_plan()
 
     init(_ service: ServiceConfig) {
@@ -28,11 +29,12 @@ public final class SpawnPlan {
         argv[service.argv.count] = nil
 
         let fixed = HandlerEnvironment.fixedEntries(for: service)
-        let dynamicCount = HandlerEnvironment.connectionVariables.count
+        let variables = HandlerEnvironment.connectionVariables(for: service)
+        let dynamicCount = variables.count
         let activation = service.activation == .systemd
         envp = .allocate(capacity: fixed.count + dynamicCount + (activation ? 1 : 0) + 1)
         for (i, entry) in fixed.enumerated() { envp[i] = Self.own(entry, &strings) }
-        for (j, name) in HandlerEnvironment.connectionVariables.enumerated() {
+        for (j, name) in variables.enumerated() {
             let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.slotSize)
             buffer.initialize(repeating: 0, count: Self.slotSize)
             let prefix = Array((name + "=").utf8CString.dropLast())
@@ -99,10 +101,13 @@ public final class SpawnPlan {
     }
 
     /// Writes a port in decimal into slot `index`.
-    func setPort(_ index: Int, _ port: UInt16) {
+    func setPort(_ index: Int, _ port: UInt16) { setNumber(index, UInt32(port)) }
+
+    /// Writes `number` in decimal into slot `index`.
+    func setNumber(_ index: Int, _ number: UInt32) {
         let (p, _) = slot(index)
-        var digits: (CChar, CChar, CChar, CChar, CChar) = (0, 0, 0, 0, 0)
-        var n = Int(port), count = 0
+        var digits: (UInt64, UInt64) = (0, 0)
+        var n = number, count = 0
         withUnsafeMutableBytes(of: &digits) { d in
             repeat { d[count] = UInt8(48 + n % 10); n /= 10; count += 1 } while n > 0
             for i in 0..<count { p[i] = CChar(bitPattern: d[count - 1 - i]) }

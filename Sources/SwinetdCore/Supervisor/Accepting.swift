@@ -109,20 +109,25 @@ extension Supervisor {
     func spawn(_ s: ServiceState, _ conn: Connection) {
         var c = conn
         let plan = s.plan
-        let (remoteIP, capacity) = plan.slot(0)
-        let remotePort = Socket.format(&c.peer, into: remoteIP, capacity: capacity)
-        plan.setPort(1, remotePort)
-        let (localIP, localCapacity) = plan.slot(2)
-        if let fixed = c.listener.fixedLocalIP {
-            fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
-        } else if Socket.localName(c.fd, into: &local) {
-            _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+        let peerText: String
+        if c.listener.address.family == .unix {
+            peerText = unixPeer(c.fd, c.listener, plan)
         } else {
-            localIP[0] = 0   // never the previous connection's address
+            let (remoteIP, capacity) = plan.slot(0)
+            let remotePort = Socket.format(&c.peer, into: remoteIP, capacity: capacity)
+            plan.setPort(1, remotePort)
+            let (localIP, localCapacity) = plan.slot(2)
+            if let fixed = c.listener.fixedLocalIP {
+                fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
+            } else if Socket.localName(c.fd, into: &local) {
+                _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+            } else {
+                localIP[0] = 0   // never the previous connection's address
+            }
+            plan.setPort(3, c.listener.address.port)
+            peerText = c.peer.ss_family == sa_family_t(AF_INET6)
+                ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
         }
-        plan.setPort(3, c.listener.address.port)
-        let peerText = c.peer.ss_family == sa_family_t(AF_INET6)
-            ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
 
         let pipe = s.config.stderr == .log ? sparePipe : nil
         let stderrFD: Int32
@@ -180,6 +185,23 @@ extension Supervisor {
         } else if children.running(s.name) >= s.config.maxConnections {
             refresh(s)
         }
+    }
+
+    /// A UNIX socket's peer, from SO_PEERCRED, into the handler's
+    /// UNIXREMOTEEUID, UNIXREMOTEEGID, UNIXREMOTEPID and UNIXLOCALPATH; and as text for the log.
+    private func unixPeer(_ fd: Int32, _ l: Listener, _ plan: SpawnPlan) -> String {
+        var uid: UInt32 = 0, gid: UInt32 = 0, pid: Int32 = 0
+        let known = clinux_peer_cred(fd, &uid, &gid, &pid) == 0
+        if known {
+            plan.setNumber(0, uid)
+            plan.setNumber(1, gid)
+            plan.setNumber(2, UInt32(bitPattern: pid))
+        } else {
+            for i in 0..<3 { plan.slot(i).0[0] = 0 }
+        }
+        let (path, _) = plan.slot(3)
+        l.fixedLocalIP?.withUnsafeBufferPointer { path.update(from: $0.baseAddress!, count: $0.count) }
+        return known ? "uid=\(uid) gid=\(gid) pid=\(pid)" : "unknown"
     }
 
     /// Keeps `c` until `s` can start a handler: when one of its handlers

@@ -74,7 +74,8 @@ extension Supervisor {
     // MARK: Listeners
 
     func openListener(_ address: ListenAddress, for s: ServiceState) -> Bool {
-        switch Socket.listen(address, backlog: s.config.backlog) {
+        let file = Socket.FileMode(mode: mode_t(s.config.socketFile.mode), owner: s.config.socketFile.owner, group: s.config.socketFile.group)
+        switch Socket.listen(address, backlog: s.config.backlog, file: file) {
         case .success(let fd):
             listeners.insert(Listener(address: address, fd: fd, backlog: s.config.backlog, owner: s.name))
             log.event(s.name, "listening", ["address": .string(address.description)])
@@ -85,7 +86,7 @@ extension Supervisor {
             log.event(s.name, "skipped", ["address": .string(address.description), "error": .string(e.errno.text)])
             return true
         case .failure(let e):
-            log.event(s.name, "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.errno.text)])
+            log.event(s.name, "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.text)])
             return false
         }
     }
@@ -95,6 +96,8 @@ extension Supervisor {
         if l.watched { epoll.remove(l.fd) }
         l.watched = false
         closeDescriptor(l.fd)
+        // A UNIX socket's file goes with its socket (a kept address keeps both).
+        if let path = address.path { unlink(path) }
         log.event(l.owner, "closed", ["address": .string(address.description)])
     }
 

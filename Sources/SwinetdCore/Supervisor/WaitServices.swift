@@ -22,15 +22,22 @@ extension Supervisor {
         let plan = s.plan
         plan.slot(0).0[0] = 0
         plan.slot(1).0[0] = 0
-        let (localIP, localCapacity) = plan.slot(2)
-        if let fixed = l.fixedLocalIP {
-            fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
-        } else if Socket.localName(l.fd, into: &local) {
-            _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+        if l.address.family == .unix {
+            // No peer yet: UNIXREMOTE* empty, UNIXLOCALPATH the socket's path.
+            plan.slot(2).0[0] = 0
+            let (path, _) = plan.slot(3)
+            l.fixedLocalIP?.withUnsafeBufferPointer { path.update(from: $0.baseAddress!, count: $0.count) }
         } else {
-            localIP[0] = 0
+            let (localIP, localCapacity) = plan.slot(2)
+            if let fixed = l.fixedLocalIP {
+                fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
+            } else if Socket.localName(l.fd, into: &local) {
+                _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+            } else {
+                localIP[0] = 0
+            }
+            plan.setPort(3, l.address.port)
         }
-        plan.setPort(3, l.address.port)
         let pipe = s.config.stderr == .log ? sparePipe : nil
         let stderrFD: Int32
         switch s.config.stderr {

@@ -10,11 +10,25 @@ enum Socket {
     struct ListenError: Error {
         var step: String
         var errno: Errno
+        /// Said instead of the errno's text when there is more to say.
+        var message: String? = nil
+        var text: String { message ?? errno.text }
+    }
+
+    /// How a UNIX socket's file is made (mode, owner, group).
+    struct FileMode {
+        var mode: mode_t = 0o666
+        var owner: uid_t?
+        var group: gid_t?
     }
 
     /// A non-blocking, close-on-exec listening socket bound to `address`.
     /// IPv6 sockets set IPV6_V6ONLY, so nothing depends on the host's sysctl.
-    static func listen(_ address: ListenAddress, backlog: Int) -> Result<Int32, ListenError> {
+    static func listen(_ address: ListenAddress, backlog: Int, file: FileMode = FileMode()) -> Result<Int32, ListenError> {
+        if let path = address.path {
+            return UnixSocketFile.listen(path, mode: file.mode, owner: file.owner, group: file.group, backlog: Int32(backlog))
+                .mapError { ListenError(step: $0.step, errno: $0.errno, message: $0.message) }
+        }
         let family = address.family == .ipv4 ? AF_INET : AF_INET6
         let type = address.transport == .udp ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue)
         let fd: Int32
@@ -142,6 +156,8 @@ enum Socket {
             return withUnsafePointer(to: &sin6) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
             }
+        case .unix:
+            return UnixSocketFile.withAddress(address.path ?? "", body)
         }
     }
 }

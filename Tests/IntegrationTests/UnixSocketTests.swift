@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends `text` on a UNIX stream socket, half-closes, reads to EOF.
+func unixExchange(_ path: String, _ text: String = "") throws -> String {
+    let fd = try connectUnix(path)
+    defer { close(fd) }
+    var tv = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    let bytes = Array(text.utf8)
+    if !bytes.isEmpty { _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+    shutdown(fd, Int32(SHUT_WR))
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        out.append(contentsOf: buffer[0..<n])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+func fileInode(_ path: String) -> UInt64? {
+    var st = stat()
+    return lstat(path, &st) == 0 ? UInt64(st.st_ino) : nil
+}
+
+/// UNIX stream socket services: the file, its mode and owner, the peer's
+/// credentials in the handler's environment, and the file's life.
+@Suite(.timeLimit(.minutes(2))) struct UnixSocketTests {
+    @Test func aUnixServiceTellsItsHandlerWhoConnected() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/hello.sock"
+        let d = try Daemon(table: """
+            services:
+              hello:
+                listen: \(path)
+                socket_mode: "0600"
+                exec: /bin/sh
+                args: ["-c", "env | grep -E '^(UNIX|PROTO|TCP)' | sort; cat"]
+            """)
+        #expect(d.started, "\(d.log)")
+        var st = stat()
+        #expect(lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFSOCK && st.st_mode & 0o777 == 0o600 && st.st_uid == geteuid())
+        let out = try unixExchange(path, "ping\n")
+        #expect(out == """
+            PROTO=UNIX
+            UNIXLOCALPATH=\(path)
+            UNIXREMOTEEGID=\(getegid())
+            UNIXREMOTEEUID=\(geteuid())
+            UNIXREMOTEPID=\(getpid())
+            ping
+
+            """, "\(out)")
+        try d.waitForLog("hello: exited")
+        #expect(d.log.contains("hello: accepted pid="), "\(d.log)")
+        d.signal(SIGTERM)
+        #expect(try d.waitForExit() == 0)
+        #expect(fileInode(path) == nil, "the file is removed when swinetd stops")
+    }
+
+    @Test func aReloadKeepsAKeptSocketAndRemovesARemovedOne() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = dir + "/a.sock", b = dir + "/b.sock"
+        let table = { (paths: [String]) in "services:\n" + paths.enumerated().map { i, p in
+            "  s\(i):\n    listen: \(p)\n    exec: /bin/echo\n    args: [\"s\(i)\"]\n" }.joined() }
+        let d = try Daemon(table: table([a, b]))
+        #expect(d.started, "\(d.log)")
+        let inode = fileInode(a)
+        try d.rewrite(table([a]))
+        #expect(try runToEnd([swinetdBinary, "reload", "-c", d.controlPath]).status == 0)
+        #expect(fileInode(a) == inode, "a kept address keeps its socket and file")
+        #expect(fileInode(b) == nil, "a removed address takes its file along")
+        #expect(try unixExchange(a) == "s0\n")
+    }
+
+    @Test func aStaleFileIsReplacedAndALiveOneOrAFileIsAnError() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let stale = dir + "/stale.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, c) in stale.utf8.enumerated() { raw[i] = c } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)   // bound, never listened: nobody answers
+        let table = "services:\n  s:\n    listen: \(stale)\n    exec: /bin/echo\n    args: [\"fresh\"]\n"
+        let first = try Daemon(table: table)
+        #expect(first.started, "\(first.log)")
+        #expect(try unixExchange(stale) == "fresh\n")
+        // A second swinetd on the same path: it answers, so that is an error.
+        let second = try Daemon(table: table, args: ["--control", "none"], waitForStart: false)
+        #expect(try second.waitForExit() == 1)
+        #expect(second.log.contains("error address=\(stale) op=connect error=\"something already answers on \(stale)\""), "\(second.log)")
+        #expect(try unixExchange(stale) == "fresh\n", "the first keeps serving")
+        let plain = dir + "/plain"
+        try "x".write(toFile: plain, atomically: true, encoding: .utf8)
+        let third = try Daemon(table: "services:\n  s:\n    listen: \(plain)\n    exec: /bin/echo\n", args: ["--control", "none"], waitForStart: false)
+        #expect(try third.waitForExit() == 1)
+        #expect(third.log.contains("\(plain) exists and is not a socket"), "\(third.log)")
+        #expect(try readFile(plain) == "x", "a file that is not a socket is left alone")
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "needs root: a socket file owned by nobody"))
+    func socketUserAndGroupOwnTheFile() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/owned.sock"
+        let d = try Daemon(table: "services:\n  s:\n    listen: \(path)\n    exec: /bin/echo\n    socket_user: nobody\n    socket_group: nogroup\n    socket_mode: \"0660\"\n")
+        #expect(d.started, "\(d.log)")
+        var st = stat()
+        #expect(lstat(path, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534 && st.st_mode & 0o777 == 0o660)
+    }
+}
