@@ -23,7 +23,7 @@ struct Swinetd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swinetd",
         abstract: "An inetd-style super-server: one handler process per TCP connection.",
-        subcommands: [Run.self, Check.self, Status.self, Reload.self, Stop.self],
+        subcommands: [Run.self, Check.self, Status.self, Reload.self, Stop.self, BuiltinCommand.self],
         defaultSubcommand: Run.self
     )
 }
@@ -244,5 +244,30 @@ struct Stop: ParsableCommand {
             // The socket closes just before the process ends: wait for that too.
             for _ in 0..<500 where kill(pid, 0) == 0 { usleep(10_000) }
         }
+    }
+}
+
+/// What a `builtin:` service's handler runs: swinetd's own binary again.
+struct BuiltinCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "builtin",
+        abstract: "Serve one internal service on descriptors 0 and 1 (what a builtin: service's handler runs).",
+        shouldDisplay: false)
+
+    @Argument(help: "echo, discard, daytime, time, chargen or auth.")
+    var name: String
+
+    @Flag(help: "Descriptor 0 is a UDP socket: answer datagrams until a second passes without one.")
+    var udp = false
+
+    func run() throws {
+        // A handler, not the master: TERM and the timeout's signals end it.
+        MasterSignals.unblock()
+        guard let b = Builtin(rawValue: name) else {
+            printError("swinetd builtin: unknown service '\(name)'")
+            throw ExitCode(64)
+        }
+        let status = BuiltinServices.serve(b, udp: udp)
+        if status != 0 { throw ExitCode(status) }
     }
 }

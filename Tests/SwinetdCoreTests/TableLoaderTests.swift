@@ -20,7 +20,9 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
     @Test func theShippedExampleLoads() throws {
         let result = TableLoader().load(path: fixtures + "../../../services.yaml")
         let table = try result.get()
-        #expect(table.services.map(\.name) == ["echo", "daytime", "upcase", "wc", "qotd"])
+        #expect(table.services.map(\.name) == ["echo", "daytime", "upcase", "wc", "qotd", "echo-udp", "hello"])
+        #expect(table["echo-udp"]?.builtin == .echo && table["echo-udp"]?.wait == true)
+        #expect(table["hello"]?.isUnix == true)
         let daytime = try #require(table["daytime"])
         #expect(daytime.addresses.map(\.description) == ["127.0.0.1:7013", "[::1]:7013"])
         #expect(daytime.env.map { "\($0.name)=\($0.value)" } == ["TZ=UTC"])

@@ -84,6 +84,8 @@ public struct ServiceConfig: Equatable, Sendable, Codable {
     /// until it exits; the master watches the socket again afterwards.
     public var wait = false
     public var activation = Activation.inetd
+    /// An internal service, served by `swinetd builtin NAME` (then `exec` is swinetd itself).
+    public var builtin: Builtin?
     /// The files of the service's UNIX sockets.
     public var socketFile = SocketFile()
     /// Who may connect, how many per client group, how fast.

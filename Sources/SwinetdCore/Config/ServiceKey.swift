@@ -16,6 +16,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case refuseMessage = "refuse_message"
     case timeout, limits, nice, umask
     case wait, activation
+    case builtin
     case socketMode = "socket_mode"
     case socketUser = "socket_user"
     case socketGroup = "socket_group"
@@ -47,6 +48,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .umask: return "swinetd's own"
         case .wait: return "false"
         case .activation: return "inetd"
+        case .builtin: return "none"
         case .socketMode: return "\"0666\""
         case .socketUser, .socketGroup: return "swinetd's own"
         }
@@ -82,13 +84,14 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .wait: return "true: the handler gets the socket itself (required for udp)"
         case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
         case .socketMode: return "a UNIX socket file's mode, a quoted octal string"
+        case .builtin: return "an internal service instead of exec: echo, discard, daytime, time, chargen or auth"
         case .socketUser: return "the owner of a UNIX socket file"
         case .socketGroup: return "the group of a UNIX socket file"
         }
     }
 
     /// Whether `defaults` may set it (each service names its own addresses).
-    public var allowedInDefaults: Bool { self != .listen }
+    public var allowedInDefaults: Bool { self != .listen && self != .builtin }
 
     /// What other super-servers call some keys, so a table moved from
     /// xinetd or FreeBSD inetd is told swinetd's name.

@@ -93,4 +93,29 @@ extension Validation {
         }
         return ok ? file : nil
     }
+
+    /// A builtin stands instead of `exec` and its arguments, and serves the
+    /// socket the classic way. nil: it does not fit (reported).
+    mutating func builtinFits(name: String, _ b: (value: Builtin, node: Int), transport: Transport, own: Settings) -> Builtin? {
+        var ok = true
+        for key in [ServiceKey.exec, .args, .argv0] {
+            if let node = own.keyNodes[key] {
+                error(node, "service '\(name)' has 'builtin: \(b.value.rawValue)', which stands instead of '\(key.name)': give one or the other")
+                ok = false
+            }
+        }
+        if transport == .udp && !b.value.servesUDP {
+            error(b.node, "builtin '\(b.value.rawValue)' is TCP only (RFC 1413)")
+            ok = false
+        }
+        if own.activation == .systemd, let node = own.keyNodes[.activation] {
+            error(node, "a builtin takes its socket on descriptors 0 and 1: 'activation: systemd' does not apply")
+            ok = false
+        }
+        if Builtin.executable == nil {
+            error(b.node, "swinetd cannot find its own binary (/proc/self/exe) to serve builtins")
+            ok = false
+        }
+        return ok ? b.value : nil
+    }
 }

@@ -17,6 +17,7 @@ struct Settings {
     var transport: Transport?
     var wait: (value: Bool, node: Int)?
     var activation: Activation?
+    var builtin: (value: Builtin, node: Int)?
     /// `protocol: unix` (a stream transport whose addresses must be paths).
     var saysUnix = false
     var socketMode: UInt32?
@@ -68,6 +69,12 @@ extension Validation {
             case .protocol:
                 s.transport = transport(v)
                 if case .scalar("unix", _) = document[v].kind { s.saysUnix = true; s.transport = .tcp }
+            case .builtin:
+                if case .scalar(let text, _) = document[v].kind, let b = Builtin(rawValue: text) {
+                    s.builtin = (b, v)
+                } else {
+                    error(v, "'builtin' must be one of \(Builtin.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
             case .socketMode: s.socketMode = octal(v, key: key.name, example: "\"0660\"")
             case .socketUser: if let name = string(v, key: key.name) { s.socketUser = (name, v) }
             case .socketGroup: if let name = string(v, key: key.name) { s.socketGroup = (name, v) }

@@ -50,6 +50,7 @@ public enum TableSummary {
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
         case .wait: return String(s.wait)
         case .activation: return s.activation.rawValue
+        case .builtin: return s.builtin?.rawValue ?? "(none)"
         case .socketMode: return "0" + String(s.socketFile.mode, radix: 8)
         case .socketUser: return s.socketFile.ownerName ?? "(swinetd's own)"
         case .socketGroup: return s.socketFile.groupName ?? "(swinetd's own)"

@@ -130,7 +130,7 @@ struct Validation {
             error(nameNode, "service '\(name)' has no 'listen' address")
             failed = true
         }
-        if own.exec == nil && defaults.exec == nil && !own.present.contains(.exec) && !defaults.present.contains(.exec) {
+        if own.builtin == nil && !own.present.contains(.builtin) && own.exec == nil && defaults.exec == nil && !own.present.contains(.exec) && !defaults.present.contains(.exec) {
             error(nameNode, "service '\(name)' has no 'exec'")
             failed = true
         }
@@ -138,18 +138,22 @@ struct Validation {
         let groupEntry = own.group ?? defaults.group
         let credentials = self.credentials(user: userEntry, group: groupEntry, service: name)
         let transport = own.transport ?? defaults.transport ?? .tcp
-        let wait = own.wait?.value ?? defaults.wait?.value ?? false
+        // A UDP builtin is a wait service whether or not the table says so.
+        let wait = own.wait?.value ?? (own.builtin != nil && transport == .udp ? true : defaults.wait?.value ?? false)
+        let builtin = own.builtin.flatMap { builtinFits(name: name, $0, transport: transport, own: own) }
+        if own.builtin != nil && builtin == nil { failed = true }
         if !waitFits(name: name, nameNode: nameNode, transport: transport, wait: wait, own: own, defaults: defaults) { failed = true }
         let socketFile = own.listen.flatMap { self.socketFile(name: name, nameNode: nameNode, listen: $0, transport: transport, own: own, defaults: defaults) }
         if own.listen != nil && socketFile == nil { failed = true }
         let rules = admissionRules(own, defaults)
         let handlerLimits = self.handlerLimits(own, defaults)
         if rules == nil { failed = true }
-        guard !failed, let rules, let listen = own.listen, let exec = own.exec ?? defaults.exec, case .some(let credentials) = credentials else {
+        guard !failed, let rules, let listen = own.listen, let exec = builtin.map({ _ in Builtin.executable ?? "" }) ?? own.exec ?? defaults.exec,
+              case .some(let credentials) = credentials else {
             return nil
         }
-        let args = own.args ?? defaults.args ?? []
-        let argv0 = own.argv0 ?? defaults.argv0 ?? String(exec.split(separator: "/").last ?? Substring(exec))
+        let args = builtin.map { ["builtin", $0.rawValue] + (transport == .udp ? ["--udp"] : []) } ?? own.args ?? defaults.args ?? []
+        let argv0 = builtin != nil ? "swinetd" : own.argv0 ?? defaults.argv0 ?? String(exec.split(separator: "/").last ?? Substring(exec))
         let env = (defaults.env ?? [:]).merging(own.env ?? [:]) { _, service in service }
         return ServiceConfig(
             name: name,
@@ -168,6 +172,7 @@ struct Validation {
             transport: transport,
             wait: wait,
             activation: own.activation ?? defaults.activation ?? .inetd,
+            builtin: builtin,
             socketFile: socketFile ?? SocketFile(),
             admission: rules,
             handlerLimits: handlerLimits)

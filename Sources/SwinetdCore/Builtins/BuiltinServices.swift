@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The internal services, as `swinetd builtin NAME [--udp]` runs them in a
+/// handler: the connection (or the UDP socket) on descriptors 0 and 1,
+/// blocking, like any handler's. RFC 862 echo, 863 discard, 867 daytime,
+/// 868 time, 864 chargen, and 1413 auth answering HIDDEN-USER to every
+/// well-formed query, as FreeBSD's internal auth does without options.
+public enum BuiltinServices {
+    /// Seconds from 1900 (RFC 868's epoch) to 1970.
+    static let epoch1900: UInt64 = 2_208_988_800
+    /// How long a UDP builtin waits for another datagram before it exits,
+    /// and how long auth waits for its query.
+    static let idle: Int = 1
+    static let authTimeout: Int = 10
+    /// The most datagrams a UDP builtin answers per second: two inetds
+    /// bounced against each other cannot make a storm of it.
+    static let udpRate: UInt64 = 100
+
+    public static func serve(_ b: Builtin, udp: Bool) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)   // a client gone is the end, not a crash
+        return udp ? serveUDP(b) : serveStream(b)
+    }
+
+    // MARK: Streams (TCP and UNIX)
+
+    static func serveStream(_ b: Builtin) -> Int32 {
+        switch b {
+        case .echo:
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return 0 }
+                guard writeAll(Array(buffer[0..<n])) else { return 0 }
+            }
+        case .discard:
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while buffer.withUnsafeMutableBytes({ read(0, $0.baseAddress, $0.count) }) > 0 {}
+            return 0
+        case .daytime:
+            _ = writeAll(Array(daytime().utf8))
+            return 0
+        case .time:
+            _ = writeAll(timeBytes())
+            return 0
+        case .chargen:
+            // Line after line until the client goes; a client that never
+            // reads blocks this handler, never the master.
+            var line = 0
+            while writeAll(chargenLine(line)) { line += 1 }
+            return 0
+        case .auth:
+            var tv = timeval(tv_sec: authTimeout, tv_usec: 0)
+            setsockopt(0, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var query: [UInt8] = []
+            var byte: UInt8 = 0
+            while query.count < 1000, read(0, &byte, 1) == 1, byte != 10 { query.append(byte) }
+            _ = writeAll(Array(authReply(String(decoding: query, as: UTF8.self)).utf8))
+            return 0
+        }
+    }
+
+    static func writeAll(_ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { write(1, $0.baseAddress! + sent, $0.count - sent) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            sent += n
+        }
+        return true
+    }
+
+    // MARK: UDP
+
+    static func serveUDP(_ b: Builtin) -> Int32 {
+        var tv = timeval(tv_sec: idle, tv_usec: 0)
+        setsockopt(0, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var own = sockaddr_storage()
+        var ownLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &own) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(0, $0, &ownLength) } }
+        let ownPort = port(of: own)
+        var budget = TokenBucket(rate: udpRate, burst: udpRate, now: monotonicNanoseconds())
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var line = 0
+        while true {
+            var from = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let n = buffer.withUnsafeMutableBytes { raw in
+                withUnsafeMutablePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(0, raw.baseAddress, raw.count, 0, $0, &length) }
+                }
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return 0 }   // idle for a second (or the socket failed): done
+            guard shouldAnswer(sourcePort: port(of: from), ownPort: ownPort), budget.take(now: monotonicNanoseconds()) else { continue }
+            let reply: [UInt8]
+            switch b {
+            case .echo: reply = Array(buffer[0..<n])
+            case .discard: continue
+            case .daytime: reply = Array(daytime().utf8)
+            case .time: reply = timeBytes()
+            case .chargen:
+                // RFC 864: a datagram of 0 to 512 characters.
+                var out: [UInt8] = []
+                let size = Int.random(in: 0...512)
+                while out.count < size { out += chargenLine(line); line += 1 }
+                reply = Array(out.prefix(size))
+            case .auth: continue
+            }
+            _ = reply.withUnsafeBytes { raw in
+                withUnsafePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(0, raw.baseAddress, raw.count, 0, $0, length) }
+                }
+            }
+        }
+    }
+
+    /// Never to a privileged port nor to our own: the classic echo/chargen
+    /// loop between two inetds starts with a datagram forged from one.
+    static func shouldAnswer(sourcePort: UInt16, ownPort: UInt16) -> Bool {
+        sourcePort >= 1024 && sourcePort != ownPort
+    }
+
+    static func port(of s: sockaddr_storage) -> UInt16 {
+        var copy = s
+        return withUnsafePointer(to: &copy) { p in
+            p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+    }
+
+    // MARK: The texts
+
+    /// RFC 867 leaves the format open; this is the one it suggests.
+    static func daytime(_ now: time_t = time(nil)) -> String {
+        var t = now
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        var out = [CChar](repeating: 0, count: 64)
+        let n = strftime(&out, out.count, "%A, %B %d, %Y %H:%M:%S-UTC\r\n", &parts)
+        return String(decoding: out[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func timeBytes(_ now: time_t = time(nil)) -> [UInt8] {
+        let seconds = UInt32(truncatingIfNeeded: UInt64(now) + epoch1900)
+        return withUnsafeBytes(of: seconds.bigEndian) { Array($0) }
+    }
+
+    /// Line `n` of RFC 864's pattern: 72 of the 95 printable characters,
+    /// starting one further on each line.
+    static func chargenLine(_ n: Int) -> [UInt8] {
+        (0..<72).map { UInt8(32 + (n + $0) % 95) } + [13, 10]
+    }
+
+    /// RFC 1413: "PORT , PORT" in, "PORT , PORT : ERROR : HIDDEN-USER" out.
+    static func authReply(_ query: String) -> String {
+        let parts = query.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: " \t\r") }
+        if parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), (1...65535).contains(a), (1...65535).contains(b) {
+            return "\(a) , \(b) : ERROR : HIDDEN-USER\r\n"
+        }
+        return "0 , 0 : ERROR : INVALID-PORT\r\n"
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return String(s)
+    }
+}
