@@ -70,6 +70,32 @@ func datagram(_ port: UInt16, _ text: String, timeout: Int = 10) throws -> Strin
         #expect(d.handlerPidsOf("started").count == 2, "\(d.log)")
     }
 
+    @Test func aUDPSocketHeldByAWaitHandlerIsNotReboundUnderIt() throws {
+        // Answers what came in its first 2 seconds, then exits.
+        let slow = "import socket,time\ns=socket.socket(fileno=0)\ntime.sleep(2)\ns.setblocking(False)\ntry:\n  while True:\n    d,a=s.recvfrom(100); s.sendto(b'old '+d,a)\nexcept BlockingIOError:\n  pass\n"
+        let with = { (port: UInt16) in "services:\n  u:\n    listen: 127.0.0.1:\(port)\n    protocol: udp\n    wait: true\n    exec: /usr/bin/python3\n    args: [\"-c\", \(jsonQuote(slow))]\n" }
+        let without = { (port: UInt16) in "services:\n  other:\n    listen: 127.0.0.1:\(port)\n    exec: /bin/cat\n" }
+        let (d, ports) = try startDaemon({ p in with(p[0]) })
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        _ = withSockaddr("127.0.0.1", ports[0]) { sa, len in "1".withCString { sendto(fd, $0, 1, 0, sa, len) } }
+        try d.waitForLog("u: started")
+        // Removed and added back while the handler still has the socket.
+        try d.rewrite(without(ports[0]))
+        #expect(try runToEnd([swinetdBinary, "reload", "-c", d.controlPath]).status == 0)
+        try d.rewrite(with(ports[0]))
+        #expect(try runToEnd([swinetdBinary, "reload", "-c", d.controlPath]).status == 0)
+        #expect(d.log.contains("u: deferred address=127.0.0.1:\(ports[0])/udp until-exit-of="), "\(d.log)")
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 100)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        #expect(n > 0 && String(decoding: buffer[0..<max(n, 0)], as: UTF8.self) == "old 1", "the old handler still got its datagram")
+        try d.waitForLog("u: exited")
+        try d.waitForLog("u: listening address=127.0.0.1:\(ports[0])/udp", count: 2)
+        #expect(try datagram(ports[0], "2").hasPrefix("old 2"), "a new socket and handler after the old one exited")
+    }
+
     @Test func aHandlerThatNeverReadsBacksOffAndRecoversOnReload() throws {
         let table = { (port: UInt16, exec: String) in """
             services:

@@ -74,6 +74,14 @@ extension Supervisor {
     // MARK: Listeners
 
     func openListener(_ address: ListenAddress, for s: ServiceState) -> Bool {
+        // A wait handler still has the old socket of this address: binding
+        // a new one underneath it would split its datagrams (UDP) or
+        // connections between the two. It opens when that handler exits.
+        if let pid = retiredWaitSockets[address], children.byPID[pid] != nil {
+            deferredOpens[address] = s.name
+            log.event(s.name, "deferred", ["address": .string(address.description), "until-exit-of": .int(Int(pid))])
+            return true
+        }
         let file = Socket.FileMode(mode: mode_t(s.config.socketFile.mode), owner: s.config.socketFile.owner, group: s.config.socketFile.group)
         switch Socket.listen(address, backlog: s.config.backlog, file: file) {
         case .success(let fd):
@@ -92,7 +100,9 @@ extension Supervisor {
     }
 
     func closeListener(_ address: ListenAddress) {
+        deferredOpens[address] = nil
         guard let l = listeners.remove(address) else { return }
+        if let pid = l.waitHandler { retiredWaitSockets[address] = pid }
         if l.watched { epoll.remove(l.fd) }
         l.watched = false
         closeDescriptor(l.fd)

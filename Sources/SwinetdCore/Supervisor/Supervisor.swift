@@ -46,6 +46,10 @@ public final class Supervisor {
     /// Each service's client groups, by service name (see SourceTable).
     var sources: [String: SourceTable] = [:]
     var timeoutSweepScheduled = false
+    /// Addresses whose old socket a wait handler still holds (a reload
+    /// closed ours), and the service waiting to open each again.
+    var retiredWaitSockets: [ListenAddress: pid_t] = [:]
+    var deferredOpens: [ListenAddress: String] = [:]
     var control: ControlServer?
     var metrics: MetricsServer?
     var conversationSweepScheduled = false
@@ -233,47 +237,5 @@ public final class Supervisor {
         // until none is left is what guarantees no zombie.
         reapChildren()
         if reload { requestReload() }
-    }
-
-    // MARK: Stopping
-
-    /// `reason`: the signal's name, or `control` for a `stop` request.
-    private func beginStop(reason: String) {
-        guard stop == nil else { return }
-        let grace = Nanoseconds.from(seconds: stopGrace ?? options.grace)
-        log.event("swinetd", "stopping", [
-            reason == "control" ? "by" : "signal": .string(reason), "handlers": .int(children.total), "grace": .seconds(grace),
-        ])
-        admission.stopping = true
-        closeAllListeners()
-        _ = applyMetrics([])
-        answerReloadWaiters(exit: 1, output: "swinetd is stopping; the reload was not done\n", all: true)
-        for s in services.values { dropHeld(s, reason: "stopping") }
-        for pid in children.pids { Processes.signalGroup(pid, SIGTERM) }
-        if let process = loader { endLoader(process, kill: true) }
-        reloadJob = nil
-        let sequence = StopSequence(now: monotonicNanoseconds(), grace: grace)
-        stop = sequence
-        timers.add(.stopStep, at: sequence.deadline)
-    }
-
-    /// The stop's next step; true once the loop should end.
-    private func stepStop() -> Bool {
-        guard var sequence = stop else { return false }
-        let step = sequence.step(now: monotonicNanoseconds(), remaining: children.byPID.count)
-        stop = sequence
-        switch step {
-        case .wait:
-            return false
-        case .killAll:
-            for pid in children.pids { Processes.signalGroup(pid, SIGKILL) }
-            timers.add(.stopStep, at: sequence.deadline)
-            return false
-        case .abandon:
-            for (pid, child) in children.byPID {
-                log.event(child.service, "abandoned", ["pid": .int(Int(pid)), "peer": .string(child.peer)])
-            }
-            return true
-        }
     }
 }

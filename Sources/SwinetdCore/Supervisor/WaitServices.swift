@@ -81,6 +81,15 @@ extension Supervisor {
     /// The socket is the master's again: watched at once, or after a
     /// back-off if the handler left it unread.
     func waitHandlerEnded(_ pid: pid_t, _ child: Child, _ address: ListenAddress) {
+        if retiredWaitSockets[address] == pid {
+            // The old socket is gone with its last holder: open the new one now.
+            retiredWaitSockets[address] = nil
+            if let owner = deferredOpens.removeValue(forKey: address), let s = services[owner], stop == nil,
+               openListener(address, for: s) {
+                refresh(s)
+            }
+            return
+        }
         guard let l = listeners[address], l.waitHandler == pid else { return }
         l.waitHandler = nil
         guard let s = services[l.owner] else { return }
