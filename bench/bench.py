@@ -108,13 +108,29 @@ def loadgen(port, conc, total, send=None):
     r = dict(line.split() for line in out.strip().splitlines())
     return {k: float(v) for k, v in r.items()}
 
+def wait_answering_udp(port, timeout=10):
+    deadline = time.time() + timeout
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    try:
+        while time.time() < deadline:
+            s.sendto(b"probe", ("127.0.0.1", port))
+            try:
+                if s.recv(64) == b"probe":
+                    return True
+            except OSError:
+                pass
+        return False
+    finally:
+        s.close()
+
 class Server:
     """A server under test, started in the foreground, stopped by pid."""
-    def __init__(self, name, argv, port, stderr=None, flags=""):
+    def __init__(self, name, argv, port, stderr=None, flags="", udp=False):
         self.name, self.argv, self.port, self.flags = name, argv, port, flags
         self.err = open(stderr or os.devnull, "ab")
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.err, stdin=subprocess.DEVNULL)
-        self.ok = wait_listening(port)
+        self.ok = wait_answering_udp(port) if udp else wait_listening(port)
         # Let the process settle before the idle RSS reading.
         time.sleep(0.3)
         self.pid = self.proc.pid
@@ -378,6 +394,90 @@ def flood_defaults():
 
 # ---------------------------------------------------------------- main
 
+UDPREPLY = os.path.join(BIN, "udpreply")
+UDPGEN = os.path.join(BIN, "udpgen")
+
+def udp_wait_servers():
+    """A UDP `dgram wait` service whose handler answers one datagram and
+    exits, under each server that has one: every request is a spawn."""
+    out = []
+    xinetd = os.path.join(PEERS, "usr/sbin/xinetd")
+    if os.path.exists(xinetd):
+        def xi(port):
+            conf = os.path.join(WORK, f"xinetd-udp-{port}.conf")
+            open(conf, "w").write(f"""defaults
+{{
+    instances = UNLIMITED
+    cps = 1000000 1
+}}
+service swbenchudp
+{{
+    type = UNLISTED
+    id = swbenchudp
+    socket_type = dgram
+    protocol = udp
+    wait = yes
+    user = root
+    server = {UDPREPLY}
+    port = {port}
+    bind = 127.0.0.1
+    log_type = FILE /dev/null
+}}
+""")
+            return [xinetd, "-dontfork", "-f", conf, "-pidfile", os.path.join(WORK, f"xiu-{port}.pid")]
+        out.append(("xinetd", "dgram udp wait=yes, instances=UNLIMITED cps=1000000 1", xi))
+    inetd = os.path.join(PEERS, "usr/sbin/inetd")
+    if os.path.exists(inetd):
+        def oi(port):
+            conf = os.path.join(WORK, f"inetd-udp-{port}.conf")
+            open(conf, "w").write(f"127.0.0.1:{port} dgram udp wait root {UDPREPLY} udpreply\n")
+            return [inetd, "-i", "-R", "100000000", conf]
+        out.append(("openbsd-inetd", "dgram udp wait, -R 100000000", oi))
+    def sw(port):
+        table = os.path.join(WORK, f"swu-{port}.yaml")
+        open(table, "w").write(f"services:\n  bench:\n    listen: 127.0.0.1:{port}\n    protocol: udp\n    wait: true\n    exec: {UDPREPLY}\n")
+        return [SWINETD, "--control", "none", "-f", table]
+    out.append(("swinetd", "protocol: udp, wait: true", sw))
+    return out
+
+def run_udp():
+    """Each UDP server measured in turns, as run_servers does for TCP."""
+    running = []
+    for name, flags, starter in udp_wait_servers():
+        port = free_ports(1)[0]
+        srv = Server(name, starter(port), port, flags=flags, udp=True)
+        if not srv.ok:
+            notes.append(f"{name} (udp): did not answer; skipped")
+            srv.stop()
+            continue
+        running.append(srv)
+    rows = {}
+    total = int(2000 * SCALE)
+    for c in (1, 8):
+        rates = {s.name: [] for s in running}
+        cpu = {s.name: [0.0, 0] for s in running}
+        lat = {s.name: [] for s in running}
+        fails = {s.name: 0 for s in running}
+        for rep in range(args.reps):
+            for s in running[rep % len(running):] + running[:rep % len(running)]:
+                before = cpu_seconds(s.pid)
+                out = subprocess.run([UDPGEN, "127.0.0.1", str(s.port), str(c), str(total)], capture_output=True, text=True, timeout=300).stdout
+                g = {k: float(v) for k, v in (line.split() for line in out.strip().splitlines())}
+                time.sleep(0.05)
+                cpu[s.name][0] += cpu_seconds(s.pid) - before
+                cpu[s.name][1] += int(g["connections"])
+                rates[s.name].append(g["connections"] / g["elapsed"])
+                lat[s.name].append(g["p99_ms"])
+                fails[s.name] += int(g["failed"])
+        for s in running:
+            rows.setdefault(s.name, {"flags": s.flags})[c] = {
+                "rps": statistics.median(rates[s.name]), "min": min(rates[s.name]), "max": max(rates[s.name]),
+                "cpu_us": cpu[s.name][0] / max(cpu[s.name][1], 1) * 1e6, "p99": statistics.median(lat[s.name]),
+                "failed": fails[s.name]}
+    for s in running:
+        s.stop()
+    return rows
+
 def control_request(path, request):
     """One request on swinetd's control socket, as a monitoring agent sends it."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -489,6 +589,10 @@ start_med, start_min, start_max, reloads, reloads_blocked, reload_failed, reload
 log(f"   start {start_med:.1f} ms, reloads {reloads}, failed {reload_failed}")
 log("== a flood at concurrency 64 with default limits")
 flood = flood_defaults()
+log("== a UDP wait service through a handler")
+udp = run_udp()
+for name, r in udp.items():
+    log(f"   {name:16s} c=8 {r[8]['rps']:.0f} req/s, master cpu {r[8]['cpu_us']:.1f} us/req, failed {r[1]['failed'] + r[8]['failed']}")
 log("== c=64 with and without a status poll every 100 ms and a scrape every second")
 obs = observed()
 obs_plain, obs_watched = obs["plain"], obs["watched"]
@@ -554,6 +658,16 @@ if reloads:
 if reloads_blocked:
     w(f"- the longest time the event loop spent on one step of a reload (`longest=`): median **{statistics.median(reloads_blocked):.1f} ms** (max {max(reloads_blocked):.1f})")
 w(f"- connections refused or failed during the reloads: **{reload_failed}** of {reload_conns} (a client at concurrency 4 on a kept service)")
+w("")
+w("## UDP: a `dgram wait` service whose handler answers one datagram and exits")
+w("")
+w("| server | flags | c=1 req/s (min-max) | c=8 req/s (min-max) | c=8 vs xinetd | p99 ms c=1 / c=8 | master CPU µs/req c=1 / c=8 | failed |")
+w("|---|---|---|---|---|---|---|---|")
+for name, r in udp.items():
+    ref = udp.get("xinetd")
+    ratio = f"{r[8]['rps'] / ref[8]['rps']:.2f}x" if ref else "-"
+    w(f"| {name} | {r['flags']} | {r[1]['rps']:.0f} ({r[1]['min']:.0f}-{r[1]['max']:.0f}) | {r[8]['rps']:.0f} ({r[8]['min']:.0f}-{r[8]['max']:.0f}) | {ratio} | "
+      f"{r[1]['p99']:.2f} / {r[8]['p99']:.2f} | {r[1]['cpu_us']:.1f} / {r[8]['cpu_us']:.1f} | {r[1]['failed'] + r[8]['failed']} |")
 w("")
 w("## Watching while it works: c=64 with a `status` poll every 100 ms and a scrape every second")
 w("")
