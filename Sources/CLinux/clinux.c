@@ -67,13 +67,6 @@ int clinux_listen_queue(int fd) {
     return (int)info.tcpi_unacked;
 }
 
-int clinux_peer_uid(int fd, unsigned *uid) {
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -1;
-    *uid = cred.uid;
-    return 0;
-}
 
 int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid) {
     struct ucred cred;

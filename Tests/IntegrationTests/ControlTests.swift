@@ -154,12 +154,7 @@ import Glibc
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let stale = dir + "/control"
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var a = sockaddr_un()
-        a.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &a.sun_path) { raw in for (i, b) in stale.utf8.enumerated() { raw[i] = b } }
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        close(fd)
+        makeStaleSocket(stale)
         let (third, _) = try startDaemon(args: ["--control", stale], { p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
         #expect(try runToEnd([swinetdBinary, "status", "-c", stale]).status == 0)
         var st = stat()
@@ -199,10 +194,7 @@ import Glibc
         defer { silent.forEach { close($0) } }
         for _ in 0..<40 {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            var a = sockaddr_un()
-            a.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &a.sun_path) { raw in for (i, b) in d.controlPath.utf8.enumerated() { raw[i] = b } }
-            _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            _ = withUnixAddress(d.controlPath) { connect(fd, $0, $1) }
             silent.append(fd)
         }
         usleep(300_000)
@@ -299,10 +291,7 @@ import Glibc
 
 func connectUnix(_ path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    var a = sockaddr_un()
-    a.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &a.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
-    let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    let r = withUnixAddress(path) { connect(fd, $0, $1) }
     guard r == 0 else { close(fd); throw TestFailure("connect \(path): \(String(cString: strerror(errno)))") }
     return fd
 }

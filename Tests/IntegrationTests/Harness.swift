@@ -142,6 +142,22 @@ func exchange(_ port: UInt16, _ send: String = "", host: String = "127.0.0.1", f
     return String(decoding: out, as: UTF8.self)
 }
 
+/// A UNIX socket address for `path`, as bind and connect take it.
+func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    var a = sockaddr_un()
+    a.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &a.sun_path) { raw in for (i, b) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = b } }
+    return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+}
+
+/// A socket file that nobody listens on (bound, then closed): what a
+/// server that died leaves behind.
+func makeStaleSocket(_ path: String) {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    _ = withUnixAddress(path) { bind(fd, $0, $1) }
+    close(fd)
+}
+
 /// Binds a client socket to `source` (127.0.0.2, 127.0.0.3 … are all
 /// loopback) before it connects, so one machine plays many clients.
 func bindSource(_ fd: Int32, _ source: String?) throws {

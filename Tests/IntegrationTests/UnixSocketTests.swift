@@ -83,12 +83,7 @@ func fileInode(_ path: String) -> UInt64? {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let stale = dir + "/stale.sock"
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, c) in stale.utf8.enumerated() { raw[i] = c } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        close(fd)   // bound, never listened: nobody answers
+        makeStaleSocket(stale)
         let table = "services:\n  s:\n    listen: \(stale)\n    exec: /bin/echo\n    args: [\"fresh\"]\n"
         let first = try Daemon(table: table)
         #expect(first.started, "\(first.log)")

@@ -50,11 +50,9 @@ void clinux_malloc_trim(void);
 /// shows it in Recv-Q). Returns the count, or -1 with errno.
 int clinux_listen_queue(int fd);
 
-/// The uid of the process at the other end of a UNIX socket (SO_PEERCRED;
-/// Swift's Glibc module lacks struct ucred). Returns 0, or -1 with errno.
-int clinux_peer_uid(int fd, unsigned *uid);
-
-/// The same, with the peer's gid and pid.
+/// The uid, gid and pid of the process at the other end of a UNIX socket
+/// (SO_PEERCRED; Swift's Glibc module lacks struct ucred). Returns 0, or -1
+/// with errno.
 int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid);
 
 #endif

@@ -36,8 +36,8 @@ public enum ControlSocket {
 
     /// The uid of the process at the other end of a UNIX socket.
     static func peerUID(_ fd: Int32) -> uid_t? {
-        var uid: UInt32 = 0
-        guard clinux_peer_uid(fd, &uid) == 0 else { return nil }
+        var uid: UInt32 = 0, gid: UInt32 = 0, pid: Int32 = 0
+        guard clinux_peer_cred(fd, &uid, &gid, &pid) == 0 else { return nil }
         return uid_t(uid)
     }
 }

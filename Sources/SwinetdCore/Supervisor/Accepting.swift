@@ -129,55 +129,25 @@ extension Supervisor {
                 ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
         }
 
-        let pipe = s.config.stderr == .log ? sparePipe : nil
-        let stderrFD: Int32
-        switch s.config.stderr {
-        case .socket: stderrFD = c.fd
-        case .null: stderrFD = devNull
-        case .log: stderrFD = pipe!.write   // acceptReady and retryHeld always bring one
-        }
-        let result = plan.spawn(connection: c.fd, stderr: stderrFD)
-        let e = Errno(rawValue: result.error)
-
+        let result = launch(s, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil)
         guard result.pid > 0 else {
             // No child at all (clone, or preparing the slots, failed): the
             // spare pipe stays for the next try.
-            if e == .resourceTemporarilyUnavailable || e == .noMemory {
-                hold(s, c, e)
+            if result.error == .resourceTemporarilyUnavailable || result.error == .noMemory {
+                hold(s, c, result.error)
             } else {
                 s.counters.refuse("spawn")
                 log.event(s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
-                                              "step": .string(Self.stageName(result.stage)), "error": .string(e.text)])
+                                              "step": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
                 closeDescriptor(c.fd)
             }
             return
         }
-        let execed = result.stage == Int32(CSPAWN_OK.rawValue)
-        let deadline = s.config.handlerLimits.timeout.map { Nanoseconds.adding(now, Nanoseconds.from(seconds: $0)) }
-        children.add(result.pid, Child(service: s.name, peer: peerText, started: now, counted: execed,
-                                       group: execed ? c.group : nil, deadline: execed ? deadline : nil))
-        if execed {
-            if let group = c.group { sources[s.name, default: SourceTable()].started(group) }
-            if deadline != nil { scheduleTimeoutSweep() }
-        }
-        if let pipe {
-            sparePipe = nil
-            closeDescriptor(pipe.write)
-            output.add(pipe.read, service: s.name, pid: result.pid, now: now)
-        }
-        log.event(s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peerText)])
-        if execed { s.counters.accepted &+= 1 } else { s.counters.execFailed &+= 1 }
-        if !execed {
-            log.event(s.name, "exec-failed", [
-                "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
-                "step": .string(Self.stageName(result.stage)), "error": .string(e.text),
-            ])
-            // Over RLIMIT_NPROC after setuid, execve says EAGAIN: a limit,
-            // not a broken handler. Keep the connection for a later try.
-            if e == .resourceTemporarilyUnavailable {
-                hold(s, c, e)
-                return
-            }
+        // Over RLIMIT_NPROC after setuid, execve says EAGAIN: a limit, not
+        // a broken handler. Keep the connection for a later try.
+        if !result.execed && result.error == .resourceTemporarilyUnavailable {
+            hold(s, c, result.error)
+            return
         }
         closeDescriptor(c.fd)
         if children.total >= admission.maxChildren {
@@ -185,6 +155,61 @@ extension Supervisor {
         } else if children.running(s.name) >= s.config.maxConnections {
             refresh(s)
         }
+    }
+
+    /// What became of one spawn.
+    struct Launch {
+        var pid: pid_t
+        var execed: Bool
+        var stage: Int32
+        var error: Errno
+    }
+
+    /// Starts `s`'s handler on `socket` (a connection, or a wait service's
+    /// socket) with the stderr its table says, and records the child: the
+    /// child table, its client group, its timeout, its stderr pipe, the
+    /// counters, and the `accepted` (or, for a wait service, `started`)
+    /// and `exec-failed` lines. Its slots are filled by the caller. The one
+    /// spawn path of both kinds of service.
+    func launch(_ s: ServiceState, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
+        let pipe = s.config.stderr == .log ? sparePipe : nil
+        let stderrFD: Int32
+        switch s.config.stderr {
+        case .socket: stderrFD = socket
+        case .null: stderrFD = devNull
+        case .log: stderrFD = pipe!.write   // every caller brings one
+        }
+        let result = s.plan.spawn(connection: socket, stderr: stderrFD)
+        let e = Errno(rawValue: result.error)
+        guard result.pid > 0 else { return Launch(pid: -1, execed: false, stage: result.stage, error: e) }
+        let execed = result.stage == Int32(CSPAWN_OK.rawValue)
+        let deadline = execed ? s.config.handlerLimits.timeout.map { Nanoseconds.adding(now, Nanoseconds.from(seconds: $0)) } : nil
+        var child = Child(service: s.name, peer: peer, started: now, counted: execed,
+                          group: execed ? group : nil, deadline: deadline)
+        child.waitAddress = waitAddress
+        children.add(result.pid, child)
+        if execed, let group { sources[s.name, default: SourceTable()].started(group) }
+        if deadline != nil { scheduleTimeoutSweep() }
+        if let pipe {
+            sparePipe = nil
+            closeDescriptor(pipe.write)
+            output.add(pipe.read, service: s.name, pid: result.pid, now: now)
+        }
+        if waitAddress == nil {
+            log.event(s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peer)])
+        } else {
+            log.event(s.name, "started", ["pid": .int(Int(result.pid)), "address": .string(peer)])
+        }
+        if execed {
+            s.counters.accepted &+= 1
+        } else {
+            s.counters.execFailed &+= 1
+            log.event(s.name, "exec-failed", [
+                "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
+                "step": .string(Self.stageName(result.stage)), "error": .string(e.text),
+            ])
+        }
+        return Launch(pid: result.pid, execed: execed, stage: result.stage, error: e)
     }
 
     /// A UNIX socket's peer, from SO_PEERCRED, into the handler's

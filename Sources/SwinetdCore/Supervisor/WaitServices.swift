@@ -38,42 +38,14 @@ extension Supervisor {
             }
             plan.setPort(3, l.address.port)
         }
-        let pipe = s.config.stderr == .log ? sparePipe : nil
-        let stderrFD: Int32
-        switch s.config.stderr {
-        case .socket: stderrFD = l.fd
-        case .null: stderrFD = devNull
-        case .log: stderrFD = pipe!.write
-        }
         l.firstDatagram = l.address.transport == .udp ? Self.peekDatagram(l.fd) : nil
-        let result = plan.spawn(connection: l.fd, stderr: stderrFD)
-        let e = Errno(rawValue: result.error)
+        let result = launch(s, socket: l.fd, peer: l.address.description, group: nil, waitAddress: l.address)
         guard result.pid > 0 else {
-            log.event(s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(e.text)])
+            log.event(s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
             backOff(l, s)
             return
         }
-        let execed = result.stage == Int32(CSPAWN_OK.rawValue)
-        let deadline = s.config.handlerLimits.timeout.map { Nanoseconds.adding(now, Nanoseconds.from(seconds: $0)) }
-        var child = Child(service: s.name, peer: l.address.description, started: now, counted: execed,
-                          deadline: execed ? deadline : nil)
-        child.waitAddress = l.address
-        children.add(result.pid, child)
-        if deadline != nil && execed { scheduleTimeoutSweep() }
-        if let pipe {
-            sparePipe = nil
-            closeDescriptor(pipe.write)
-            output.add(pipe.read, service: s.name, pid: result.pid, now: now)
-        }
         l.waitHandler = result.pid
-        log.event(s.name, "started", ["pid": .int(Int(result.pid)), "address": .string(l.address.description)])
-        if execed { s.counters.accepted &+= 1 } else {
-            s.counters.execFailed &+= 1
-            log.event(s.name, "exec-failed", [
-                "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
-                "step": .string(Self.stageName(result.stage)), "error": .string(e.text),
-            ])
-        }
         refresh(s)
         if children.total >= admission.maxChildren { refreshAll() }
     }
