@@ -58,7 +58,8 @@ let package = Package(
         // The real binary on loopback: serve, limits, reload, signals, privileges.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["swinetd"]
+            dependencies: ["swinetd"],
+            exclude: ["Fixtures"]
         ),
     ]
 )

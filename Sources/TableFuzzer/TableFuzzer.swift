@@ -1,5 +1,5 @@
 // The table loader under libFuzzer (`make fuzz`), and with it the control
-// socket's JSON and the metrics server's request reader: every input must
+// socket's JSON, the metrics server's request reader and both importers: every input must
 // give a table or at least one diagnostic, within the fuzzer's time and memory
 // limits, and whatever it gives must survive the trip from the loader
 // process to the master. Built with -DFUZZING -sanitize=fuzzer,address it
@@ -9,6 +9,7 @@ import SwinetdCore
 
 func check(_ bytes: [UInt8]) {
     precondition(FuzzSupport.controlInputHolds(bytes), "a control request or HTTP head was mishandled")
+    precondition(FuzzSupport.importHolds(bytes), "swinetd import wrote a table that does not load")
     switch TableLoader().load(bytes: bytes, file: "fuzz.yaml") {
     case .success(let table):
         precondition(!table.services.isEmpty, "a table with no services")

@@ -23,7 +23,7 @@ struct Swinetd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swinetd",
         abstract: "An inetd-style super-server: one handler process per TCP connection.",
-        subcommands: [Run.self, Check.self, Status.self, Reload.self, Stop.self, BuiltinCommand.self],
+        subcommands: [Run.self, Check.self, Status.self, Reload.self, Stop.self, ImportCommand.self, BuiltinCommand.self],
         defaultSubcommand: Run.self
     )
 }

@@ -17,6 +17,21 @@ public enum FuzzSupport {
         return MetricsServer.response(to: bytes) { "body" }.starts(with: Array("HTTP/1.1 ".utf8))
     }
 
+    /// Both importers on `bytes` as an inetd.conf and as an xinetd file:
+    /// whatever they read, the table they write loads (when it serves
+    /// anything), which is what `swinetd import` promises.
+    public static func importHolds(_ bytes: [UInt8]) -> Bool {
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        var xinetd = XinetdConf(includeDisabled: true)
+        xinetd.followIncludes = false
+        for var result in [InetdConf(includeDisabled: true).read(lines: lines, path: "fuzz.conf"), xinetd.read(lines: lines, path: "fuzz.conf")] {
+            guard !result.services.isEmpty else { continue }
+            let (table, served) = ImportWriter.render(&result, source: "fuzz.conf")
+            if served > 0, case .failure = TableLoader().load(bytes: Array(table.utf8), file: "import.yaml") { return false }
+        }
+        return true
+    }
+
     /// A file's bytes (the replay mode's inputs).
     public static func read(_ path: String) -> [UInt8]? {
         try? FileBytes.read(path).get()

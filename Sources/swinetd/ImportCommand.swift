@@ -1,0 +1,110 @@
+import ArgumentParser
+import SwinetdCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `swinetd import inetd|xinetd`: another super-server's configuration as a
+/// checked services.yaml on stdout (or -o FILE), and on stderr every
+/// construct that has no exact equivalent.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Convert an inetd.conf or an xinetd configuration into a checked services.yaml (exit 0: exact, 1: something approximated or left out, 2: unreadable).",
+        subcommands: [ImportInetd.self, ImportXinetd.self])
+}
+
+struct ImportOptions: ParsableArguments {
+    @Option(name: [.customShort("o"), .long], help: "Write the table here instead of stdout.")
+    var output: String?
+
+    @Flag(help: "Also carry over disabled and commented-out entries, as enabled: false.")
+    var includeDisabled = false
+
+    /// Writes the table and the notes; exits 0, 1 or 2 as the result says.
+    func finish(_ result: ImportResult, source: String) throws {
+        MasterSignals.unblock()
+        var result = result
+        if let unreadable = result.unreadable {
+            printError("swinetd import: \(unreadable)")
+            throw ExitCode(2)
+        }
+        if result.services.isEmpty {
+            // A table needs a service: say so rather than write one check refuses.
+            result.notes.append(ImportNote(file: source, line: nil, kind: .leftOut, message: nothingToServe(includeDisabled)))
+            for note in result.notes { printError(note.description) }
+            throw ExitCode(1)
+        }
+        let (yaml, served) = ImportWriter.render(&result, source: source)
+        if served == 0 {
+            result.notes.append(ImportNote(file: source, line: nil, kind: .leftOut,
+                message: "nothing can be served on this host: every service is commented out, so check refuses the table until one is uncommented"))
+        }
+        if let output {
+            let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                printError("swinetd import: cannot write \(output): \(String(cString: strerror(errno)))")
+                throw ExitCode(2)
+            }
+            defer { close(fd) }
+            guard writeAll(fd, yaml) else {
+                printError("swinetd import: cannot write \(output): \(String(cString: strerror(errno)))")
+                throw ExitCode(2)
+            }
+        } else {
+            _ = writeAll(1, yaml)
+        }
+        for note in result.notes { printError(note.description) }
+        if !result.notes.isEmpty { throw ExitCode(1) }
+    }
+
+    private func nothingToServe(_ all: Bool) -> String {
+        "nothing to serve: no table written" + (all ? "" : " (disabled entries are carried over with --include-disabled)")
+    }
+
+    private func writeAll(_ fd: Int32, _ text: String) -> Bool {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            bytes = bytes.dropFirst(n)
+        }
+        return true
+    }
+}
+
+struct ImportInetd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inetd",
+        abstract: "Read an inetd.conf (FreeBSD, OpenBSD, NetBSD, Debian's openbsd-inetd, busybox).")
+
+    @OptionGroup var options: ImportOptions
+
+    @Flag(help: "Plain tcp and udp listen on IPv4 and IPv6, as Debian's openbsd-inetd reads them (default: IPv4 only, as the BSDs and busybox).")
+    var dualStack = false
+
+    @Argument(help: "The inetd.conf to read.")
+    var file: String
+
+    func run() throws {
+        let result = InetdConf(includeDisabled: options.includeDisabled, dualStack: dualStack).read(path: file)
+        try options.finish(result, source: file)
+    }
+}
+
+struct ImportXinetd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xinetd",
+        abstract: "Read xinetd.conf (with defaults, include and includedir) or a directory such as /etc/xinetd.d.")
+
+    @OptionGroup var options: ImportOptions
+
+    @Argument(help: "xinetd.conf, or a directory of service files.")
+    var path: String
+
+    func run() throws {
+        let result = XinetdConf(includeDisabled: options.includeDisabled).read(path: path)
+        try options.finish(result, source: path)
+    }
+}
