@@ -19,13 +19,37 @@ enum Main {
     }
 }
 
+/// `swinetd [serving options]` serves, as `swinetd run` does. The serving
+/// flags stay `run`'s own (as root options they would take `-c` and `-f`
+/// from every subcommand), and the top-level `--help` lists them.
 struct Swinetd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swinetd",
-        abstract: "An inetd-style super-server: one handler process per TCP connection.",
-        subcommands: [Run.self, Check.self, Status.self, Reload.self, Stop.self, ImportCommand.self, BuiltinCommand.self],
+        abstract: "An inetd-style super-server: one handler process per connection.",
+        usage: "swinetd [run] [<serving options>]\nswinetd <subcommand> [<options>]",
+        discussion: "With no subcommand, swinetd serves the table (the same as 'swinetd run').\n\n" + servingOptions(),
+        version: SwinetdVersion.current,
+        subcommands: [Run.self, Check.self, Status.self, Reload.self, Upgrade.self, Stop.self, ImportCommand.self, BuiltinCommand.self],
         defaultSubcommand: Run.self
     )
+
+    /// The OPTIONS part of `swinetd run --help`, headed as serving options.
+    static func servingOptions() -> String {
+        var lines = Run.helpMessage(columns: 80).split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: "OPTIONS:") else { return "" }
+        lines.removeSubrange(...start)
+        // `--version` and `-h` are the root's own, listed under its OPTIONS.
+        lines.removeAll { $0.hasPrefix("  --version") || $0.hasPrefix("  -h, --help") }
+        return "SERVING OPTIONS:\n" + lines.joined(separator: "\n").trimmingTrailingNewlines()
+    }
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var s = self
+        while s.last == "\n" { s.removeLast() }
+        return s
+    }
 }
 
 struct ConfigOption: ParsableArguments {
@@ -35,6 +59,8 @@ struct ConfigOption: ParsableArguments {
 
 extension Log.Format: ExpressibleByArgument {}
 
+extension LogTimestamps: ExpressibleByArgument {}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Listen on every address of the table and serve (the default command).")
@@ -42,6 +68,13 @@ struct Run: ParsableCommand {
     /// The longest `--grace`: a day.
     static let maxGrace = 86_400.0
 
+    @OptionGroup var serving: ServeOptions
+
+    func run() throws { try serving.serve() }
+}
+
+/// The flags of serving, shared by `swinetd` and `swinetd run`.
+struct ServeOptions: ParsableArguments {
     @OptionGroup var table: ConfigOption
 
     @Option(help: "Seconds handlers get between SIGTERM and SIGKILL when swinetd stops (0 to 86400).")
@@ -49,6 +82,9 @@ struct Run: ParsableCommand {
 
     @Option(help: "Log lines as text or json.")
     var logFormat: Log.Format = .text
+
+    @Option(help: "Text lines start with an RFC 3339 UTC time: auto (on a terminal or file, not on a pipe or under journald), always or never.")
+    var logTimestamps: LogTimestamps = .auto
 
     @Option(help: "Write the master's pid to this file and hold a lock on it (removed on exit).")
     var pidFile: String?
@@ -63,12 +99,12 @@ struct Run: ParsableCommand {
     var control: String?
 
     func validate() throws {
-        guard grace >= 0, grace <= Self.maxGrace else {
-            throw ValidationError("--grace must be a number of seconds from 0 to \(Int(Self.maxGrace)), not \(grace)")
+        guard grace >= 0, grace <= Run.maxGrace else {
+            throw ValidationError("--grace must be a number of seconds from 0 to \(Int(Run.maxGrace)), not \(grace)")
         }
     }
 
-    func run() throws {
+    func serve() throws {
         var configPath = table.config
         var pidFile = self.pidFile
         var readyFD: Int32 = -1
@@ -84,13 +120,13 @@ struct Run: ParsableCommand {
         }
         let log: Log
         if daemon {
-            log = Log(format: logFormat, sink: .descriptor(readyFD))
+            log = Log(format: logFormat, sink: .descriptor(readyFD), prefix: .choose(for: readyFD, timestamps: logTimestamps))
         } else if StandardDescriptors.closedAtStart.contains(2) {
             // stderr was closed: the log would go nowhere, so it goes to syslog.
             log = Log(format: logFormat, sink: .syslog(path: syslogSocket))
-            log.event("swinetd", "log-to-syslog", ["reason": .string("stderr was closed at start")])
+            log.event(.notice, "swinetd", "log-to-syslog", ["reason": .string("stderr was closed at start")])
         } else {
-            log = Log(format: logFormat)
+            log = Log(format: logFormat, prefix: .choose(for: 2, timestamps: logTimestamps))
         }
         let supervisor: Supervisor
         do {
@@ -98,7 +134,7 @@ struct Run: ParsableCommand {
             supervisor = try Supervisor(options: .init(configPath: configPath, grace: grace, pidFile: pidFile,
                                                        controlPath: controlPath, controlWanted: control != "none"), log: log)
         } catch {
-            log.event("swinetd", "error", ["op": .string("setup"), "error": .string(error.text)])
+            log.event(.error, "swinetd", "error", ["op": .string("setup"), "error": .string(error.text)])
             log.flush(waitingAtMost: 1000)
             throw ExitCode(1)
         }
@@ -269,5 +305,17 @@ struct BuiltinCommand: ParsableCommand {
         }
         let status = BuiltinServices.serve(b, udp: udp)
         if status != 0 { throw ExitCode(status) }
+    }
+}
+
+struct Upgrade: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the running swinetd with the binary now on disk, keeping every socket and handler: exit 0 when applied, 1 when the new binary failed its check, 2 when no swinetd answers.")
+
+    @OptionGroup var connection: ControlOption
+
+    func run() throws {
+        let reply = try connection.ask(.object([("command", .string("upgrade"))]), timeout: 60)
+        if reply.exit != 0 { throw ExitCode(reply.exit) }
     }
 }

@@ -216,6 +216,26 @@ func openDescriptors(of pid: Int32) -> Int {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
 }
 
+/// `text` without the RFC 3339 time that starts each line written to a file
+/// (`2026-12-02T15:04:05.123Z `).
+func withoutTimestamps(_ text: String) -> String {
+    guard text.utf8.count > 25 else { return text }
+    var out = ""
+    out.reserveCapacity(text.utf8.count)
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        let u = line.utf8
+        if u.count >= 25, u[u.index(u.startIndex, offsetBy: 10)] == UInt8(ascii: "T"),
+           u[u.index(u.startIndex, offsetBy: 23)] == UInt8(ascii: "Z"), u[u.index(u.startIndex, offsetBy: 24)] == 32 {
+            out += line.dropFirst(25)
+        } else {
+            out += line
+        }
+        out += "\n"
+    }
+    out.removeLast()
+    return out
+}
+
 /// A running swinetd with its own table, log and directory, stopped and
 /// reaped by pid when the test ends.
 final class Daemon {
@@ -257,10 +277,14 @@ final class Daemon {
     /// The start-up line, in either log format.
     var started: Bool { log.contains("swinetd: started") || log.contains(#""event":"started""#) }
 
-    var log: String {
+    /// The log as written: on a file, each text line starts with its time.
+    var rawLog: String {
         if pipeRead >= 0 { drainPipe(); return String(decoding: piped, as: UTF8.self) }
         return readText(logPath) ?? ""
     }
+
+    /// The log without the times at the starts of lines, as tests read it.
+    var log: String { withoutTimestamps(rawLog) }
     var logLines: [String] { log.split(separator: "\n").map(String.init) }
 
     /// Reads what the pipe holds now (logToPipe only).

@@ -13,7 +13,7 @@ import Glibc
         defer { close(ends[0]); close(ends[1]) }
         let log = Log(sink: .descriptor(ends[1]))
         let lines = 5_000
-        for i in 0..<lines { log.event("t", "line", ["n": .int(i), "pad": .string(String(repeating: "p", count: 40))]) }
+        for i in 0..<lines { log.event(.info, "t", "line", ["n": .int(i), "pad": .string(String(repeating: "p", count: 40))]) }
         #expect(log.sink.hasPending, "the pipe (64 KiB) and the queue are full")
         // Read everything, flushing as the loop would when writable.
         _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)

@@ -48,7 +48,7 @@ extension Supervisor {
     func openControl() -> Bool {
         guard let path = options.controlPath else {
             if options.controlWanted {
-                log.event("swinetd", "control", ["socket": .string("none"),
+                log.event(.notice, "swinetd", "control", ["socket": .string("none"),
                                                  "reason": .string("not root and no XDG_RUNTIME_DIR; use --control PATH")])
             }
             return true
@@ -62,10 +62,10 @@ extension Supervisor {
                 return false
             }
             control = server
-            log.event("swinetd", "control", ["socket": .string(path)])
+            log.event(.notice, "swinetd", "control", ["socket": .string(path)])
             return true
         case .failure(let e):
-            log.event("swinetd", "error", ["control": .string(path), "error": .string(e.description)])
+            log.event(.error, "swinetd", "error", ["control": .string(path), "error": .string(e.description)])
             return false
         }
     }
@@ -94,7 +94,7 @@ extension Supervisor {
             case .accepted(let fd):
                 let uid = ControlSocket.peerUID(fd)
                 guard let uid, uid == 0 || uid == geteuid() else {
-                    log.event("swinetd", "control-refused", ["uid": .int(Int(uid.map { Int64($0) } ?? -1))])
+                    log.event(.warning, "swinetd", "control-refused", ["uid": .int(Int(uid.map { Int64($0) } ?? -1))])
                     closeDescriptor(fd)
                     continue
                 }

@@ -73,15 +73,15 @@ extension Supervisor {
             if e.watched { epoll.remove(e.fd) }
             closeDescriptor(e.fd)
             m.endpoints[address] = nil
-            log.event("metrics", "closed", ["address": .string(address.description)])
+            log.event(.notice, "metrics", "closed", ["address": .string(address.description)])
         }
         for address in addresses where m.endpoints[address] == nil {
             switch Socket.listen(address, backlog: MetricsServer.backlog) {
             case .success(let fd):
                 m.endpoints[address] = MetricsServer.Endpoint(address: address, fd: fd)
-                log.event("metrics", "listening", ["address": .string(address.description)])
+                log.event(.notice, "metrics", "listening", ["address": .string(address.description)])
             case .failure(let e):
-                log.event("metrics", "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.errno.text)])
+                log.event(.error, "metrics", "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.errno.text)])
                 failed += 1
             }
         }

@@ -28,7 +28,8 @@ public final class LogSink {
     private var own: Int32 = -1
     /// Most bytes kept waiting for a slow reader.
     static let capacity = 64 << 10
-    private var queue = Deque<[UInt8]>()
+    /// Each waiting line with its level (syslog sends that as the priority).
+    private var queue = Deque<(bytes: [UInt8], level: Log.Level)>()
     private var queuedBytes = 0
     /// Bytes of the first queued line already written (a short write).
     private var writtenOfFirst = 0
@@ -79,17 +80,17 @@ public final class LogSink {
         }
     }
 
-    /// Takes one line (ending in a newline).
-    func write(_ line: [UInt8]) {
+    /// Takes one line (ending in a newline); syslog also gets its level.
+    func write(_ line: [UInt8], level: Log.Level) {
         if queue.isEmpty {
-            switch send(line[...]) {
+            switch send(line[...], level: level) {
             case .all: return
-            case .part(let n): enqueue(line, written: n)
-            case .none: enqueue(line, written: 0)
+            case .part(let n): enqueue(line, level, written: n)
+            case .none: enqueue(line, level, written: 0)
             case .lost: return
             }
         } else {
-            enqueue(line, written: 0)
+            enqueue(line, level, written: 0)
         }
     }
 
@@ -97,10 +98,10 @@ public final class LogSink {
     /// anything is still waiting.
     func flush() -> Bool {
         while let first = queue.first {
-            switch send(first[writtenOfFirst...]) {
+            switch send(first.bytes[writtenOfFirst...], level: first.level) {
             case .all, .lost:
                 queue.removeFirst()
-                queuedBytes -= first.count
+                queuedBytes -= first.bytes.count
                 writtenOfFirst = 0
             case .part(let n):
                 writtenOfFirst += n
@@ -118,20 +119,20 @@ public final class LogSink {
         return dropped
     }
 
-    private func enqueue(_ line: [UInt8], written: Int) {
+    private func enqueue(_ line: [UInt8], _ level: Log.Level, written: Int) {
         // A line is whole or not at all: a partly written one always stays.
         if written == 0 && queuedBytes + line.count > Self.capacity {
             dropped += 1
             return
         }
         if queue.isEmpty { writtenOfFirst = written }
-        queue.append(line)
+        queue.append((line, level))
         queuedBytes += line.count
     }
 
     private enum Sent { case all, part(Int), none, lost }
 
-    private func send(_ bytes: ArraySlice<UInt8>) -> Sent {
+    private func send(_ bytes: ArraySlice<UInt8>, level: Log.Level) -> Sent {
         let n: Int
         switch target {
         case .file(let fd), .stream(let fd):
@@ -139,7 +140,7 @@ public final class LogSink {
         case .socket(let fd):
             n = bytes.withUnsafeBytes { buf in Glibc.send(fd, buf.baseAddress, buf.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         case .syslog(let client):
-            return client.send(bytes) ? .all : (client.fd >= 0 ? .none : .lost)
+            return client.send(bytes, level: level) ? .all : (client.fd >= 0 ? .none : .lost)
         }
         if n == bytes.count { return .all }
         if n > 0 { return .part(n) }

@@ -6,7 +6,8 @@ import Glibc
 /// when the syslog daemon stops reading. Each line is one datagram on a
 /// non-blocking AF_UNIX socket, in the format syslog(3) uses:
 /// `<30>Dec  2 09:14:07 swinetd[812]: echo: accepted ...` (facility daemon,
-/// priority info). When the daemon is gone (ENOENT, ECONNREFUSED: restarted)
+/// the line's level as its severity: <27> error, <28> warning, <29> notice,
+/// <30> info). When the daemon is gone (ENOENT, ECONNREFUSED: restarted)
 /// the line is lost and the socket is connected again for the next one.
 public final class SyslogClient {
     public static let defaultPath = "/dev/log"
@@ -23,10 +24,10 @@ public final class SyslogClient {
 
     /// Sends `line` (its trailing newline is dropped). False when it did not
     /// go: the socket is full (fd stays open: wait for writable) or gone.
-    func send(_ line: ArraySlice<UInt8>) -> Bool {
+    func send(_ line: ArraySlice<UInt8>, level: Log.Level) -> Bool {
         if fd < 0 && !connect() { return false }
         datagram.removeAll(keepingCapacity: true)
-        datagram.append(contentsOf: "<30>".utf8)
+        datagram.append(contentsOf: "<\(3 << 3 + level.rawValue)>".utf8)
         datagram.append(contentsOf: timestamp())
         datagram.append(contentsOf: " swinetd[\(pid)]: ".utf8)
         datagram.append(contentsOf: line.last == 10 ? line.dropLast() : line)

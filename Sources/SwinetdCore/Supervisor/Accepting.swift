@@ -85,7 +85,7 @@ extension Supervisor {
         case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
             pauseForResources(l.owner, op: "accept", e)
         default:
-            log.event(l.owner, "error", ["op": .string("accept"), "address": .string(l.address.description), "error": .string(e.text)])
+            log.event(.error, l.owner, "error", ["op": .string("accept"), "address": .string(l.address.description), "error": .string(e.text)])
         }
     }
 
@@ -93,7 +93,7 @@ extension Supervisor {
     /// memory neither spins the loop nor kills the master; logs once per episode.
     func pauseForResources(_ service: String, op: String, _ e: Errno) {
         if !resourceTroubleLogged {
-            log.event(service, "error", ["op": .string(op), "error": .string(e.text), "pause": .seconds(Self.resourcePause)])
+            log.event(.error, service, "error", ["op": .string(op), "error": .string(e.text), "pause": .seconds(Self.resourcePause)])
             resourceTroubleLogged = true
         }
         let until = Nanoseconds.adding(now, Self.resourcePause)
@@ -137,7 +137,7 @@ extension Supervisor {
                 hold(s, c, result.error)
             } else {
                 s.counters.refuse("spawn")
-                log.event(s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
+                log.event(.info, s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
                                               "step": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
                 closeDescriptor(c.fd)
             }
@@ -196,15 +196,15 @@ extension Supervisor {
             output.add(pipe.read, service: s.name, pid: result.pid, now: now)
         }
         if waitAddress == nil {
-            log.event(s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peer)])
+            log.event(.info, s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peer)])
         } else {
-            log.event(s.name, "started", ["pid": .int(Int(result.pid)), "address": .string(peer)])
+            log.event(.info, s.name, "started", ["pid": .int(Int(result.pid)), "address": .string(peer)])
         }
         if execed {
             s.counters.accepted &+= 1
         } else {
             s.counters.execFailed &+= 1
-            log.event(s.name, "exec-failed", [
+            log.event(.warning, s.name, "exec-failed", [
                 "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
                 "step": .string(Self.stageName(result.stage)), "error": .string(e.text),
             ])

@@ -64,7 +64,7 @@ extension Supervisor {
             guard l.watched != want else { continue }
             if want {
                 if case .failure(let e) = epoll.add(l.token) {
-                    log.event(s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
+                    log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
                     continue
                 }
             } else {

@@ -189,7 +189,7 @@ extension Supervisor {
         }
         fields.append(("duration", .seconds(Nanoseconds.since(now, child.started))))
         if child.timedOut { fields.append(("reason", .string("timeout"))) }
-        log.event(child.service, "exited", fields: fields)
+        log.event(.info, child.service, "exited", fields: fields)
     }
 
     /// How often handlers with a `timeout` are looked at, and how long one
@@ -208,7 +208,7 @@ extension Supervisor {
         timeoutSweepScheduled = false
         for (pid, signal) in children.timeouts(now: now, killAfter: Self.timeoutKillAfter) {
             if let child = children.byPID[pid] {
-                log.event(child.service, "timeout", ["pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal))])
+                log.event(.warning, child.service, "timeout", ["pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal))])
             }
             Processes.signalGroup(pid, signal)
         }

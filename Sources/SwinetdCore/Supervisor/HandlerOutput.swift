@@ -121,7 +121,7 @@ final class HandlerOutput {
         orphans.removeAll { pipe in
             guard pipes[pipe.token.fd] === pipe else { return true }   // closed meanwhile (EOF)
             guard Nanoseconds.since(now, pipe.reapedAt) >= Self.cutAfter else { return false }
-            log.event(pipe.service, "output-cut", ["pid": .int(Int(pipe.pid)), "after": .seconds(Self.cutAfter)])
+            log.event(.warning, pipe.service, "output-cut", ["pid": .int(Int(pipe.pid)), "after": .seconds(Self.cutAfter)])
             close(pipe, log)
             return true
         }
@@ -160,15 +160,15 @@ final class HandlerOutput {
         reportSuppressed(pipe, log)
         let text = String(decoding: line, as: UTF8.self)
         if truncated > 0 {
-            log.event(pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "truncated": .int(truncated), "line": .string(text)])
+            log.event(.info, pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "truncated": .int(truncated), "line": .string(text)])
         } else {
-            log.event(pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "line": .string(text)])
+            log.event(.info, pipe.service, "stderr", ["pid": .int(Int(pipe.pid)), "line": .string(text)])
         }
     }
 
     private func reportSuppressed(_ pipe: Pipe, _ log: Log) {
         guard pipe.suppressed > 0 else { return }
-        log.event(pipe.service, "stderr-suppressed", ["pid": .int(Int(pipe.pid)), "suppressed": .int(pipe.suppressed)])
+        log.event(.warning, pipe.service, "stderr-suppressed", ["pid": .int(Int(pipe.pid)), "suppressed": .int(pipe.suppressed)])
         pipe.suppressed = 0
     }
 

@@ -12,7 +12,7 @@ extension Supervisor {
         s.held = c
         s.holdReason = e == .noMemory ? .resources : .nproc
         if s.loggedPause != s.holdReason {
-            log.event(s.name, "paused", ["reason": .string(s.holdReason.rawValue), "error": .string(e.text)])
+            log.event(.notice, s.name, "paused", ["reason": .string(s.holdReason.rawValue), "error": .string(e.text)])
             s.loggedPause = s.holdReason
         }
         refresh(s)
@@ -35,7 +35,7 @@ extension Supervisor {
         guard s.held == nil else { return }
         s.retryDelay = ServiceState.firstRetry
         if s.loggedPause != nil {
-            log.event(s.name, "resumed", [:])
+            log.event(.notice, s.name, "resumed", [:])
             s.loggedPause = nil
         }
         refresh(s)
@@ -47,7 +47,7 @@ extension Supervisor {
         guard var c = s.held else { return }
         s.held = nil
         s.counters.refuse(reason)
-        log.event(s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
+        log.event(.info, s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
         closeDescriptor(c.fd)
     }
 }

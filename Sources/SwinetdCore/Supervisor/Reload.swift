@@ -9,7 +9,7 @@ extension Supervisor {
     /// HUP while a load or a job runs is kept and starts another afterwards.
     func requestReload() {
         guard stop == nil else {
-            log.event("reload", "ignored", ["reason": .string("stopping")])
+            log.event(.notice, "reload", "ignored", ["reason": .string("stopping")])
             return
         }
         if loader != nil || reloadJob != nil { reloadPending = true; return }
@@ -19,11 +19,11 @@ extension Supervisor {
             loader = process
             loadsStarted += 1
             if case .failure(let e) = epoll.add(process.token) {
-                log.event("reload", "error", ["op": .string("epoll_ctl"), "error": .string(e.text)])
+                log.event(.error, "reload", "error", ["op": .string("epoll_ctl"), "error": .string(e.text)])
             }
             timers.add(.loaderTimeout(pid: process.pid), at: Nanoseconds.adding(reloadStarted, TableLoadProcess.timeout))
         case .failure(let e):
-            log.event("reload", "error", ["op": .string("fork"), "error": .string(e.text)])
+            log.event(.error, "reload", "error", ["op": .string("fork"), "error": .string(e.text)])
             loadsStarted += 1
             answerReloadWaiters(exit: 1, output: "swinetd could not start the table loader: \(e.text)\n")
         }
@@ -56,8 +56,8 @@ extension Supervisor {
 
     /// A table with any error changes nothing: the old one keeps serving.
     func rejected(_ errors: TableErrors) {
-        for line in errors.lines { log.event("reload", "error", ["diagnostic": .string(line)]) }
-        log.event("reload", "rejected", ["errors": .int(errors.count)])
+        for line in errors.lines { log.event(.error, "reload", "error", ["diagnostic": .string(line)]) }
+        log.event(.error, "reload", "rejected", ["errors": .int(errors.count)])
         masterCounters.reloadsRejected &+= 1
         masterCounters.lastReload = (StatusReport.now(), "rejected errors=\(errors.count)")
         answerReloadWaiters(exit: 1, output: errors.lines.map { $0 + "\n" }.joined())
@@ -79,22 +79,22 @@ extension Supervisor {
         // connections between the two. It opens when that handler exits.
         if let pid = retiredWaitSockets[address], children.byPID[pid] != nil {
             deferredOpens[address] = s.name
-            log.event(s.name, "deferred", ["address": .string(address.description), "until-exit-of": .int(Int(pid))])
+            log.event(.notice, s.name, "deferred", ["address": .string(address.description), "until-exit-of": .int(Int(pid))])
             return true
         }
         let file = Socket.FileMode(mode: mode_t(s.config.socketFile.mode), owner: s.config.socketFile.owner, group: s.config.socketFile.group)
         switch Socket.listen(address, backlog: s.config.backlog, file: file) {
         case .success(let fd):
             listeners.insert(Listener(address: address, fd: fd, backlog: s.config.backlog, owner: s.name))
-            log.event(s.name, "listening", ["address": .string(address.description)])
+            log.event(.notice, s.name, "listening", ["address": .string(address.description)])
             return true
         case .failure(let e) where s.config.isOptional(address)
             && (e.errno == .addressFamilyNotSupported || e.errno == .addressNotAvailable):
             // A host without IPv6: the IPv4 half of `PORT` or `localhost:PORT` still serves.
-            log.event(s.name, "skipped", ["address": .string(address.description), "error": .string(e.errno.text)])
+            log.event(.warning, s.name, "skipped", ["address": .string(address.description), "error": .string(e.errno.text)])
             return true
         case .failure(let e):
-            log.event(s.name, "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.text)])
+            log.event(.error, s.name, "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.text)])
             return false
         }
     }
@@ -108,7 +108,7 @@ extension Supervisor {
         closeDescriptor(l.fd)
         // A UNIX socket's file goes with its socket (a kept address keeps both).
         if let path = address.path { unlink(path) }
-        log.event(l.owner, "closed", ["address": .string(address.description)])
+        log.event(.notice, l.owner, "closed", ["address": .string(address.description)])
     }
 
     func closeAllListeners() {

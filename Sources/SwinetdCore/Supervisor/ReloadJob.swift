@@ -69,7 +69,7 @@ extension Supervisor {
                     reloadJob = nil
                     let errors = TableErrors([Diagnostic(file: options.configPath, mark: nil, message: "the table loader's answer is malformed")])
                     if job.purpose == .reload { rejected(errors); return }
-                    for line in errors.lines { log.event("swinetd", "error", ["diagnostic": .string(line)]) }
+                    for line in errors.lines { log.event(.error, "swinetd", "error", ["diagnostic": .string(line)]) }
                     startOutcome.failed += 1
                     return
                 }
@@ -160,7 +160,7 @@ extension Supervisor {
             startOutcome.failed += metricsFailed
             return
         }
-        log.event("reload", "applied", [
+        log.event(.notice, "reload", "applied", [
             "added": .int(o.added), "removed": .int(o.removed), "changed": .int(o.changed),
             "unchanged": .int(o.unchanged), "failed": .int(o.failed),
             "duration": .milliseconds(Nanoseconds.since(now, reloadStarted)),

@@ -39,7 +39,7 @@ extension Supervisor {
             case .denied: break
             }
             if suppressed > 0 { fields.append(("suppressed", .int(suppressed))) }
-            log.event(s.name, "refused", fields: fields)
+            log.event(.info, s.name, "refused", fields: fields)
         case .suppress(let first, let summaryAt):
             if first { timers.add(.refusalSummary(service: s.name, reason: reason.rawValue), at: summaryAt) }
         }
@@ -49,7 +49,7 @@ extension Supervisor {
     func summarizeRefusals(_ name: String, _ reasonText: String) {
         guard let s = services[name], let reason = RefusalReason(rawValue: reasonText) else { return }
         let n = s.refusals.takeSuppressed(reason, now: now)
-        if n > 0 { log.event(s.name, "refused", ["reason": .string(reason.rawValue), "suppressed": .int(n)]) }
+        if n > 0 { log.event(.info, s.name, "refused", ["reason": .string(reason.rawValue), "suppressed": .int(n)]) }
     }
 
     /// `rate`'s bucket is empty: the service stops accepting until the next
@@ -61,7 +61,7 @@ extension Supervisor {
         timers.add(.rateReady(service: s.name), at: ready)
         if !s.rateEpisode {
             s.rateEpisode = true
-            log.event(s.name, "paused", ["reason": .string(PauseReason.rate.rawValue), "rate": .string(s.config.admission.rate?.description ?? "")])
+            log.event(.notice, s.name, "paused", ["reason": .string(PauseReason.rate.rawValue), "rate": .string(s.config.admission.rate?.description ?? "")])
         }
         refresh(s)
     }
@@ -78,7 +78,7 @@ extension Supervisor {
     /// The rate pause is over when a watched listener's queue is found empty.
     func rateEpisodeEnded(_ s: ServiceState) {
         s.rateEpisode = false
-        log.event(s.name, "resumed", ["reason": .string(PauseReason.rate.rawValue)])
+        log.event(.notice, s.name, "resumed", ["reason": .string(PauseReason.rate.rawValue)])
     }
 
     /// `ip:port` or `[ip6]:port`, for a log line.

@@ -9,7 +9,7 @@ extension Supervisor {
     func beginStop(reason: String) {
         guard stop == nil else { return }
         let grace = Nanoseconds.from(seconds: stopGrace ?? options.grace)
-        log.event("swinetd", "stopping", [
+        log.event(.notice, "swinetd", "stopping", [
             reason == "control" ? "by" : "signal": .string(reason), "handlers": .int(children.total), "grace": .seconds(grace),
         ])
         admission.stopping = true
@@ -39,7 +39,7 @@ extension Supervisor {
             return false
         case .abandon:
             for (pid, child) in children.byPID {
-                log.event(child.service, "abandoned", ["pid": .int(Int(pid)), "peer": .string(child.peer)])
+                log.event(.warning, child.service, "abandoned", ["pid": .int(Int(pid)), "peer": .string(child.peer)])
             }
             return true
         }

@@ -106,7 +106,7 @@ public final class Supervisor {
             switch PidFile.lock(path) {
             case .success(let p): pidFile = p
             case .failure(let f):
-                log.event("swinetd", "error", ["pid-file": .string(path), "error": .string(f.message)])
+                log.event(.error, "swinetd", "error", ["pid-file": .string(path), "error": .string(f.message)])
                 return false
             }
         }
@@ -117,7 +117,7 @@ public final class Supervisor {
             reloadJob = ReloadJob(stream, purpose: .start)
             while reloadJob != nil { stepReloadJob(budget: .max) }
         case .failure(let errors):
-            for line in errors.lines { log.event("swinetd", "error", ["diagnostic": .string(line)]) }
+            for line in errors.lines { log.event(.error, "swinetd", "error", ["diagnostic": .string(line)]) }
             return notStarted(errors.count)
         }
         if startOutcome.failed > 0 { return notStarted(startOutcome.failed) }
@@ -125,10 +125,10 @@ public final class Supervisor {
         // count is the same idle as after load.
         if services.values.contains(where: { $0.config.stderr == .log }) && !makeSparePipe(for: "swinetd") { return notStarted(1) }
         if let p = pidFile, case .failure(let f) = p.record(getpid()) {
-            log.event("swinetd", "error", ["pid-file": .string(p.path), "error": .string(f.message)])
+            log.event(.error, "swinetd", "error", ["pid-file": .string(p.path), "error": .string(f.message)])
             return notStarted(1)
         }
-        log.event("swinetd", "started", [
+        log.event(.notice, "swinetd", "started", [
             "pid": .int(Int(getpid())), "services": .int(services.count), "listeners": .int(listeners.count),
         ])
         return true
@@ -138,7 +138,7 @@ public final class Supervisor {
         closeAllListeners()
         closeControl()
         closeMetrics()
-        log.event("swinetd", "not-started", ["errors": .int(errors)])
+        log.event(.error, "swinetd", "not-started", ["errors": .int(errors)])
         pidFile?.remove()
         pidFile = nil
         return false
@@ -169,7 +169,7 @@ public final class Supervisor {
         closeMetrics()
         closeControl()
         pidFile?.remove()
-        log.event("swinetd", "stopped", [:])
+        log.event(.notice, "swinetd", "stopped", [:])
         log.flush(waitingAtMost: 1000)
         return 0
     }
@@ -229,7 +229,7 @@ public final class Supervisor {
             case SIGCHLD: break
             default:
                 if ignoredSignals.insert(s).inserted {
-                    log.event("swinetd", "signal-ignored", ["signal": .string(MasterSignals.name(s))])
+                    log.event(.notice, "swinetd", "signal-ignored", ["signal": .string(MasterSignals.name(s))])
                 }
             }
         }

@@ -41,7 +41,7 @@ extension Supervisor {
         l.firstDatagram = l.address.transport == .udp ? Self.peekDatagram(l.fd) : nil
         let result = launch(s, socket: l.fd, peer: l.address.description, group: nil, waitAddress: l.address)
         guard result.pid > 0 else {
-            log.event(s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
+            log.event(.error, s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
             backOff(l, s)
             return
         }
@@ -84,7 +84,7 @@ extension Supervisor {
         l.backoffUntil = Nanoseconds.adding(now, delay)
         // One line per step: the same delay again (at the last step) is not news.
         if l.backoffLogged != delay {
-            log.event(s.name, "backoff", ["address": .string(l.address.description), "delay": .seconds(delay),
+            log.event(.warning, s.name, "backoff", ["address": .string(l.address.description), "delay": .seconds(delay),
                                           "reason": .string("the handler ended within 1 s and left its socket unread")])
             l.backoffLogged = delay
         }

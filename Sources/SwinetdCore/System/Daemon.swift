@@ -64,7 +64,7 @@ public enum Daemon {
     }
 
     private static func failed(_ step: String) -> Outcome {
-        Log().event("swinetd", "error", ["op": .string(step), "error": .string(Errno.current.text)])
+        Log().event(.error, "swinetd", "error", ["op": .string(step), "error": .string(Errno.current.text)])
         return .exit(1)
     }
 
