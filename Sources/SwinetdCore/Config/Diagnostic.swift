@@ -33,7 +33,7 @@ public struct Mark: Equatable, Hashable, Sendable, Comparable, Codable {
 
 /// One problem found in a table, printed the way compilers do:
 /// `services.yaml:12:5: error: unknown key 'max_conection' in service 'echo'; did you mean 'max_connections'?`
-public struct Diagnostic: Equatable, Sendable, Codable, CustomStringConvertible {
+public struct Diagnostic: Error, Equatable, Sendable, Codable, CustomStringConvertible {
     public var file: String
     public var mark: Mark?
     public var message: String

@@ -148,3 +148,31 @@ extension HostChecks {
         return UInt64(rl.rlim_max)
     }
 }
+
+extension HostChecks {
+    /// The paths `pattern` matches, sorted (glob(3)); a pattern without
+    /// wildcards names its one path whether or not it exists, so that a
+    /// missing file is reported by whoever reads it. `.failure` holds why
+    /// a folder could not be read.
+    static func glob(_ pattern: String) -> Result<[String], Errno> {
+        guard pattern.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) else { return .success([pattern]) }
+        var g = glob_t()
+        defer { globfree(&g) }
+        switch Glibc.glob(pattern, GLOB_ERR, nil, &g) {
+        case 0: break
+        case GLOB_NOMATCH: return .success([])
+        case GLOB_NOSPACE: return .failure(Errno(rawValue: ENOMEM))
+        default:
+            // A folder that does not exist (yet) holds no drop-ins; one that
+            // cannot be read is worth saying.
+            let e = Errno.current
+            if e.rawValue == ENOENT || e.rawValue == ENOTDIR { return .success([]) }
+            return .failure(e)
+        }
+        var out: [String] = []
+        for i in 0..<Int(g.gl_pathc) {
+            if let p = g.gl_pathv[i] { out.append(String(cString: p)) }
+        }
+        return .success(out)
+    }
+}

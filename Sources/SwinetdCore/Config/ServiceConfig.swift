@@ -113,6 +113,10 @@ public struct ServiceTable: Equatable, Sendable, Codable {
     public var maxChildren: Int
     /// Where `GET /metrics` is served (none by default).
     public var metrics: [ListenAddress] = []
+    /// Where each service is defined, `FILE:LINE`, by name (the main table
+    /// or a file of `include`). Not part of a service's config: moving a
+    /// service to another file changes nothing that runs.
+    public var origins: [String: String] = [:]
 
     public subscript(name: String) -> ServiceConfig? {
         services.first { $0.name == name }

@@ -111,4 +111,11 @@ public enum TableKey: String, CaseIterable, Sendable {
     case services, defaults
     case maxChildren = "max_children"
     case metrics
+    /// Files of more services (globs, relative to the table's folder).
+    case include
+}
+
+/// The only key of a file that `include` names.
+public enum IncludedKey: String, CaseIterable, Sendable {
+    case services
 }

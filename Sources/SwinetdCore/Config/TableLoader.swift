@@ -15,6 +15,8 @@ public struct TableLoader {
     /// When true, a `user` or `group` other than swinetd's own is an error
     /// unless swinetd runs as root (what `run` needs; `check` does not ask it).
     public var checkPrivileges: Bool
+    /// Whether `include` reads the files it names (the fuzzer reads none).
+    public var followIncludes = true
 
     public static let maxFileSize = 4 << 20
     public static let maxExpandedNodes = 250_000
@@ -48,26 +50,42 @@ public struct TableLoader {
 
     public func load(bytes: [UInt8], file: String) -> Result<ServiceTable, TableErrors> {
         let document: YAMLDocument
+        switch Self.parse(bytes, file: file) {
+        case .failure(let d): return .failure(TableErrors([d]))
+        case .success(let d): document = d
+        }
+        var validation = Validation(document: document, file: file, checkPrivileges: checkPrivileges, followIncludes: followIncludes)
+        let table = validation.table()
+        if validation.diagnostics.isEmpty, let table { return .success(table) }
+        // File by file (main table first), each in line order.
+        let zero = Mark(line: 0, column: 0)
+        let rank = Dictionary(validation.files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let sorted = validation.diagnostics.enumerated().sorted { a, b in
+            let ra = rank[a.element.file] ?? 0, rb = rank[b.element.file] ?? 0
+            if ra != rb { return ra < rb }
+            let ma = a.element.mark ?? zero, mb = b.element.mark ?? zero
+            return ma != mb ? ma < mb : a.offset < b.offset
+        }.map(\.element)
+        return .failure(TableErrors(Array(sorted.prefix(Self.maxDiagnostics)), omitted: max(0, sorted.count - Self.maxDiagnostics)))
+    }
+
+    /// One file's YAML, within the bounds on its size once aliases expand.
+    static func parse(_ bytes: [UInt8], file: String) -> Result<YAMLDocument, Diagnostic> {
+        let document: YAMLDocument
         switch YAMLDocument.parse(bytes) {
         case .failure(let error):
-            return .failure(TableErrors([Diagnostic(file: file, mark: error.mark, message: error.message)]))
+            return .failure(Diagnostic(file: file, mark: error.mark, message: error.message))
         case .success(let d): document = d
         }
         switch document.expandedSize(limit: Self.maxExpandedNodes) {
         case .cycle(let mark):
-            return .failure(TableErrors([Diagnostic(file: file, mark: mark, message: "an alias inside the node it names: the table would be infinite")]))
+            return .failure(Diagnostic(file: file, mark: mark, message: "an alias inside the node it names: the table would be infinite"))
         case .size(let n) where n > Self.maxExpandedNodes:
-            return .failure(TableErrors([Diagnostic(file: file, mark: nil, message:
-                "the table is too large: with its aliases expanded it has more than \(Self.maxExpandedNodes) nodes (aliases that repeat large parts multiply its size)")]))
+            return .failure(Diagnostic(file: file, mark: nil, message:
+                "the table is too large: with its aliases expanded it has more than \(Self.maxExpandedNodes) nodes (aliases that repeat large parts multiply its size)"))
         case .size:
-            break
+            return .success(document)
         }
-        var validation = Validation(document: document, file: file, checkPrivileges: checkPrivileges)
-        let table = validation.table()
-        if validation.diagnostics.isEmpty, let table { return .success(table) }
-        let zero = Mark(line: 0, column: 0)
-        let sorted = validation.diagnostics.sorted { ($0.mark ?? zero) < ($1.mark ?? zero) }
-        return .failure(TableErrors(Array(sorted.prefix(Self.maxDiagnostics)), omitted: max(0, sorted.count - Self.maxDiagnostics)))
     }
 }
 

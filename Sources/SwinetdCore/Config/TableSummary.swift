@@ -6,7 +6,7 @@ public enum TableSummary {
         var out = "\(file): ok: \(table.services.count) service\(table.services.count == 1 ? "" : "s"), max_children \(table.maxChildren)\n"
         let width = ServiceKey.allCases.map(\.name.count).max()! + 1
         for s in table.services {
-            out += "\(s.name)\(s.enabled ? "" : " (disabled)")\n"
+            out += "\(s.name)\(s.enabled ? "" : " (disabled)")\(table.origins[s.name].map { "  (from \($0))" } ?? "")\n"
             for key in ServiceKey.allCases {
                 out += "  " + key.name + String(repeating: " ", count: width - key.name.count) + value(key, of: s) + "\n"
             }

@@ -9,17 +9,24 @@ import Glibc
 /// without `exec` still has its user checked, and its addresses still claim
 /// their ports, so a clash with another service is reported too.
 struct Validation {
-    let document: YAMLDocument
-    let file: String
+    /// The file being read now: the main table, then each included file.
+    var document: YAMLDocument
+    var file: String
     let checkPrivileges: Bool
+    /// Whether `include` reads files (not when fuzzing bytes alone).
+    let followIncludes: Bool
     var diagnostics: [Diagnostic] = []
+    /// Every file read, main table first, in the order diagnostics are listed.
+    var files: [String]
     /// What the host said of each `exec` and `cwd` path in this load.
     var pathChecks: [String: String?] = [:]
 
-    init(document: YAMLDocument, file: String, checkPrivileges: Bool) {
+    init(document: YAMLDocument, file: String, checkPrivileges: Bool, followIncludes: Bool = true) {
         self.document = document
         self.file = file
         self.checkPrivileges = checkPrivileges
+        self.followIncludes = followIncludes
+        self.files = [file]
     }
 
     mutating func error(_ node: Int, _ message: String) {
@@ -61,30 +68,84 @@ struct Validation {
                 error(e.valueNode, "'defaults' must be a map of service keys")
             }
         }
-        guard let servicesEntry = top[.services] else {
+        let includeNode = top[.include]?.valueNode
+        let includedFiles = includeNode.map { self.included(from: $0) } ?? []
+        var found = FoundServices()
+        // With `include`, the main table may leave its own services out.
+        if let servicesEntry = top[.services] {
+            let servicesNode = servicesEntry.valueNode
+            if let pairs = servicePairs(servicesNode, emptyIsFine: includeNode != nil) {
+                collect(pairs, defaults: defaults, claims: &claims, into: &found)
+            }
+        } else if includeNode == nil {
             error(root, "the table has no 'services' map")
             return nil
         }
-        let servicesNode = servicesEntry.valueNode
-        guard !isNull(servicesNode), case .mapping(let pairs) = document[servicesNode].kind else {
-            error(servicesNode, isNull(servicesNode)
-                  ? "'services' is empty: name at least one service"
-                  : "'services' must be a map from service name to its settings")
-            return nil
-        }
-        if pairs.isEmpty {
-            error(servicesNode, "'services' is empty: name at least one service")
-            return nil
-        }
-        var services: [ServiceConfig] = []
-        var seenNames: Set<String> = []
-        for pair in pairs {
-            guard let name = plainKey(pair.key) else { continue }
-            guard seenNames.insert(name).inserted else {
-                error(pair.key, "duplicate service name '\(name)'")
+        let main = (document, file)
+        for file in includedFiles {
+            (document, self.file) = (file.document, file.path)
+            files.append(file.path)
+            guard let root = document.root,
+                  let top = entries(of: root, context: "in an included file (it holds only 'services')", known: IncludedKey.self) else {
+                diagnostics.append(Diagnostic(file: file.path, mark: document.root.map { document[$0].mark } ?? Mark(line: 1, column: 1),
+                                              message: "an included file must be a map with a 'services' key"))
                 continue
             }
-            if !Validation.isValidName(name) {
+            guard let servicesEntry = top[.services] else {
+                error(root, "the included file has no 'services' map")
+                continue
+            }
+            if let pairs = servicePairs(servicesEntry.valueNode, emptyIsFine: false) {
+                collect(pairs, defaults: defaults, claims: &claims, into: &found)
+            }
+        }
+        (document, file) = main
+        if let includeNode, found.seen.isEmpty, diagnostics.isEmpty {
+            error(includeNode, "no services: the table has none of its own and 'include' matched no file")
+        }
+        return ServiceTable(services: found.services, maxChildren: maxChildren, metrics: metrics, origins: found.origins)
+    }
+
+    /// The services seen so far across the table's files.
+    struct FoundServices {
+        var services: [ServiceConfig] = []
+        /// Where each name was first defined, for a duplicate's message.
+        var seen: [String: (file: String, mark: Mark)] = [:]
+        var origins: [String: String] = [:]
+    }
+
+    /// The pairs of a `services` map; nil (reported) when it is not a
+    /// non-empty map.
+    mutating func servicePairs(_ node: Int, emptyIsFine: Bool) -> [(key: Int, value: Int)]? {
+        if isNull(node) {
+            if !emptyIsFine { error(node, "'services' is empty: name at least one service") }
+            return nil
+        }
+        guard case .mapping(let pairs) = document[node].kind else {
+            error(node, "'services' must be a map from service name to its settings")
+            return nil
+        }
+        if pairs.isEmpty && !emptyIsFine {
+            error(node, "'services' is empty: name at least one service")
+            return nil
+        }
+        return pairs
+    }
+
+    mutating func collect(_ pairs: [(key: Int, value: Int)], defaults: Settings, claims: inout AddressClaims, into found: inout FoundServices) {
+        for pair in pairs {
+            guard let name = plainKey(pair.key) else { continue }
+            if let first = found.seen[name] {
+                error(pair.key, first.file == file
+                      ? "duplicate service name '\(name)'"
+                      : "duplicate service name '\(name)': already defined at \(first.file):\(first.mark.line):\(first.mark.column)")
+                continue
+            }
+            found.seen[name] = (file, document[pair.key].mark)
+            found.origins[name] = "\(file):\(document[pair.key].mark.line)"
+            if Validation.reservedNames.contains(name) {
+                error(pair.key, "service name '\(name)' is reserved: swinetd's own log lines use it")
+            } else if !Validation.isValidName(name) {
                 error(pair.key, "invalid service name '\(name)': use only letters, digits, '.', '_' and '-'")
             }
             guard let keys = entries(of: pair.value, context: "in service '\(name)'", known: ServiceKey.self) else {
@@ -108,11 +169,14 @@ struct Validation {
                 }
             }
             if let service = resolve(name: name, nameNode: pair.key, own: own, defaults: defaults) {
-                services.append(service)
+                found.services.append(service)
             }
         }
-        return ServiceTable(services: services, maxChildren: maxChildren, metrics: metrics)
     }
+
+    /// The subjects of the master's own log lines: no service may take them,
+    /// so a line's subject always says who it is about.
+    public static let reservedNames: Set<String> = ["swinetd", "reload", "upgrade", "metrics"]
 
     static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.allSatisfy { c in
