@@ -5,7 +5,25 @@ SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps build run test test-sanitize test-thread-sanitize fuzz release bench clean
+.PHONY: deps build run test test-sanitize test-thread-sanitize fuzz release bench clean install uninstall deb
+
+# Where `make install` puts things: PREFIX for the program, DESTDIR for a
+# staging root (packaging). The table lives in /etc/swinetd whatever the
+# PREFIX: it is the path swinetd reads by default. BINARY is what gets
+# installed (the stripped release build unless told otherwise).
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+BINARY ?= .build/release/swinetd
+BINDIR = $(PREFIX)/sbin
+MANDIR = $(PREFIX)/share/man
+UNITDIR = $(PREFIX)/lib/systemd/system
+VERSION := $(shell sed -n 's/.*current = "\(.*\)".*/\1/p' Sources/SwinetdCore/Version.swift)
+ARCH := $(shell dpkg --print-architecture 2>/dev/null || uname -m)
+DEBDIR ?= .build/deb
+# ldconfig and dpkg's helpers live in the sbin folders, which a user's PATH may lack.
+export PATH := $(PATH):/usr/sbin:/sbin
+DEB = $(DEBDIR)/swinetd_$(VERSION)_$(ARCH).deb
 
 # libyaml (through pkg-config) for the build, nc for trying the services;
 # for the tests: util-linux (prlimit, setpriv, unshare, nsenter), procps
@@ -61,6 +79,71 @@ release: deps
 
 bench: deps
 	bench/run
+
+# The release binary is built when it is what gets installed and is not
+# there yet (`make release` builds it anew).
+.build/release/swinetd: | deps
+	$(SWIFT) build -c release --static-swift-stdlib
+
+# The binary (stripped), both man pages, the systemd units (naming this
+# PREFIX's binary), shell completions from swift-argument-parser, and the
+# example table only where none exists: an edited table is never replaced.
+install: $(BINARY)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d $(DESTDIR)$(SYSCONFDIR)/swinetd/services.d
+	install -m 755 -s $(BINARY) $(DESTDIR)$(BINDIR)/swinetd
+	install -m 644 man/swinetd.8 $(DESTDIR)$(MANDIR)/man8/swinetd.8
+	install -m 644 man/swinetd.yaml.5 $(DESTDIR)$(MANDIR)/man5/swinetd.yaml.5
+	for unit in swinetd.service swinetd.socket; do \
+		sed 's|/usr/sbin/swinetd|$(BINDIR)/swinetd|g; s|/etc/swinetd/|$(SYSCONFDIR)/swinetd/|g' contrib/$$unit > $(DESTDIR)$(UNITDIR)/$$unit; \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$unit; \
+	done
+	$(BINARY) --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/swinetd
+	$(BINARY) --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_swinetd
+	$(BINARY) --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/swinetd.fish
+	[ -e $(DESTDIR)$(SYSCONFDIR)/swinetd/services.yaml ] || install -m 644 services.yaml $(DESTDIR)$(SYSCONFDIR)/swinetd/services.yaml
+
+# Everything install put there but the table (yours to keep or remove).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/swinetd $(DESTDIR)$(MANDIR)/man8/swinetd.8 $(DESTDIR)$(MANDIR)/man5/swinetd.yaml.5 \
+		$(DESTDIR)$(UNITDIR)/swinetd.service $(DESTDIR)$(UNITDIR)/swinetd.socket \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/swinetd $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_swinetd \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/swinetd.fish
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/swinetd/services.d 2>/dev/null
+
+# A Debian package: /usr/sbin/swinetd, the man pages, the units,
+# /etc/swinetd/services.yaml as a conffile, and Depends: from the shared
+# libraries the binary needs (dpkg -S of each DT_NEEDED library).
+deb: $(BINARY)
+	rm -rf $(DEBDIR)/root && mkdir -p $(DEBDIR)/root/DEBIAN
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEBDIR))/root PREFIX=/usr SYSCONFDIR=/etc BINARY=$(BINARY)
+	@depends=""; unowned=""; \
+	for lib in $$(readelf -d $(BINARY) | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do \
+		path=$$(ldconfig -p | awk -v l="$$lib" '$$1 == l { print $$NF; exit }'); \
+		pkg=""; \
+		for p in "$$path" "$$(readlink -f "$$path")"; do \
+			[ -n "$$p" ] && [ -z "$$pkg" ] && pkg=$$(dpkg -S "$$p" 2>/dev/null | sed 's/:.*//' | head -1); \
+		done; \
+		if [ -n "$$pkg" ]; then depends="$$depends $$pkg"; else unowned="$$unowned $$lib"; fi; \
+	done; \
+	if [ -n "$$unowned" ]; then \
+		echo "deb: no Debian package holds:$$unowned (build with --static-swift-stdlib: make release)" >&2; \
+		[ "$(ALLOW_UNPACKAGED)" = 1 ] || exit 1; \
+	fi; \
+	depends=$$(echo $$depends | tr ' ' '\n' | sort -u | paste -sd, - | sed 's/,/, /g'); \
+	{ echo "Package: swinetd"; echo "Version: $(VERSION)"; echo "Architecture: $(ARCH)"; \
+	  echo "Maintainer: swinetd developers <swinetd@localhost>"; echo "Section: net"; echo "Priority: optional"; \
+	  echo "Depends: $$depends"; \
+	  echo "Installed-Size: $$(du -sk $(DEBDIR)/root --exclude=DEBIAN | cut -f1)"; \
+	  echo "Description: inetd-style super-server"; \
+	  echo " One master process reads a YAML service table, listens on every address in"; \
+	  echo " it and starts a handler per connection, with per-service limits, reload and"; \
+	  echo " upgrade without a dropped connection, and systemd integration."; \
+	} > $(DEBDIR)/root/DEBIAN/control
+	echo /etc/swinetd/services.yaml > $(DEBDIR)/root/DEBIAN/conffiles
+	dpkg-deb --root-owner-group --build $(DEBDIR)/root $(DEB) >/dev/null
+	@echo $(DEB)
 
 clean:
 	rm -rf .build .build-asan .build-tsan .build-fuzz

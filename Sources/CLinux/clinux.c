@@ -77,3 +77,7 @@ int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid) {
     *pid = cred.pid;
     return 0;
 }
+
+int clinux_memfd(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, 0U);
+}

@@ -13,7 +13,9 @@ enum Main {
         // Then the signals: an early HUP, TERM or stray USR1 waits for the
         // event loop instead of killing the master.
         MasterSignals.block()
-        // Then descriptors 3 and 4, before anything else opens one.
+        // Sockets handed over (systemd's LISTEN_FDS, an upgrade's state) are
+        // taken off 3 and 4 first, then those two become the spawn's slots.
+        InheritedDescriptors.take()
         do { try SpawnPlan.reserveSlots() } catch { fatalError("cannot reserve descriptors 3 and 4: \(error)") }
         Swinetd.main()
     }
@@ -108,6 +110,10 @@ struct ServeOptions: ParsableArguments {
         var configPath = table.config
         var pidFile = self.pidFile
         var readyFD: Int32 = -1
+        // An upgraded image is already the daemon (same pid, detached, its
+        // start-up reported long ago): it only logs to syslog again.
+        let upgraded = InheritedDescriptors.upgradeState != nil
+        let daemon = self.daemon && !upgraded
         if daemon {
             // The daemon leaves the working directory: keep paths absolute so
             // that SIGHUP re-reads the same file.
@@ -119,7 +125,9 @@ struct ServeOptions: ParsableArguments {
             }
         }
         let log: Log
-        if daemon {
+        if upgraded && self.daemon {
+            log = Log(format: logFormat, sink: .syslog(path: syslogSocket))
+        } else if daemon {
             log = Log(format: logFormat, sink: .descriptor(readyFD), prefix: .choose(for: readyFD, timestamps: logTimestamps))
         } else if StandardDescriptors.closedAtStart.contains(2) {
             // stderr was closed: the log would go nowhere, so it goes to syslog.

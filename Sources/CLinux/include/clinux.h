@@ -56,3 +56,7 @@ int clinux_listen_queue(int fd);
 int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid);
 
 #endif
+
+// memfd_create(2) without MFD_CLOEXEC: an upgrade's state, inherited by the
+// image it execs.
+int clinux_memfd(const char *name);

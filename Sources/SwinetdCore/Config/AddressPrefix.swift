@@ -5,7 +5,7 @@ import Glibc
 /// A peer address as admission sees it: IPv4 as IPv4, whether it arrived on
 /// an IPv4 socket or as an IPv4-mapped address on an IPv6 one, so no
 /// spelling of one client escapes a rule written for it.
-public struct PeerAddress: Equatable, Hashable, Sendable {
+public struct PeerAddress: Equatable, Hashable, Sendable, Codable {
     public var isIPv4: Bool
     /// IPv6: the 128 bits. IPv4: `low` holds the 32 bits, `high` is 0.
     public var high: UInt64

@@ -45,7 +45,16 @@ final class ControlServer {
 
 extension Supervisor {
     /// Opens the control socket, if there is to be one.
-    func openControl() -> Bool {
+    func openControl(adopting adopted: Int32? = nil) -> Bool {
+        if let adopted, let path = options.controlPath {
+            // An upgrade: the very socket the replaced image listened on.
+            let server = ControlServer(path: path, fd: adopted, epoll: epoll)
+            guard case .success = epoll.add(server.token) else { closeDescriptor(adopted); return false }
+            control = server
+            log.event(.notice, "swinetd", "control", ["socket": .string(path), "from": .string("upgrade")])
+            return true
+        }
+        if let adopted { closeDescriptor(adopted) }
         guard let path = options.controlPath else {
             if options.controlWanted {
                 log.event(.notice, "swinetd", "control", ["socket": .string("none"),
@@ -154,6 +163,9 @@ extension Supervisor {
             c.reloadWaiters.append((conversation, loadsStarted + 1))
             requestReload()
             return nil
+        case "upgrade":
+            requestUpgrade(from: conversation)
+            return nil
         case "stop":
             if let grace = request["grace"]?.number {
                 guard grace >= 0, grace <= 86_400 else { return ControlServer.reply(exit: 2, output: "swinetd: grace must be 0 to 86400 seconds\n") }
@@ -162,7 +174,7 @@ extension Supervisor {
             stopRequested = true
             return ControlServer.reply(exit: 0, output: "", extra: [("pid", .number(Double(getpid())))])
         default:
-            return ControlServer.reply(exit: 2, output: "swinetd: unknown command; known are status, reload and stop\n")
+            return ControlServer.reply(exit: 2, output: "swinetd: unknown command; known are status, reload, upgrade and stop\n")
         }
     }
 

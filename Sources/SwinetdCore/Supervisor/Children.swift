@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A running handler.
-struct Child: Equatable {
+struct Child: Equatable, Codable {
     let service: String
     let peer: String
     let started: UInt64
@@ -19,7 +19,7 @@ struct Child: Equatable {
     /// A wait handler: the socket it was given.
     var waitAddress: ListenAddress? = nil
 
-    enum TimeoutState: Equatable {
+    enum TimeoutState: Equatable, Codable {
         case running
         /// SIGTERM sent; SIGKILL at this time if it still runs.
         case terminated(killAt: UInt64)
@@ -161,7 +161,11 @@ extension Supervisor {
     func reapChildren() {
         var freedGlobal = false
         Processes.reapAll { pid, status in
-            guard let child = children.remove(pid) else { return }   // the table loader, say
+            guard let child = children.remove(pid) else {
+                // The table loader (reaped unseen), or the upgrade's check.
+                upgradeCheckReaped(pid, ExitStatus(status))
+                return
+            }
             logExit(pid, child, ExitStatus(status), now)
             if let address = child.waitAddress { waitHandlerEnded(pid, child, address) }
             if let group = child.group, var table = sources[child.service] {

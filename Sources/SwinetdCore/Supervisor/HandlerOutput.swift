@@ -140,6 +140,28 @@ final class HandlerOutput {
         }
     }
 
+    /// For an upgrade: the pipes of running handlers, to go on in the new
+    /// image. A part line waiting for its end is logged now; the pipes of
+    /// handlers already reaped are read and closed here.
+    func handOver(now: UInt64, log: Log) -> [(fd: Int32, service: String, pid: pid_t)] {
+        var out: [(fd: Int32, service: String, pid: pid_t)] = []
+        for (_, pipe) in pipes {
+            feed(pipe, count: nil, now, log)
+            if pipe.reapedAt != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(pipe.token.fd, $0.baseAddress, $0.count) }
+                if n > 0 { feed(pipe, count: n, now, log) }
+                feed(pipe, count: nil, now, log)
+                close(pipe, log)
+            } else {
+                reportSuppressed(pipe, log)
+                pipe.lines = LineAssembler()
+                out.append((pipe.token.fd, pipe.service, pipe.pid))
+            }
+        }
+        orphans = []
+        return out
+    }
+
     /// Feeds the first `count` bytes of the buffer to the pipe's lines (nil:
     /// the stream ended), logging each line that comes out.
     private func feed(_ pipe: Pipe, count: Int?, _ now: UInt64, _ log: Log) {

@@ -12,8 +12,9 @@ extension Supervisor {
             log.event(.notice, "reload", "ignored", ["reason": .string("stopping")])
             return
         }
-        if loader != nil || reloadJob != nil { reloadPending = true; return }
+        if loader != nil || reloadJob != nil || upgrade.check != nil { reloadPending = true; return }
         reloadStarted = monotonicNanoseconds()
+        serviceManager?.reloading(status: "reloading \(options.configPath)")
         switch TableLoadProcess.start(path: options.configPath, current: services.mapValues(\.config)) {
         case .success(let process):
             loader = process
@@ -24,6 +25,7 @@ extension Supervisor {
             timers.add(.loaderTimeout(pid: process.pid), at: Nanoseconds.adding(reloadStarted, TableLoadProcess.timeout))
         case .failure(let e):
             log.event(.error, "reload", "error", ["op": .string("fork"), "error": .string(e.text)])
+            serviceManager?.ready(status: "reload failed: fork: \(e.text)")
             loadsStarted += 1
             answerReloadWaiters(exit: 1, output: "swinetd could not start the table loader: \(e.text)\n")
         }
@@ -61,6 +63,7 @@ extension Supervisor {
         masterCounters.reloadsRejected &+= 1
         masterCounters.lastReload = (StatusReport.now(), "rejected errors=\(errors.count)")
         answerReloadWaiters(exit: 1, output: errors.lines.map { $0 + "\n" }.joined())
+        serviceManager?.ready(status: "reload rejected (\(errors.count) error\(errors.count == 1 ? "" : "s")); serving the previous table")
         reloadEnded()
     }
 
@@ -83,6 +86,18 @@ extension Supervisor {
             return true
         }
         let file = Socket.FileMode(mode: mode_t(s.config.socketFile.mode), owner: s.config.socketFile.owner, group: s.config.socketFile.group)
+        if let handed = inherited.take(address) {
+            // systemd's socket is made ours (non-blocking, this backlog); the
+            // replaced image's is exactly as it left it (a wait handler may
+            // hold it blocking).
+            if handed.origin == "systemd" {
+                _ = fcntl(handed.fd, F_SETFL, fcntl(handed.fd, F_GETFL) | O_NONBLOCK)
+                if address.transport == .tcp { _ = Socket.setBacklog(handed.fd, s.config.backlog) }
+            }
+            listeners.insert(Listener(address: address, fd: handed.fd, backlog: s.config.backlog, owner: s.name))
+            log.event(.notice, s.name, "listening", ["address": .string(address.description), "from": .string(handed.origin)])
+            return true
+        }
         switch Socket.listen(address, backlog: s.config.backlog, file: file) {
         case .success(let fd):
             listeners.insert(Listener(address: address, fd: fd, backlog: s.config.backlog, owner: s.name))

@@ -172,6 +172,7 @@ extension Supervisor {
         masterCounters.reloadsApplied &+= 1
         masterCounters.lastReload = (StatusReport.now(), summary)
         answerReloadWaiters(exit: failed == 0 ? 0 : 1, output: summary + (failed > 0 ? " (see the log for the addresses that did not open)\n" : "\n"))
+        serviceManager?.ready(status: "reload \(summary); serving \(services.count) services")
         reloadEnded()
     }
 }

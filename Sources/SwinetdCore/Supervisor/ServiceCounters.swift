@@ -2,7 +2,7 @@
 /// was added back): 64-bit counters that `status` and the metrics show.
 /// They live in the ServiceState, so a reload keeps them for a kept
 /// service, and a service removed and added back starts from zero.
-struct ServiceCounters {
+struct ServiceCounters: Codable {
     var accepted: UInt64 = 0
     /// By reason (`denied`, `per-source`, `source-rate`, `spawn`, `removed`,
     /// `stopping`): a new reason needs no new field.
@@ -29,7 +29,7 @@ struct ServiceCounters {
 
 /// Handler durations: a histogram since the start (for Prometheus) and the
 /// last `window` durations (for p50 and p99 of what happens now).
-struct DurationStats {
+struct DurationStats: Codable {
     /// Upper bounds in seconds, as Prometheus' `le` labels.
     static let bounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
     static let window = 256
@@ -68,9 +68,10 @@ struct DurationStats {
 
 /// What the master itself has done: start time and reloads.
 struct MasterCounters {
-    /// Wall-clock seconds since the epoch at start (for uptime and metrics).
-    let startedAt: Double
-    let startedMonotonic: UInt64
+    /// Wall-clock seconds since the epoch at start (for uptime and metrics);
+    /// an upgrade keeps the first start's.
+    var startedAt: Double
+    var startedMonotonic: UInt64
     var reloadsApplied: UInt64 = 0
     var reloadsRejected: UInt64 = 0
     /// The last reload: when (wall clock) and what came of it.

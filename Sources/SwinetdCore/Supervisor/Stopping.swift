@@ -13,6 +13,8 @@ extension Supervisor {
             reason == "control" ? "by" : "signal": .string(reason), "handlers": .int(children.total), "grace": .seconds(grace),
         ])
         admission.stopping = true
+        serviceManager?.stopping()
+        upgrade.pending = false
         closeAllListeners()
         _ = applyMetrics([])
         answerReloadWaiters(exit: 1, output: "swinetd is stopping; the reload was not done\n", all: true)

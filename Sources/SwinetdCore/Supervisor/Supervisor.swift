@@ -73,6 +73,12 @@ public final class Supervisor {
     /// Whether a sweep of orphaned stderr pipes is due (see HandlerOutput).
     var sweepScheduled = false
     private var pidFile: PidFile?
+    var pidFileDescriptor: Int32? { pidFile?.fd }
+    /// sd_notify's receiver, when systemd (or a test) set NOTIFY_SOCKET.
+    let serviceManager = ServiceManager.fromEnvironment()
+    /// Sockets handed over by systemd or by the image this one replaced.
+    var inherited = InheritedSockets(activated: InheritedDescriptors.activated)
+    var upgrade = UpgradeProgress()
     private var ignoredSignals: Set<Int32> = []
     private var logToken: EventToken?
     var peer = sockaddr_storage()
@@ -102,7 +108,10 @@ public final class Supervisor {
     /// problem it logs one line per problem, undoes what it did, and
     /// returns false.
     public func start() -> Bool {
-        if let path = options.pidFile {
+        let replaced = takeUpgradeState()
+        if let path = options.pidFile, let fd = replaced?.pidFile {
+            pidFile = PidFile.adopt(path: path, fd: fd)
+        } else if let path = options.pidFile {
             switch PidFile.lock(path) {
             case .success(let p): pidFile = p
             case .failure(let f):
@@ -110,7 +119,7 @@ public final class Supervisor {
                 return false
             }
         }
-        guard openControl() else { return notStarted(1) }
+        guard openControl(adopting: replaced?.control) else { return notStarted(1) }
         switch TableLoadProcess.load(path: options.configPath) {
         case .success(let stream):
             // The same job as a reload's, run to its end: nothing is served yet.
@@ -128,13 +137,28 @@ public final class Supervisor {
             log.event(.error, "swinetd", "error", ["pid-file": .string(p.path), "error": .string(f.message)])
             return notStarted(1)
         }
+        closeUnclaimedInheritedSockets()
         log.event(.notice, "swinetd", "started", [
             "pid": .int(Int(getpid())), "services": .int(services.count), "listeners": .int(listeners.count),
         ])
+        if let replaced { adopt(replaced) }
+        serviceManager?.ready(status: "serving \(services.count) services on \(listeners.count) sockets")
         return true
     }
 
+    /// What systemd (or the replaced image) handed over and no address of
+    /// the table took: closed, each with a line that says what it was.
+    private func closeUnclaimedInheritedSockets() {
+        for s in inherited.takeAll() {
+            log.event(.warning, "swinetd", "inherited-closed", [
+                "fd": .int(Int(s.fd)), "address": .string(s.address?.description ?? "unknown"), "from": .string(s.origin),
+            ])
+            closeDescriptor(s.fd)
+        }
+    }
+
     private func notStarted(_ errors: Int) -> Bool {
+        for s in inherited.takeAll() { closeDescriptor(s.fd) }
         closeAllListeners()
         closeControl()
         closeMetrics()
@@ -162,6 +186,7 @@ public final class Supervisor {
             if stopRequested && stop == nil { beginStop(reason: "control") }
             fireTimers()
             if reloadJob != nil { stepReloadJob() }
+            if upgrade.pending { beginUpgradeWhenIdle() }
             watchLog()
         }
         output.closeAll(now: monotonicNanoseconds(), log: log)
@@ -227,6 +252,8 @@ public final class Supervisor {
             case SIGHUP: reload = true
             case SIGTERM, SIGINT, SIGQUIT: beginStop(reason: MasterSignals.name(s))
             case SIGCHLD: break
+            case SIGUSR1: logStatus()
+            case SIGUSR2: requestUpgrade(from: nil)
             default:
                 if ignoredSignals.insert(s).inserted {
                     log.event(.notice, "swinetd", "signal-ignored", ["signal": .string(MasterSignals.name(s))])

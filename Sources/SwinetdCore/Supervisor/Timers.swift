@@ -28,6 +28,8 @@ struct Timers {
         case conversationSweep
         /// A wait service's socket may be watched again after a back-off.
         case backoffEnds(service: String)
+        /// The upgrade's check of the new binary has taken too long.
+        case upgradeCheckTimeout(pid: Int32)
     }
 
     private struct Entry: Comparable {
@@ -88,6 +90,8 @@ extension Supervisor {
                 sweepConversations()
             case .backoffEnds(let name):
                 if let s = services[name] { refresh(s) }
+            case .upgradeCheckTimeout(let pid):
+                upgradeCheckTimedOut(pid)
             }
         }
     }

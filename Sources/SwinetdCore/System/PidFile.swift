@@ -10,7 +10,8 @@ import Glibc
 /// left by one that died (nobody holds its lock) is simply replaced.
 public final class PidFile {
     public let path: String
-    private let fd: Int32
+    /// Kept open (and locked) across an upgrade's exec.
+    let fd: Int32
 
     public struct Failure: Error {
         public var message: String
@@ -20,6 +21,10 @@ public final class PidFile {
         self.path = path
         self.fd = fd
     }
+
+    /// The file and lock an upgraded image inherited (the same open file,
+    /// so the lock never lapses).
+    static func adopt(path: String, fd: Int32) -> PidFile { PidFile(path: path, fd: fd) }
 
     /// Opens and locks `path` (creating it); the pid is written by `record`.
     public static func lock(_ path: String) -> Result<PidFile, Failure> {

@@ -161,3 +161,48 @@ enum Socket {
         }
     }
 }
+
+extension Socket {
+    /// The address a socket is bound to, as the table would write it (with
+    /// its transport from SO_TYPE); nil when it is not a bound TCP, UDP or
+    /// UNIX stream socket.
+    static func boundAddress(_ fd: Int32) -> ListenAddress? {
+        var type: Int32 = 0
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 else { return nil }
+        let transport: Transport
+        switch type {
+        case Int32(SOCK_STREAM.rawValue): transport = .tcp
+        case Int32(SOCK_DGRAM.rawValue): transport = .udp
+        default: return nil
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: &storage) { raw in
+                let sin = raw.load(as: sockaddr_in.self)
+                return ListenAddress(family: .ipv4, ip: withUnsafeBytes(of: sin.sin_addr) { Array($0) }, port: UInt16(bigEndian: sin.sin_port), transport: transport)
+            }
+        case AF_INET6:
+            return withUnsafeBytes(of: &storage) { raw in
+                let sin6 = raw.load(as: sockaddr_in6.self)
+                return ListenAddress(family: .ipv6, ip: withUnsafeBytes(of: sin6.sin6_addr) { Array($0) }, port: UInt16(bigEndian: sin6.sin6_port), transport: transport)
+            }
+        case AF_UNIX:
+            guard transport == .tcp else { return nil }
+            let offset = MemoryLayout<sa_family_t>.size
+            return withUnsafeBytes(of: &storage) { raw in
+                let bytes = raw[offset..<min(Int(length), raw.count)]
+                let path = Array(bytes.prefix { $0 != 0 })
+                return path.isEmpty ? nil : ListenAddress(family: .unix, ip: path, port: 0)
+            }
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// `swinetd upgrade` and SIGUSR2: the binary now on disk replaces the
+/// running one in place, without a connection refused or a handler lost.
+///
+/// First the new binary checks the table (`check -f TABLE`, a child bounded
+/// in time): a binary that cannot even read the table never takes over.
+/// Then the master writes what it knows (UpgradeState) to a memfd, lets
+/// the descriptors that matter survive exec, and execs the new binary with
+/// its own arguments: the same pid, so handlers stay its children, systemd
+/// and the pid file stay right, and signals blocked stay blocked (one that
+/// arrives meanwhile waits). The new image loads the table as at start,
+/// takes each listening socket back by address instead of binding it, and
+/// adopts the handlers, their stderr pipes and the counters. If the check
+/// or the exec fails, nothing has changed and the caller is told why.
+struct UpgradeProgress {
+    struct Check {
+        let pid: pid_t
+        let output: Int32
+        var timedOut = false
+    }
+    var pending = false
+    var check: Check?
+    var began: UInt64 = 0
+    var waiters: [Conversations.Conversation] = []
+
+    static let checkTimeout = 30 * Nanoseconds.perSecond
+    /// How long a `swinetd upgrade` may wait for its answer.
+    static let answerTimeout = checkTimeout + 30 * Nanoseconds.perSecond
+
+    /// The binary this master was started from, by path, so that a new
+    /// file put there (install(1), dpkg: a rename over the old one) is what
+    /// an upgrade runs.
+    static let executable: String? = {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        var path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if path.hasSuffix(" (deleted)") { path.removeLast(10) }
+        return path
+    }()
+}
+
+extension Supervisor {
+    /// An upgrade is asked for; it begins as soon as no reload is under way.
+    func requestUpgrade(from waiter: Conversations.Conversation?) {
+        if let waiter {
+            guard stop == nil else {
+                control?.conversations.reply(waiter, ControlServer.reply(exit: 1, output: "swinetd is stopping\n"), now: now)
+                return
+            }
+            waiter.waiting = true
+            waiter.deadline = Nanoseconds.adding(now, UpgradeProgress.answerTimeout)
+            upgrade.waiters.append(waiter)
+        }
+        guard stop == nil else { return }
+        upgrade.pending = true
+        beginUpgradeWhenIdle()
+    }
+
+    /// Starts the new binary's check once nothing else is in flight (a
+    /// table load, a reload job, a connection held for a handler).
+    func beginUpgradeWhenIdle() {
+        guard upgrade.pending, upgrade.check == nil, stop == nil, loader == nil, reloadJob == nil,
+              !services.values.contains(where: { $0.held != nil }) else { return }
+        upgrade.pending = false
+        upgrade.began = monotonicNanoseconds()
+        guard let exe = UpgradeProgress.executable else { return upgradeFailed("cannot tell which binary swinetd was started from") }
+        serviceManager?.reloading(status: "upgrading: checking \(exe)")
+        var ends: [Int32] = [-1, -1]
+        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else { return upgradeFailed("pipe: \(Errno.current.text)") }
+        let argv = [exe, "check", "-f", options.configPath]
+        switch Processes.spawnQuiet(argv, stderr: ends[1]) {
+        case .success(let pid):
+            closeDescriptor(ends[1])
+            _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
+            upgrade.check = .init(pid: pid, output: ends[0])
+            timers.add(.upgradeCheckTimeout(pid: pid), at: Nanoseconds.adding(now, UpgradeProgress.checkTimeout))
+            log.event(.notice, "upgrade", "checking", ["binary": .string(exe), "pid": .int(Int(pid))])
+        case .failure(let e):
+            closeDescriptor(ends[0]); closeDescriptor(ends[1])
+            upgradeFailed("cannot run \(exe): \(e.text)")
+        }
+    }
+
+    func upgradeCheckTimedOut(_ pid: pid_t) {
+        guard upgrade.check?.pid == pid else { return }
+        upgrade.check?.timedOut = true
+        kill(pid, SIGKILL)
+    }
+
+    /// A reaped pid that is no handler: the upgrade's check, perhaps.
+    func upgradeCheckReaped(_ pid: pid_t, _ status: ExitStatus) {
+        guard let check = upgrade.check, check.pid == pid else { return }
+        upgrade.check = nil
+        var text: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while text.count < 64 << 10 {
+            let n = chunk.withUnsafeMutableBytes { read(check.output, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            text.append(contentsOf: chunk[0..<n])
+        }
+        closeDescriptor(check.output)
+        let output = String(decoding: text, as: UTF8.self)
+        switch status {
+        case .exited(0): execNewImage()
+        case _ where check.timedOut:
+            upgradeFailed("the new binary's check did not finish in \(UpgradeProgress.checkTimeout / Nanoseconds.perSecond) s")
+        case .exited(let code):
+            upgradeFailed("the new binary's check failed (exit \(code))" + (output.isEmpty ? "" : ":\n" + output))
+        case .signaled(let s):
+            upgradeFailed("the new binary's check was killed by \(MasterSignals.name(s))" + (output.isEmpty ? "" : ":\n" + output))
+        }
+    }
+
+    /// Nothing changed: the running image goes on, and says why.
+    func upgradeFailed(_ why: String) {
+        let lines = why.split(separator: "\n", omittingEmptySubsequences: true)
+        log.event(.error, "upgrade", "failed", ["reason": .string(String(lines.first ?? ""))])
+        for line in lines.dropFirst() { log.event(.error, "upgrade", "error", ["diagnostic": .string(String(line))]) }
+        answerUpgradeWaiters(exit: 1, output: "upgrade failed: " + why + (why.hasSuffix("\n") ? "" : "\n"))
+        serviceManager?.ready(status: "upgrade failed; serving \(services.count) services")
+        // A SIGHUP that came during the check waited for it.
+        reloadEnded()
+        if upgrade.pending { beginUpgradeWhenIdle() }
+    }
+
+    private func answerUpgradeWaiters(exit: Int, output: String) {
+        let waiters = upgrade.waiters
+        upgrade.waiters = []
+        guard let c = control else { return }
+        for w in waiters where c.conversations.open[w.fd] === w {
+            c.conversations.reply(w, ControlServer.reply(exit: exit, output: output), now: now)
+        }
+    }
+
+    /// Hands everything over and execs the new binary; returns only if the
+    /// exec failed (then nothing has changed).
+    private func execNewImage() {
+        guard let exe = UpgradeProgress.executable else { return upgradeFailed("cannot tell which binary swinetd was started from") }
+        let outputs = output.handOver(now: now, log: log)
+        let waiters = upgrade.waiters.filter { control?.conversations.open[$0.fd] === $0 }
+        var state = UpgradeState(
+            version: SwinetdVersion.current, began: upgrade.began,
+            startedAt: masterCounters.startedAt, startedMonotonic: masterCounters.startedMonotonic,
+            reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
+            lastReloadAt: masterCounters.lastReload?.at, lastReloadResult: masterCounters.lastReload?.result,
+            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, firstDatagram: $0.firstDatagram) },
+            handlers: children.byPID.map { .init(pid: $0.key, child: $0.value) },
+            counters: services.mapValues(\.counters),
+            outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
+            retiredWaitSockets: retiredWaitSockets, deferredOpens: deferredOpens,
+            control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters.map(\.fd))
+        state.handlers.sort { $0.pid < $1.pid }
+        let memfd: Int32
+        switch state.write() {
+        case .success(let fd): memfd = fd
+        case .failure(let e): return upgradeFailed("cannot write the upgrade's state: \(e.text)")
+        }
+        UpgradeState.inherit(state.descriptors + [memfd], true)
+        setenv("SWINETD_UPGRADE_FD", String(memfd), 1)
+        log.event(.notice, "upgrade", "exec", ["binary": .string(exe), "handlers": .int(state.handlers.count), "listeners": .int(state.sockets.count)])
+        log.flush(waitingAtMost: 1000)
+        let args = CommandLine.arguments
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        execv(exe, &argv)
+        // Still here: the exec failed, and every descriptor is as it was.
+        let e = Errno.current
+        for p in argv { free(p) }
+        unsetenv("SWINETD_UPGRADE_FD")
+        UpgradeState.inherit(state.descriptors + [memfd], false)
+        closeDescriptor(memfd)
+        upgradeFailed("exec \(exe): \(e.text)")
+    }
+
+    // MARK: The new image
+
+    /// Reads the state the replaced image left, if this image is an upgrade:
+    /// its sockets go into the pool that opening the table takes from.
+    func takeUpgradeState() -> UpgradeState? {
+        guard let fd = InheritedDescriptors.upgradeState else { return nil }
+        InheritedDescriptors.upgradeStateRead()
+        guard let state = UpgradeState.read(fd) else {
+            log.event(.error, "upgrade", "error", ["reason": .string("the replaced image's state could not be read; starting afresh")])
+            return nil
+        }
+        UpgradeState.inherit(state.descriptors, false)
+        for s in state.sockets { inherited.add(s.fd, s.address, origin: "upgrade") }
+        return state
+    }
+
+    /// After the table is in place: the handlers, pipes, counters and
+    /// sockets' states of the replaced image become this one's.
+    func adopt(_ state: UpgradeState) {
+        masterCounters.startedAt = state.startedAt
+        masterCounters.startedMonotonic = state.startedMonotonic
+        masterCounters.reloadsApplied = state.reloadsApplied
+        masterCounters.reloadsRejected = state.reloadsRejected
+        if let at = state.lastReloadAt, let result = state.lastReloadResult { masterCounters.lastReload = (at, result) }
+        for (name, counters) in state.counters { services[name]?.counters = counters }
+        for s in state.sockets {
+            guard let l = listeners.byAddress[s.address], l.fd == s.fd else { continue }
+            l.waitHandler = s.waitHandler
+            l.firstDatagram = s.firstDatagram
+            l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
+        }
+        for h in state.handlers {
+            children.add(h.pid, h.child)
+            if h.child.counted, let group = h.child.group { sources[h.child.service, default: SourceTable()].started(group) }
+        }
+        if children.timed > 0 { scheduleTimeoutSweep() }
+        for o in state.outputs {
+            switch output.register(o.fd) {
+            case .success(let token): output.add(token, service: o.service, pid: o.pid, now: now)
+            case .failure: closeDescriptor(o.fd)
+            }
+        }
+        retiredWaitSockets = state.retiredWaitSockets
+        deferredOpens = state.deferredOpens
+        refreshAll()
+        let summary = "applied version=\(state.version)->\(SwinetdVersion.current)"
+        log.event(.notice, "upgrade", "applied", [
+            "version": .string("\(state.version)->\(SwinetdVersion.current)"), "handlers": .int(state.handlers.count),
+            "listeners": .int(listeners.count), "duration": .milliseconds(Nanoseconds.since(monotonicNanoseconds(), state.began)),
+        ])
+        let reply = ControlServer.reply(exit: 0, output: summary + "\n")
+        for fd in state.waiters {
+            _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            closeDescriptor(fd)
+        }
+        // Handlers that ended while the exec ran: their SIGCHLD waits in the
+        // signalfd too, but reaping now costs nothing.
+        reapChildren()
+    }
+}
+
+extension Processes {
+    /// Starts `argv` with stdin and stdout on /dev/null, stderr on `stderr`,
+    /// an empty signal mask and every signal at its default: a helper of the
+    /// master's (the upgrade's check), not a handler. Every other descriptor
+    /// of the master is close-on-exec.
+    static func spawnQuiet(_ argv: [String], stderr: Int32) -> Result<pid_t, Errno> {
+        var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawnattr_init(&attributes)
+        defer {
+            posix_spawn_file_actions_destroy(&actions)
+            posix_spawnattr_destroy(&attributes)
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pointers: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in pointers { free(p) } }
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, argv[0], &actions, &attributes, &pointers, environ)
+        return r == 0 ? .success(pid) : .failure(Errno(rawValue: r))
+    }
+}

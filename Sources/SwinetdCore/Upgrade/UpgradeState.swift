@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Everything a running master hands to the image that replaces it in
+/// `swinetd upgrade`: the descriptors it keeps open across execve (listening
+/// sockets, handlers' stderr pipes, the control socket, the pid file and
+/// its lock, the clients waiting for the answer) and what it knows of them
+/// (which handler is which, the counters). Plain values in PackedCoding,
+/// written to a memfd whose number the new image finds in
+/// `SWINETD_UPGRADE_FD`.
+struct UpgradeState: Codable {
+    struct Socket: Codable {
+        var address: ListenAddress
+        var fd: Int32
+        var owner: String
+        var waitHandler: pid_t?
+        var firstDatagram: [UInt8]?
+    }
+    struct Handler: Codable {
+        var pid: pid_t
+        var child: Child
+    }
+    struct Output: Codable {
+        var fd: Int32
+        var service: String
+        var pid: pid_t
+    }
+
+    var version: String
+    /// When the upgrade began (CLOCK_MONOTONIC is the machine's, the same
+    /// across exec): the new image logs the whole duration.
+    var began: UInt64
+    var startedAt: Double
+    var startedMonotonic: UInt64
+    var reloadsApplied: UInt64
+    var reloadsRejected: UInt64
+    var lastReloadAt: Double?
+    var lastReloadResult: String?
+    var sockets: [Socket]
+    var handlers: [Handler]
+    var counters: [String: ServiceCounters]
+    var outputs: [Output]
+    var retiredWaitSockets: [ListenAddress: pid_t]
+    var deferredOpens: [ListenAddress: String]
+    var control: Int32?
+    var pidFile: Int32?
+    /// `swinetd upgrade` clients, answered by the new image.
+    var waiters: [Int32]
+
+    /// Every descriptor the state names.
+    var descriptors: [Int32] {
+        sockets.map(\.fd) + outputs.map(\.fd) + waiters + [control, pidFile].compactMap { $0 }
+    }
+
+    /// The state in a memfd, rewound for the reader; the caller closes it.
+    func write() -> Result<Int32, Errno> {
+        let bytes: [UInt8]
+        do { bytes = try PackedCoding.encode(self) } catch { return .failure(Errno(rawValue: EINVAL)) }
+        let fd = clinux_memfd("swinetd-upgrade")
+        guard fd >= 0 else { return .failure(.current) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { let e = Errno.current; closeDescriptor(fd); return .failure(e) }
+            done += n
+        }
+        guard lseek(fd, 0, SEEK_SET) == 0 else { let e = Errno.current; closeDescriptor(fd); return .failure(e) }
+        return .success(fd)
+    }
+
+    /// The state the old image wrote to `fd` (then closed).
+    static func read(_ fd: Int32) -> UpgradeState? {
+        defer { closeDescriptor(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > 256 << 20 { return nil }
+        }
+        return try? PackedCoding.decode(UpgradeState.self, from: bytes)
+    }
+
+    /// Lets (or stops) the descriptors survive execve.
+    static func inherit(_ fds: [Int32], _ yes: Bool) {
+        for fd in fds { _ = fcntl(fd, F_SETFD, yes ? 0 : FD_CLOEXEC) }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `swinetd upgrade` (and SIGUSR2): the binary on disk takes over in place,
+/// with every socket, handler and counter, and no client notices.
+@Suite(.timeLimit(.minutes(3))) struct UpgradeTests {
+    /// A copy of swinetd in `dir`, so that a test can replace it.
+    func installedCopy(in dir: String) throws -> String {
+        let path = dir + "/swinetd"
+        try FileManager.default.copyItem(atPath: swinetdBinary, toPath: path)
+        return path
+    }
+
+    @Test func twentyUpgradesUnderLoadLoseNoConnection() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = try installedCopy(in: dir)
+        let (d, p) = try startDaemon(launcher: ["/bin/sh", "-c", "shift; exec \"\(binary)\" \"$@\"", "sh"], { p in
+            """
+            services:
+              echo: {listen: "127.0.0.1:\(p[0])", exec: /bin/cat, max_connections: 8}
+              slow: {listen: "127.0.0.1:\(p[1])", exec: /bin/sh, args: ["-c", "read x; sleep 2; echo late-$x"], stderr: log}
+            """
+        }, ports: 2)
+        #expect(d.isRunning)
+        let inodesBefore = [listeningInode(p[0]), listeningInode(p[1])]
+        // A handler started before the upgrades, answered after them.
+        let early = try connectOnly(p[1])
+        defer { close(early) }
+        #expect(write(early, "e\n", 2) == 2)
+        try d.waitForLog("slow: accepted")
+        let earlyPid = try #require(d.handlerPids.first)
+
+        let failures = ManagedAtomicCounter()
+        let done = ManagedAtomicCounter()
+        let stop = ManagedAtomicCounter()
+        let clients = Thread { concurrently(4) { i in
+            var n = 0
+            while stop.value == 0 {
+                n += 1
+                let text = "c\(i)-\(n)\n"
+                if (try? exchange(p[0], text, timeout: 10)) != text { failures.increment() }
+                done.increment()
+            }
+        } }
+        clients.start()
+        for round in 1...20 {
+            let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+            #expect(r.status == 0, "round \(round): \(r.output)")
+            #expect(r.output.hasPrefix("applied version="), "\(r.output)")
+        }
+        stop.increment()
+        try waitUntil(30, "the clients to finish") { clients.isFinished }
+        #expect(failures.value == 0, "\(failures.value) of \(done.value) exchanges failed:\n\(d.log.suffix(3000))")
+        #expect(done.value > 20)
+        try d.waitForLog("upgrade: applied", count: 20, timeout: 10)
+        #expect(d.isRunning)
+        // The same sockets (inodes), the same pid.
+        #expect([listeningInode(p[0]), listeningInode(p[1])] == inodesBefore)
+        #expect(d.log.components(separatedBy: "swinetd: started pid=\(d.pid) ").count - 1 == 21)
+
+        // The early handler is reaped and logged by the twentieth image.
+        var reply = [UInt8](repeating: 0, count: 64)
+        let n = read(early, &reply, reply.count)
+        #expect(n > 0 && String(decoding: reply[0..<n], as: UTF8.self) == "late-e\n")
+        try d.waitForLog("slow: exited pid=\(earlyPid) ")
+        let exitLine = d.logLines.firstIndex { $0.hasPrefix("slow: exited pid=\(earlyPid) ") }!
+        let lastApplied = d.logLines.lastIndex { $0.hasPrefix("upgrade: applied") }!
+        #expect(exitLine > d.logLines.firstIndex { $0.hasPrefix("upgrade: applied") }!, "\(d.log.suffix(2000))")
+        _ = lastApplied
+        #expect(zombies(of: d.pid).isEmpty)
+        // Counters came along: every accepted connection of every image.
+        let status = try runToEnd([swinetdBinary, "status", "--json", "-c", d.controlPath])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
+        let services = try #require(json["services"] as? [[String: Any]])
+        let echo = try #require(services.first { $0["name"] as? String == "echo" })
+        #expect((echo["accepted"] as? Int ?? 0) >= done.value, "\(echo)")
+    }
+
+    @Test func aBinaryThatFailsItsCheckChangesNothing() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = try installedCopy(in: dir)
+        let (d, p) = try startDaemon(launcher: ["/bin/sh", "-c", "shift; exec \"\(binary)\" \"$@\"", "sh"], { p in
+            "services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", exec: /bin/cat}\n"
+        })
+        // What is on disk now cannot read the table.
+        let broken = dir + "/swinetd.new"
+        try "#!/bin/sh\necho \"$0: cannot read this table\" >&2\nexit 3\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        chmod(broken, 0o755)
+        #expect(rename(broken, binary) == 0)
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 1)
+        #expect(r.output.contains("upgrade failed: the new binary's check failed (exit 3)"), "\(r.output)")
+        #expect(r.output.contains("cannot read this table"), "\(r.output)")
+        try d.waitForLog("upgrade: failed reason=")
+        #expect(!d.log.contains("upgrade: exec"))
+        #expect(try exchange(p[0], "still\n") == "still\n")
+
+        // SIGUSR2 goes the same way; then a good binary back in place upgrades.
+        d.signal(SIGUSR2)
+        try d.waitForLog("upgrade: failed", count: 2)
+        try FileManager.default.copyItem(atPath: swinetdBinary, toPath: broken)
+        #expect(rename(broken, binary) == 0)
+        d.signal(SIGUSR2)
+        try d.waitForLog("upgrade: applied version=")
+        #expect(try exchange(p[0], "again\n") == "again\n")
+        #expect(d.isRunning)
+    }
+
+    @Test func sigusr1WritesTheStatusToTheLog() throws {
+        let (d, p) = try startDaemon({ p in "services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", exec: /bin/cat}\n" })
+        #expect(try exchange(p[0], "x\n") == "x\n")
+        try d.waitForLog("echo: exited")
+        d.signal(SIGUSR1)
+        try d.waitForLog("echo: status ")
+        #expect(d.log.contains("swinetd: status pid=\(d.pid) "), "\(d.log)")
+        #expect(d.log.contains("echo: status state=listening running=0 max=64 queued=0 accepted=1 refused=0 exits=1/0/0 exec-failed=0"), "\(d.log)")
+        // The rest of the signals: logged once, and swinetd goes on.
+        d.signal(SIGALRM); d.signal(SIGALRM)
+        try d.waitForLog("swinetd: signal-ignored signal=SIGALRM")
+        #expect(d.isRunning)
+    }
+}
+
+/// A counter shared by the client threads.
+final class ManagedAtomicCounter: @unchecked Sendable {
+    private var lock = pthread_mutex_t()
+    private var count = 0
+    init() { pthread_mutex_init(&lock, nil) }
+    func increment() { pthread_mutex_lock(&lock); count += 1; pthread_mutex_unlock(&lock) }
+    var value: Int { pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }; return count }
+}
