@@ -111,6 +111,31 @@ import Glibc
         #expect(d.isRunning)
     }
 
+    @Test func aWaitHandlerKeepsItsSocketAcrossAnUpgrade() throws {
+        let (d, p) = try startDaemon({ p in """
+            services:
+              upper:
+                listen: 127.0.0.1:\(p[0])
+                protocol: udp
+                wait: true
+                exec: /usr/bin/python3
+                args: ["-c", \(jsonQuote(WaitServiceTests.udpUpper))]
+            """ })
+        let first = try datagram(p[0], "one")
+        let pid = try #require(first.split(separator: " ").dropFirst(1).first.map(String.init))
+        // The handler holds the socket (the master does not watch it) while the image changes.
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        let second = try datagram(p[0], "two")
+        #expect(second.hasPrefix("TWO \(pid) "), "the same handler answers: \(second)")
+        // It exits a second after the last datagram; the new image reaps it
+        // and watches the socket again: a new handler answers.
+        try d.waitForLog("upper: exited pid=\(pid) ", timeout: 15)
+        let third = try datagram(p[0], "three")
+        #expect(third.hasPrefix("THREE ") && !third.contains(" \(pid) "), "\(third)")
+        #expect(!d.log.contains("backoff"), "\(d.log)")
+    }
+
     @Test func sigusr1WritesTheStatusToTheLog() throws {
         let (d, p) = try startDaemon({ p in "services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", exec: /bin/cat}\n" })
         #expect(try exchange(p[0], "x\n") == "x\n")

@@ -142,7 +142,8 @@ public final class Supervisor {
             "pid": .int(Int(getpid())), "services": .int(services.count), "listeners": .int(listeners.count),
         ])
         if let replaced { adopt(replaced) }
-        serviceManager?.ready(status: "serving \(services.count) services on \(listeners.count) sockets")
+        serviceManager?.ready(status: (replaced.map { "upgrade applied version=\($0.version)->\(SwinetdVersion.current); " } ?? "")
+                              + "serving \(services.count) services on \(listeners.count) sockets")
         return true
     }
 
