@@ -20,13 +20,15 @@ import Glibc
         let binary = try installedCopy(in: dir)
         let (d, p) = try startDaemon(launcher: ["/bin/sh", "-c", "shift; exec \"\(binary)\" \"$@\"", "sh"], { p in
             """
+            metrics: 127.0.0.1:\(p[2])
             services:
               echo: {listen: "127.0.0.1:\(p[0])", exec: /bin/cat, max_connections: 8}
               slow: {listen: "127.0.0.1:\(p[1])", exec: /bin/sh, args: ["-c", "read x; sleep 2; echo late-$x"], stderr: log}
             """
-        }, ports: 2)
+        }, ports: 3)
         #expect(d.isRunning)
-        let inodesBefore = [listeningInode(p[0]), listeningInode(p[1])]
+        let inodesBefore = [listeningInode(p[0]), listeningInode(p[1]), listeningInode(p[2])]
+        #expect(!inodesBefore.contains(nil))
         // A handler started before the upgrades, answered after them.
         let early = try connectOnly(p[1])
         defer { close(early) }
@@ -59,7 +61,9 @@ import Glibc
         try d.waitForLog("upgrade: applied", count: 20, timeout: 10)
         #expect(d.isRunning)
         // The same sockets (inodes), the same pid.
-        #expect([listeningInode(p[0]), listeningInode(p[1])] == inodesBefore)
+        #expect([listeningInode(p[0]), listeningInode(p[1]), listeningInode(p[2])] == inodesBefore)
+        let scrape = try exchange(p[2], "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(scrape.hasPrefix("HTTP/1.1 200") && scrape.contains("swinetd_connections_accepted_total{service=\"echo\"}"), "\(scrape.prefix(300))")
         #expect(d.log.components(separatedBy: "swinetd: started pid=\(d.pid) ").count - 1 == 21)
 
         // The early handler is reaped and logged by the twentieth image.

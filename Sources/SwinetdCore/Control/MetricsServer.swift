@@ -76,6 +76,13 @@ extension Supervisor {
             log.event(.notice, "metrics", "closed", ["address": .string(address.description)])
         }
         for address in addresses where m.endpoints[address] == nil {
+            // A socket handed over (systemd's, or the replaced image's in an upgrade).
+            if let handed = inherited.take(address) {
+                _ = fcntl(handed.fd, F_SETFL, fcntl(handed.fd, F_GETFL) | O_NONBLOCK)
+                m.endpoints[address] = MetricsServer.Endpoint(address: address, fd: handed.fd)
+                log.event(.notice, "metrics", "listening", ["address": .string(address.description), "from": .string(handed.origin)])
+                continue
+            }
             switch Socket.listen(address, backlog: MetricsServer.backlog) {
             case .success(let fd):
                 m.endpoints[address] = MetricsServer.Endpoint(address: address, fd: fd)

@@ -148,7 +148,8 @@ extension Supervisor {
             startedAt: masterCounters.startedAt, startedMonotonic: masterCounters.startedMonotonic,
             reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
             lastReloadAt: masterCounters.lastReload?.at, lastReloadResult: masterCounters.lastReload?.result,
-            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, firstDatagram: $0.firstDatagram) },
+            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, firstDatagram: $0.firstDatagram) }
+                + (metrics?.endpoints.values.map { .init(address: $0.address, fd: $0.fd, owner: "metrics") } ?? []),
             handlers: children.byPID.map { .init(pid: $0.key, child: $0.value) },
             counters: services.mapValues(\.counters),
             outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
