@@ -283,3 +283,19 @@ import Glibc
         #expect(missing.output.contains("cannot read \(dir)/none"))
     }
 }
+
+extension ImportTests {
+    /// A service named like one of the master's log subjects gets another
+    /// name, instead of a table that check refuses.
+    @Test func aReservedNameIsRenamed() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "service reload\n{\n    socket_type = stream\n    protocol = tcp\n    wait = no\n    port = 7099\n    type = UNLISTED\n    bind = 127.0.0.1\n    user = root\n    server = /bin/cat\n}\n"
+            .write(toFile: dir + "/xinetd.conf", atomically: true, encoding: .utf8)
+        let r = try runToEnd([swinetdBinary, "import", "xinetd", "-o", dir + "/out.yaml", dir + "/xinetd.conf"])
+        let table = try readFile(dir + "/out.yaml")
+        #expect(table.contains("\n  reload-tcp:\n"), "\(r.output)\n\(table)")
+        let check = try runToEnd([swinetdBinary, "check", "-f", dir + "/out.yaml"])
+        #expect(check.status == 0, "\(check.output)")
+    }
+}

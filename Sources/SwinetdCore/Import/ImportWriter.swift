@@ -68,9 +68,10 @@ public enum ImportWriter {
         return out
     }
 
-    /// Two entries of one name (echo over TCP and UDP) get the transport as a suffix, then a number.
+    /// Two entries of one name (echo over TCP and UDP) get the transport as a suffix, then a number;
+    /// so does a name of the master's own log lines (`reload` becomes `reload-tcp`).
     static func uniqueNames(_ services: inout [ImportedService]) {
-        var taken: Set<String> = []
+        var taken: Set<String> = Validation.reservedNames
         for i in services.indices {
             var name = sanitize(services[i].name)
             if taken.contains(name) {
