@@ -3,10 +3,11 @@
 
 Only ratios within one run mean anything on a shared, noisy machine. The
 master's CPU per connection comes from the scheduler's count of its time on
-a CPU (/proc/PID/sched, in nanoseconds; clock ticks where the kernel lacks
-it), which is steadier than wall time; every server of a handler is
-measured in turns within each repetition. See bench/run for how it is
-started.
+a CPU (/proc/PID/schedstat, nanoseconds), which is steadier than wall time;
+memory from /proc/PID/smaps_rollup (RSS, PSS, anonymous); every server of a
+handler is measured in turns within each repetition, and each repetition's
+figures are kept (medians and min-max in the report). Nothing is pinned to
+a CPU. See bench/run for how it is started.
 """
 import argparse, datetime, os, platform, random, re, shutil, signal, socket
 import statistics, subprocess, sys, tempfile, threading, time
@@ -26,9 +27,14 @@ HELLO = os.path.join(BIN, "hello")
 LOADGEN = os.path.join(BIN, "loadgen")
 SWINETD = os.path.join(TOP, ".build", "release", "swinetd")
 PEERS = os.path.join(OUT, "peers", "root")
+BUSYBOX = os.path.join(OUT, "peers", "busybox-inetd")
+INETUTILS = os.path.join(PEERS, "usr/sbin/inetutils-inetd")
+SWIFTFLOOR = os.path.join(BIN, "swiftfloor")
 TICK = os.sysconf("SC_CLK_TCK")
 WORK = tempfile.mkdtemp(prefix="swinetd-bench-")
-SCALE = 0.2 if args.quick else 1.0
+SCALE = 0.1 if args.quick else 1.0
+if args.quick:
+    args.reps = min(args.reps, 2)
 N = {1: int(1000 * SCALE), 8: int(4000 * SCALE), 64: int(4000 * SCALE)}
 notes = []
 
@@ -56,16 +62,18 @@ def free_ports(n):
         if all(can_bind(base + i) for i in range(n)):
             return list(range(base, base + n))
 
+CPU_SOURCE = "schedstat"
+
 def cpu_seconds(pid):
     """CPU time of the process's main thread: the scheduler's own count in
-    nanoseconds (/proc/PID/sched) where the kernel has it, else clock ticks.
-    Every server measured is single-threaded."""
+    nanoseconds (/proc/PID/schedstat, its first field) where the kernel has
+    it, else clock ticks (then said in the report). Every server measured
+    is single-threaded."""
+    global CPU_SOURCE
     try:
-        for line in open(f"/proc/{pid}/sched"):
-            if line.startswith("se.sum_exec_runtime"):
-                return float(line.split(":")[1]) / 1e3
-    except OSError:
-        pass
+        return int(open(f"/proc/{pid}/schedstat").read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        CPU_SOURCE = "clock ticks (no /proc/PID/schedstat)"
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / TICK
 
@@ -74,6 +82,19 @@ def rss_kb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+def memory_kb(pid):
+    """RSS, PSS and anonymous memory (kB) from /proc/PID/smaps_rollup."""
+    out = {"rss": 0, "pss": 0, "anon": 0}
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            k, _, v = line.partition(":")
+            if k == "Rss": out["rss"] = int(v.split()[0])
+            elif k == "Pss": out["pss"] = int(v.split()[0])
+            elif k == "Anonymous": out["anon"] = int(v.split()[0])
+    except OSError:
+        out["rss"] = rss_kb(pid)
+    return out
 
 def zombies(pid):
     n = 0
@@ -125,18 +146,38 @@ def wait_answering_udp(port, timeout=10):
         s.close()
 
 class Server:
-    """A server under test, started in the foreground, stopped by pid."""
-    def __init__(self, name, argv, port, stderr=None, flags="", udp=False):
+    """A server under test, started in the foreground (or, with `pidfile`,
+    one that detaches and names its pid there), stopped by pid."""
+    def __init__(self, name, argv, port, stderr=None, flags="", udp=False, pidfile=None):
         self.name, self.argv, self.port, self.flags = name, argv, port, flags
         self.err = open(stderr or os.devnull, "ab")
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.err, stdin=subprocess.DEVNULL)
-        self.ok = wait_answering_udp(port) if udp else wait_listening(port)
-        # Let the process settle before the idle RSS reading.
-        time.sleep(0.3)
         self.pid = self.proc.pid
+        self.detached = None
+        if pidfile:
+            self.proc.wait(timeout=10)
+            end = time.time() + 10
+            while time.time() < end and not (os.path.exists(pidfile) and open(pidfile).read().strip()):
+                time.sleep(0.01)
+            try:
+                self.pid = self.detached = int(open(pidfile).read().split()[0])
+            except (OSError, ValueError, IndexError):
+                self.pid = self.detached = -1
+        self.ok = wait_answering_udp(port) if udp else wait_listening(port)
+        # Let the process settle before the idle memory reading.
+        time.sleep(0.3)
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.detached:
+            try:
+                os.kill(self.detached, signal.SIGTERM)
+                for _ in range(500):
+                    os.kill(self.detached, 0)
+                    time.sleep(0.01)
+                os.kill(self.detached, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+        elif self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
@@ -207,16 +248,23 @@ service swbench
                     lambda port: [tcpserver, "-c", "100000", "-b", "1024", "-H", "-R", "-l", "0", "127.0.0.1", str(port)] + argv_tail))
     else:
         notes.append("tcpserver (ucspi-tcp): not available; skipped")
-    busybox = os.path.join(PEERS, "bin/busybox")
-    if os.path.exists(busybox) and subprocess.run([busybox, "inetd", "--help"], capture_output=True).returncode != 127 \
-            and b"applet not found" not in subprocess.run([busybox, "inetd", "--help"], capture_output=True).stderr:
+    if os.path.exists(BUSYBOX):
         def bb(port):
             conf = os.path.join(WORK, f"bb-{port}.conf")
             open(conf, "w").write(f"127.0.0.1:{port} stream tcp nowait root {handler} {os.path.basename(handler)} {' '.join(handler_args)}\n")
-            return [busybox, "inetd", "-f", "-R", "0", conf]
-        out.append(("busybox inetd", "-R 0", bb))
+            return [BUSYBOX, "inetd", "-f", "-R", "0", "-q", "1024", conf]
+        out.append(("busybox inetd", "-R 0 (no rate limit), -q 1024; built from Debian's source with the inetd applet", bb))
     else:
-        notes.append("busybox inetd: Debian's busybox (and busybox-static) are built without the inetd applet; skipped")
+        notes.append("busybox inetd: not built (bench/run builds it from Debian's source package as root with apt); skipped")
+    if os.path.exists(INETUTILS):
+        def iu(port):
+            conf = os.path.join(WORK, f"iu-{port}.conf")
+            open(conf, "w").write(f"127.0.0.1:{port} stream tcp nowait.100000000 root {handler} {os.path.basename(handler)} {' '.join(handler_args)}\n")
+            pidfile = os.path.join(WORK, f"iu-{port}.pid")
+            return ([INETUTILS, "-R", "100000000", f"--pidfile={pidfile}", conf], pidfile)
+        out.append(("inetutils-inetd", "-R 100000000, nowait.100000000; detaches (its only foreground mode, -d, logs every connection)", iu))
+    else:
+        notes.append("inetutils-inetd: not available; skipped")
     def sw(port):
         return [SWINETD, "--control", "none", "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"sw-{port}.yaml"))]
     out.append(("swinetd", "defaults (stderr: log, max_connections 64); log to /dev/null", sw))
@@ -252,22 +300,28 @@ def run_servers(handler_name, servers, concs, send=None):
     for name, flags, starter in servers:
         port = free_ports(1)[0]
         logfile = os.path.join(WORK, f"log-{port}.txt") if "file" in name else None
-        srv = Server(name, starter(port), port, stderr=logfile, flags=flags)
+        argv, pidfile = starter(port), None
+        if isinstance(argv, tuple):
+            argv, pidfile = argv
+        srv = Server(name, argv, port, stderr=logfile, flags=flags, pidfile=pidfile)
         if not srv.ok:
             notes.append(f"{name}: did not listen; skipped")
             srv.stop()
             continue
-        running.append((srv, {"flags": flags, "rss_idle": rss_kb(srv.pid), "conc": {}, "_cpu": 0.0, "_conns": 0}))
+        running.append((srv, {"flags": flags, "rss_idle": rss_kb(srv.pid), "mem_idle": memory_kb(srv.pid), "conc": {}, "_cpu": 0.0, "_conns": 0}))
     for c in concs:
         reps = {srv.name: [] for srv, _ in running}
         cpu = {srv.name: 0.0 for srv, _ in running}
+        cpu_reps = {srv.name: [] for srv, _ in running}
         for rep in range(args.reps):
             turn = running[rep % len(running):] + running[:rep % len(running)]
             for srv, r in turn:
                 before = cpu_seconds(srv.pid)
                 g = loadgen(srv.port, c, N[c], send)
                 time.sleep(0.05)   # its last handlers are reaped
-                cpu[srv.name] += cpu_seconds(srv.pid) - before
+                spent = cpu_seconds(srv.pid) - before
+                cpu[srv.name] += spent
+                cpu_reps[srv.name].append(spent / max(int(g["connections"]), 1) * 1e6)
                 reps[srv.name].append(g)
         for srv, r in running:
             gs = reps[srv.name]
@@ -276,7 +330,8 @@ def run_servers(handler_name, servers, concs, send=None):
             r["_cpu"] += cpu[srv.name]
             r["_conns"] += conns
             r["conc"][c] = {
-                "cpu_us": cpu[srv.name] / conns * 1e6,
+                "cpu_us": statistics.median(cpu_reps[srv.name]), "cpu_min": min(cpu_reps[srv.name]), "cpu_max": max(cpu_reps[srv.name]),
+                "cpu_reps": cpu_reps[srv.name], "rates": rates,
                 "cps": statistics.median(rates), "min": min(rates), "max": max(rates),
                 "p50": statistics.median(g["p50_ms"] for g in gs),
                 "p99": statistics.median(g["p99_ms"] for g in gs),
@@ -286,6 +341,7 @@ def run_servers(handler_name, servers, concs, send=None):
     for srv, r in running:
         r["cpu_us"] = r.pop("_cpu") / r.pop("_conns") * 1e6
         r["rss_after"] = rss_kb(srv.pid)
+        r["mem_after"] = memory_kb(srv.pid)
         r["zombies"] = zombies(srv.pid)
         srv.stop()
         results[(handler_name, srv.name)] = r
@@ -307,13 +363,15 @@ def scaling():
         table = swinetd_table([(f"s{i}", ports[i], HELLO, []) for i in range(n)], os.path.join(WORK, f"scale-{n}.yaml"))
         srv = Server(f"swinetd x{n}", [SWINETD, "--control", "none", "-f", table], ports[n // 2])
         idle = rss_kb(srv.pid)
-        cpu0 = cpu_seconds(srv.pid)
-        total = 0
+        per_rep = []
         for _ in range(args.reps):
+            cpu0 = cpu_seconds(srv.pid)
             g = loadgen(ports[n // 2], 8, N[8])
-            total += int(g["connections"])
+            time.sleep(0.05)
+            per_rep.append((cpu_seconds(srv.pid) - cpu0) / max(int(g["connections"]), 1) * 1e6)
         time.sleep(0.3)
-        out[n] = {"cpu_us": (cpu_seconds(srv.pid) - cpu0) / total * 1e6, "rss_idle": idle, "rss_after": rss_kb(srv.pid)}
+        out[n] = {"cpu_us": statistics.median(per_rep), "cpu_min": min(per_rep), "cpu_max": max(per_rep),
+                  "rss_idle": idle, "rss_after": rss_kb(srv.pid)}
         srv.stop()
         log(f"   {n:5d} services: cpu {out[n]['cpu_us']:.1f} us/conn, rss {idle} kB")
     return out
@@ -324,7 +382,7 @@ def startup_and_reload():
     ports = free_ports(n)
     table = os.path.join(WORK, "reload-1000.yaml")
     starts = []
-    for _ in range(args.reps):
+    for _ in range(max(args.reps, 3)):
         swinetd_table([(f"s{i}", ports[i], HELLO, []) for i in range(n)], table)
         logpath = os.path.join(WORK, "startup.log")
         open(logpath, "w").close()
@@ -355,7 +413,27 @@ def startup_and_reload():
     # blocked=: the part of a reload the event loop spent (reading and
     # validating happen in a child process since the table loader moved out).
     blocked = [float(m) for m in re.findall(r"reload: applied .* longest=([\d.]+)ms", text)]
-    return statistics.median(starts), min(starts), max(starts), durations, blocked, int(float(g["failed"])), int(float(g["connections"]))
+    return starts, durations, blocked, int(float(g["failed"])), int(float(g["connections"])), table, ports
+
+def floors(table, ports):
+    """What start-up and reading the table cost at the least, measured in
+    this run: a C program that binds the same 1000 ports, and one that
+    parses the same 1000-service table with libyaml."""
+    bind, parse = [], []
+    for _ in range(max(args.reps, 3)):
+        out = subprocess.run([os.path.join(BIN, "bindfloor"), str(ports[0]), str(len(ports))], capture_output=True, text=True).stdout
+        bind.append(float(out.split()[1]) * 1e3)
+        out = subprocess.run([os.path.join(BIN, "parsefloor"), table], capture_output=True, text=True).stdout
+        parse.append(float(out.split()[1]) * 1e3)
+    return bind, parse
+
+def swift_floor():
+    """The Swift floor's memory, idle: what any static Swift program costs."""
+    pr = subprocess.Popen([SWIFTFLOOR], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    m = memory_kb(pr.pid)
+    pr.kill(); pr.wait()
+    return m
 
 def flood_defaults():
     """What each server does with its default limits to a flood at concurrency 64."""
@@ -574,50 +652,78 @@ def observed():
 started = time.time()
 if not os.path.exists(SWINETD):
     sys.exit(f"{SWINETD} missing: run bench/run, which builds it")
+load_at_start = os.getloadavg()
+HELLO_NAME = "hello (static, one line)"
 log("== the limit: spawn + wait of the handler, no network")
 one_core, both_cores = spawn_limit()
 log(f"   one core {one_core:.0f}/s, both cores {both_cores:.0f}/s")
-for handler_name, handler, hargs, concs, send in (
-        ("hello (static, one line)", HELLO, [], (1, 8, 64), None),
-        ("echo (/bin/cat)", "/bin/cat", [], (8,), "ping\n")):
+log("== the Swift floor")
+floor_mem = swift_floor()
+log(f"   rss {floor_mem['rss']} kB, pss {floor_mem['pss']} kB, anon {floor_mem['anon']} kB")
+handlers = [(HELLO_NAME, HELLO, [], (8,) if args.quick else (1, 8, 64), None)]
+if not args.quick:
+    handlers.append(("echo (/bin/cat)", "/bin/cat", [], (8,), "ping\n"))
+for handler_name, handler, hargs, concs, send in handlers:
     log(f"== {handler_name}")
     run_servers(handler_name, make_servers(handler, hargs), concs, send)
 log("== swinetd with 1, 100, 1000 services")
 scale = scaling()
-log("== start-up and reload with 1000 services")
-start_med, start_min, start_max, reloads, reloads_blocked, reload_failed, reload_conns = startup_and_reload()
-log(f"   start {start_med:.1f} ms, reloads {reloads}, failed {reload_failed}")
-log("== a flood at concurrency 64 with default limits")
-flood = flood_defaults()
-log("== a UDP wait service through a handler")
-udp = run_udp()
-for name, r in udp.items():
-    log(f"   {name:16s} c=8 {r[8]['rps']:.0f} req/s, master cpu {r[8]['cpu_us']:.1f} us/req, failed {r[1]['failed'] + r[8]['failed']}")
-log("== c=64 with and without a status poll every 100 ms and a scrape every second")
-obs = observed()
-obs_plain, obs_watched = obs["plain"], obs["watched"]
-log(f"   {obs_plain:.0f} vs {obs_watched:.0f} conn/s ({obs['polls']} polls, {obs['scrapes']} scrapes, {obs['failures']} failed)")
+log("== start-up and reload with 1000 services, and their floors")
+starts, reloads, reloads_blocked, reload_failed, reload_conns, table1000, ports1000 = startup_and_reload()
+bind_floor, parse_floor = floors(table1000, ports1000)
+log(f"   start {statistics.median(starts):.1f} ms (floors: bind {statistics.median(bind_floor):.1f} ms, parse {statistics.median(parse_floor):.1f} ms), reloads {reloads}, failed {reload_failed}")
+flood, udp, obs = [], {}, None
+if not args.quick:
+    log("== a flood at concurrency 64 with default limits")
+    flood = flood_defaults()
+    log("== a UDP wait service through a handler")
+    udp = run_udp()
+    for name, r in udp.items():
+        log(f"   {name:16s} c=8 {r[8]['rps']:.0f} req/s, master cpu {r[8]['cpu_us']:.1f} us/req, failed {r[1]['failed'] + r[8]['failed']}")
+    log("== c=64 with and without a status poll every 100 ms and a scrape every second")
+    obs = observed()
+    log(f"   {obs['plain']:.0f} vs {obs['watched']:.0f} conn/s ({obs['polls']} polls, {obs['scrapes']} scrapes, {obs['failures']} failed)")
 elapsed = time.time() - started
 
 # ---------------------------------------------------------------- report
 
-def kernel():
-    return platform.release()
+def deb_version(name):
+    for deb in sorted(os.listdir(os.path.join(OUT, "peers"))) if os.path.isdir(os.path.join(OUT, "peers")) else []:
+        if deb.startswith(name + "_") and deb.endswith(".deb"):
+            return subprocess.run(["dpkg-deb", "-f", os.path.join(OUT, "peers", deb), "Version"], capture_output=True, text=True).stdout.strip()
+    return None
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+def mb(kb):
+    return f"{kb / 1024:.1f}"
 
 lines = []
 w = lines.append
 w("# swinetd benchmark results")
 w("")
 w(f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-w(f"- machine: {os.cpu_count()} cores ({open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}), kernel {kernel()}")
-w(f"- command: `bench/run{' ' + ' '.join(sys.argv[5:]) if len(sys.argv) > 5 else ''}` ({args.reps} repetitions; {N[1]}/{N[8]}/{N[64]} connections per repetition at concurrency 1/8/64); took {elapsed:.0f} s")
-w("- every figure below comes from this one run; only ratios within it mean anything")
+cpu_model = open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()
+w(f"- machine: {os.cpu_count()} cores ({cpu_model}), kernel {platform.release()}; load average at start {load_at_start[0]:.2f} / {load_at_start[1]:.2f} / {load_at_start[2]:.2f} (1/5/15 min); nothing pinned to a CPU")
+w(f"- command: `bench/run{' --quick' if args.quick else ''}` ({args.reps} repetitions; {N[1]}/{N[8]}/{N[64]} connections per repetition at concurrency 1/8/64); took {elapsed:.0f} s")
+versions = [("swinetd", subprocess.run([SWINETD, "--version"], capture_output=True, text=True).stdout.strip())]
+for peer, deb in (("xinetd", "xinetd"), ("openbsd-inetd", "openbsd-inetd"), ("inetutils-inetd", "inetutils-inetd"), ("tcpserver", "ucspi-tcp")):
+    v = deb_version(deb)
+    if v:
+        versions.append((peer, f"{v} (Debian)"))
+bbv = os.path.join(OUT, "peers", "busybox-inetd.version")
+if os.path.exists(bbv):
+    versions.append(("busybox inetd", open(bbv).read().strip() + " (built from Debian's source)"))
+w("- versions: " + ", ".join(f"{n} {v}" for n, v in versions))
+w(f"- master CPU from {CPU_SOURCE} (nanoseconds on a CPU); memory from /proc/PID/smaps_rollup")
+w("- every figure below comes from this one run; only ratios within it mean anything; medians, with (min-max) over the repetitions")
 w("")
 w("## The limit: spawn + wait, no network")
 w("")
 w(f"posix_spawn + waitpid of the static hello handler: **{one_core:.0f}/s on one core**, **{both_cores:.0f}/s on both** (two loops).")
 w("")
-for handler_name in ("hello (static, one line)", "echo (/bin/cat)"):
+for handler_name in (HELLO_NAME, "echo (/bin/cat)"):
     rows = [(n, r) for (h, n), r in results.items() if h == handler_name]
     if not rows:
         continue
@@ -626,107 +732,173 @@ for handler_name in ("hello (static, one line)", "echo (/bin/cat)"):
     w("")
     concs = sorted(rows[0][1]["conc"])
     head = "| server | " + " | ".join(f"c={c} conn/s (min-max)" for c in concs) + " | " + " | ".join(f"c={c} vs textbook" for c in concs) + \
-        " | " + " | ".join(f"c={c} p50/p99 ms" for c in concs) + " | failed | master CPU µs/conn (" + "/".join(f"c={c}" for c in concs) + ") | all | RSS idle / after (MB) | zombies |"
+        " | " + " | ".join(f"c={c} p50/p99 ms" for c in concs) + " | failed | " + " | ".join(f"c={c} master CPU µs/conn (min-max)" for c in concs) + \
+        " | RSS / PSS / anon idle (MB) | RSS / PSS / anon after (MB) | zombies |"
     w(head)
     w("|" + "---|" * (head.count("|") - 1))
     for name, r in rows:
         cells = [f"{r['conc'][c]['cps']:.0f} ({r['conc'][c]['min']:.0f}-{r['conc'][c]['max']:.0f})" for c in concs]
         ratios = [f"{r['conc'][c]['cps'] / ref['conc'][c]['cps']:.2f}x" if ref else "-" for c in concs]
         lat = [f"{r['conc'][c]['p50']:.2f} / {r['conc'][c]['p99']:.2f}" for c in concs]
+        cpu = [f"{r['conc'][c]['cpu_us']:.1f} ({r['conc'][c]['cpu_min']:.1f}-{r['conc'][c]['cpu_max']:.1f})" for c in concs]
         failed = sum(v["failed"] for v in r["conc"].values())
-        w(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " | " + " | ".join(lat) +
-          f" | {failed} | " + " / ".join(f"{r['conc'][c]['cpu_us']:.1f}" for c in concs) + f" | {r['cpu_us']:.1f} | {r['rss_idle']/1024:.1f} / {r['rss_after']/1024:.1f} | {r['zombies']} |")
+        mi, ma = r["mem_idle"], r["mem_after"]
+        w(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " | " + " | ".join(lat) + f" | {failed} | " + " | ".join(cpu) +
+          f" | {mb(mi['rss'])} / {mb(mi['pss'])} / {mb(mi['anon'])} | {mb(ma['rss'])} / {mb(ma['pss'])} / {mb(ma['anon'])} | {r['zombies']} |")
     w("")
 w("Flags that lifted the peers' limits, so nothing throttles them:")
 w("")
 for (h, n), r in results.items():
-    if h.startswith("hello"):
+    if h == HELLO_NAME:
         w(f"- {n}: {r['flags']}")
+w("")
+sw = results.get((HELLO_NAME, "swinetd"))
+w("## Memory: what Swift costs and what swinetd adds")
+w("")
+w("| program | RSS (MB) | PSS (MB) | anonymous (MB) |")
+w("|---|---|---|---|")
+w(f"| the Swift floor (static Swift runtime, release, only sleeps) | {mb(floor_mem['rss'])} | {mb(floor_mem['pss'])} | {mb(floor_mem['anon'])} |")
+if sw:
+    mi = sw["mem_idle"]
+    w(f"| swinetd, idle, one service | {mb(mi['rss'])} | {mb(mi['pss'])} | {mb(mi['anon'])} |")
+    w(f"| what swinetd adds to the floor | {mb(mi['rss'] - floor_mem['rss'])} | {mb(mi['pss'] - floor_mem['pss'])} | {mb(mi['anon'] - floor_mem['anon'])} |")
+for (h, n), r in results.items():
+    if h == HELLO_NAME and not n.startswith("swinetd"):
+        mi = r["mem_idle"]
+        w(f"| {n}, idle | {mb(mi['rss'])} | {mb(mi['pss'])} | {mb(mi['anon'])} |")
 w("")
 w("## swinetd with 1, 100 and 1000 services (load on one, concurrency 8)")
 w("")
-w("| services | master CPU µs/conn | vs 1 service | RSS idle / after (MB) |")
+w("| services | master CPU µs/conn (min-max) | vs 1 service | RSS idle / after (MB) |")
 w("|---|---|---|---|")
 for n, r in scale.items():
-    w(f"| {n} | {r['cpu_us']:.1f} | {r['cpu_us'] / scale[1]['cpu_us']:.2f}x | {r['rss_idle']/1024:.1f} / {r['rss_after']/1024:.1f} |")
+    w(f"| {n} | {r['cpu_us']:.1f} ({r['cpu_min']:.1f}-{r['cpu_max']:.1f}) | {r['cpu_us'] / scale[1]['cpu_us']:.2f}x | {r['rss_idle']/1024:.1f} / {r['rss_after']/1024:.1f} |")
 w("")
-w("## Start-up and reload with 1000 services")
+w("## Start-up and reload with 1000 services, against their floors")
 w("")
-w(f"- start to all 1000 ports listening (exec to the `started` line): median **{start_med:.1f} ms** (min {start_min:.1f}, max {start_max:.1f})")
+w(f"- start to all 1000 ports listening (exec to the `started` line): median **{med(starts):.1f} ms** ({min(starts):.1f}-{max(starts):.1f}, {len(starts)} starts)")
+w(f"- floor for binding: a C program that opens the same 1000 listening sockets: median **{med(bind_floor):.2f} ms** ({min(bind_floor):.2f}-{max(bind_floor):.2f})")
+w(f"- floor for reading: a C program that parses the same 1000-service table with libyaml: median **{med(parse_floor):.2f} ms** ({min(parse_floor):.2f}-{max(parse_floor):.2f})")
 if reloads:
-    w(f"- SIGHUP reload of the 1000-service table (one service changed each time), from the `reload: applied` lines: median **{statistics.median(reloads):.1f} ms** (min {min(reloads):.1f}, max {max(reloads):.1f}, {len(reloads)} reloads)")
+    w(f"- SIGHUP reload of the 1000-service table (one service changed each time), from the `reload: applied` lines: median **{med(reloads):.1f} ms** ({min(reloads):.1f}-{max(reloads):.1f}, {len(reloads)} reloads)")
 if reloads_blocked:
-    w(f"- the longest time the event loop spent on one step of a reload (`longest=`): median **{statistics.median(reloads_blocked):.1f} ms** (max {max(reloads_blocked):.1f})")
+    w(f"- the longest time the event loop spent on one step of a reload (`longest=`): median **{med(reloads_blocked):.1f} ms** (max {max(reloads_blocked):.1f})")
 w(f"- connections refused or failed during the reloads: **{reload_failed}** of {reload_conns} (a client at concurrency 4 on a kept service)")
 w("")
-w("## UDP: a `dgram wait` service whose handler answers one datagram and exits")
-w("")
-w("| server | flags | c=1 req/s (min-max) | c=8 req/s (min-max) | c=8 vs xinetd | p99 ms c=1 / c=8 | master CPU µs/req c=1 / c=8 | failed |")
-w("|---|---|---|---|---|---|---|---|")
-for name, r in udp.items():
-    ref = udp.get("xinetd")
-    ratio = f"{r[8]['rps'] / ref[8]['rps']:.2f}x" if ref else "-"
-    w(f"| {name} | {r['flags']} | {r[1]['rps']:.0f} ({r[1]['min']:.0f}-{r[1]['max']:.0f}) | {r[8]['rps']:.0f} ({r[8]['min']:.0f}-{r[8]['max']:.0f}) | {ratio} | "
-      f"{r[1]['p99']:.2f} / {r[8]['p99']:.2f} | {r[1]['cpu_us']:.1f} / {r[8]['cpu_us']:.1f} | {r[1]['failed'] + r[8]['failed']} |")
-w("")
-w("## Watching while it works: c=64 with a `status` poll every 100 ms and a scrape every second")
-w("")
-w(f"- without: **{obs_plain:.0f}** conn/s; with: **{obs_watched:.0f}** conn/s ({obs_watched / obs_plain:.3f}×), medians of {max(args.reps, 6)} turns each in ABBA order; {obs['polls']} status requests and {obs['scrapes']} scrapes, {obs['failures']} failed")
-w(f"- master CPU per connection: {obs['cpu_plain']:.1f} µs without, {obs['cpu_watched']:.1f} µs with")
-w(f"- measured alone, one `status --json` request costs the master {obs['per_status']:.0f} µs and one scrape {obs['per_scrape']:.0f} µs: "
-  f"{(10 * obs['per_status'] + obs['per_scrape']) / 1e3:.2f} ms of master time per second of watching, "
-  f"{(10 * obs['per_status'] + obs['per_scrape']) / (obs_plain * obs['cpu_plain']) * 100:.2f}% of what the c=64 load itself costs it")
-w("")
-w("## A flood at concurrency 64 with each server's default limits")
-w("")
-w("| server | defaults | failed / connections | conn/s | p99 ms | still listening after |")
-w("|---|---|---|---|---|---|")
-for name, what, conns, failed, cps, p99, still in flood:
-    w(f"| {name} | {what} | {failed} / {conns} | {cps:.0f} | {p99:.1f} | {'yes' if still else 'no'} |")
-w("")
-# The issue's targets, checked against this run.
-hello = "hello (static, one line)"
-sw = results.get((hello, "swinetd"))
-ref = results.get((hello, "textbook fork server"))
-if sw and ref:
-    w("## Targets, checked against this run")
+if udp:
+    w("## UDP: a `dgram wait` service whose handler answers one datagram and exits")
     w("")
-    w("| target | measured | met |")
-    w("|---|---|---|")
-    for c in (8, 64):
-        ratio = sw["conc"][c]["cps"] / ref["conc"][c]["cps"]
-        w(f"| c={c}: conn/s ≥ 1.3× textbook | {ratio:.2f}× | {'yes' if ratio >= 1.3 else 'no'} |")
-        peers = [(n, r) for (h, n), r in results.items() if h == hello and not n.startswith("swinetd") and n != "textbook fork server"]
+    w("| server | flags | c=1 req/s (min-max) | c=8 req/s (min-max) | c=8 vs xinetd | p99 ms c=1 / c=8 | master CPU µs/req c=1 / c=8 | failed |")
+    w("|---|---|---|---|---|---|---|---|")
+    for name, r in udp.items():
+        ref = udp.get("xinetd")
+        ratio = f"{r[8]['rps'] / ref[8]['rps']:.2f}x" if ref else "-"
+        w(f"| {name} | {r['flags']} | {r[1]['rps']:.0f} ({r[1]['min']:.0f}-{r[1]['max']:.0f}) | {r[8]['rps']:.0f} ({r[8]['min']:.0f}-{r[8]['max']:.0f}) | {ratio} | "
+          f"{r[1]['p99']:.2f} / {r[8]['p99']:.2f} | {r[1]['cpu_us']:.1f} / {r[8]['cpu_us']:.1f} | {r[1]['failed'] + r[8]['failed']} |")
+    w("")
+if obs:
+    w("## Watching while it works: c=64 with a `status` poll every 100 ms and a scrape every second")
+    w("")
+    w(f"- without: **{obs['plain']:.0f}** conn/s; with: **{obs['watched']:.0f}** conn/s ({obs['watched'] / obs['plain']:.3f}×), medians of {max(args.reps, 6)} turns each in ABBA order; {obs['polls']} status requests and {obs['scrapes']} scrapes, {obs['failures']} failed")
+    w(f"- master CPU per connection: {obs['cpu_plain']:.1f} µs without, {obs['cpu_watched']:.1f} µs with")
+    w(f"- measured alone, one `status --json` request costs the master {obs['per_status']:.0f} µs and one scrape {obs['per_scrape']:.0f} µs: "
+      f"{(10 * obs['per_status'] + obs['per_scrape']) / 1e3:.2f} ms of master time per second of watching, "
+      f"{(10 * obs['per_status'] + obs['per_scrape']) / (obs['plain'] * obs['cpu_plain']) * 100:.2f}% of what the c=64 load itself costs it")
+    w("")
+if flood:
+    w("## A flood at concurrency 64 with each server's default limits")
+    w("")
+    w("| server | defaults | failed / connections | conn/s | p99 ms | still listening after |")
+    w("|---|---|---|---|---|---|")
+    for name, what, conns, failed, cps, p99, still in flood:
+        w(f"| {name} | {what} | {failed} / {conns} | {cps:.0f} | {p99:.1f} | {'yes' if still else 'no'} |")
+    w("")
+
+# ---------------------------------------------------------------- targets
+
+def target(rows, name, measured, ok, margin, spread=None):
+    """One row: met or not, by how much, and whether that margin is more
+    than the spread between repetitions (the run's own noise)."""
+    clear = "" if spread is None else (" (beyond the spread)" if abs(margin) > spread else " (within the spread: not a clear result)")
+    rows.append(f"| {name} | {measured} | {'**met**' if ok else 'not met'} | {margin:+.0%}{clear} |")
+
+ref = results.get((HELLO_NAME, "textbook fork server"))
+peers = [(n, r) for (h, n), r in results.items() if h == HELLO_NAME and not n.startswith("swinetd") and n != "textbook fork server"]
+bounds = []
+if sw and ref:
+    rows = []
+    for c in sorted(sw["conc"]):
+        if c == 1:
+            continue
+        s_c, t_c = sw["conc"][c], ref["conc"][c]
+        ratio = s_c["cps"] / t_c["cps"]
+        spread = (s_c["max"] - s_c["min"]) / s_c["cps"] + (t_c["max"] - t_c["min"]) / t_c["cps"]
+        target(rows, f"c={c}: conn/s ≥ 1.3× textbook", f"{ratio:.2f}× ({s_c['cps']:.0f} vs {t_c['cps']:.0f})", ratio >= 1.3, ratio / 1.3 - 1, spread)
         best = max(peers, key=lambda p: p[1]["conc"][c]["cps"], default=None)
         if best:
-            ok = sw["conc"][c]["cps"] >= best[1]["conc"][c]["cps"]
-            w(f"| c={c}: conn/s ≥ every peer | {sw['conc'][c]['cps']:.0f} vs best peer {best[0]} {best[1]['conc'][c]['cps']:.0f} | {'yes' if ok else 'no'} |")
-    w(f"| master CPU ≤ 50 µs/conn | {sw['cpu_us']:.1f} (c=1/8/64: " + " / ".join(f"{sw['conc'][c]['cpu_us']:.1f}" for c in sorted(sw['conc'])) + f") | {'yes' if sw['cpu_us'] <= 50 else 'no'} |")
-    spread = scale[1000]["cpu_us"] / scale[1]["cpu_us"]
-    w(f"| 1000 services within 10% of 1 | {spread:.2f}× | {'yes' if spread <= 1.10 else 'no'} |")
+            b_c = best[1]["conc"][c]
+            ratio = s_c["cps"] / b_c["cps"]
+            overlap = s_c["min"] <= b_c["max"]
+            spread = (s_c["max"] - s_c["min"]) / s_c["cps"] + (b_c["max"] - b_c["min"]) / b_c["cps"]
+            target(rows, f"c={c}: conn/s ≥ 1.1× the best peer, ranges apart", f"{ratio:.2f}× {best[0]} ({s_c['cps']:.0f} vs {b_c['cps']:.0f}; ranges {'overlap' if overlap else 'apart'})",
+                   ratio >= 1.1 and not overlap, ratio / 1.1 - 1, spread)
+            if ratio < 1.1 or overlap:
+                bounds.append((c, s_c, best))
+        # CPU: ≤ 0.6× textbook and ≤ 0.6× the best peer (the lowest CPU of all peers).
+        cpu_spread = (s_c["cpu_max"] - s_c["cpu_min"]) / s_c["cpu_us"]
+        ratio = s_c["cpu_us"] / t_c["cpu_us"]
+        target(rows, f"c={c}: master CPU/conn ≤ 0.6× textbook", f"{ratio:.2f}× ({s_c['cpu_us']:.1f} vs {t_c['cpu_us']:.1f} µs)", ratio <= 0.6, 1 - ratio / 0.6, cpu_spread)
+        bestcpu = min(peers, key=lambda p: p[1]["conc"][c]["cpu_us"], default=None)
+        if bestcpu:
+            ratio = s_c["cpu_us"] / bestcpu[1]["conc"][c]["cpu_us"]
+            target(rows, f"c={c}: master CPU/conn ≤ 0.6× the best peer", f"{ratio:.2f}× {bestcpu[0]} ({s_c['cpu_us']:.1f} vs {bestcpu[1]['conc'][c]['cpu_us']:.1f} µs)",
+                   ratio <= 0.6, 1 - ratio / 0.6, cpu_spread)
+    mi = sw["mem_idle"]
+    limit = floor_mem["rss"] + 2048
+    target(rows, "idle RSS ≤ Swift floor + 2 MB", f"{mb(mi['rss'])} MB vs {mb(limit)} MB", mi["rss"] <= limit, 1 - mi["rss"] / limit)
+    c_peers = [(n, r) for n, r in peers]
+    if c_peers:
+        best_anon = min(c_peers, key=lambda p: p[1]["mem_idle"]["anon"])
+        limit = 2 * best_anon[1]["mem_idle"]["anon"]
+        target(rows, "idle anonymous memory ≤ 2× the best C peer's", f"{mb(mi['anon'])} MB vs 2× {best_anon[0]} {mb(best_anon[1]['mem_idle']['anon'])} MB",
+               mi["anon"] <= limit, 1 - mi["anon"] / max(limit, 1))
+    floor_start = 2 * (med(bind_floor) + med(parse_floor))
+    spread = (max(starts) - min(starts)) / med(starts)
+    target(rows, "start-up of 1000 services ≤ 2× (bind floor + parse floor)", f"{med(starts):.1f} ms vs {floor_start:.1f} ms", med(starts) <= floor_start, 1 - med(starts) / floor_start, spread)
     if reloads:
-        w(f"| reload of 1000 ≤ 20 ms | {statistics.median(reloads):.1f} ms | {'yes' if statistics.median(reloads) <= 20 else 'no'} |")
-    w(f"| start to 1000 listening ≤ 50 ms | {start_med:.1f} ms | {'yes' if start_med <= 50 else 'no'} |")
-    w(f"| idle master RSS ≤ 12 MB | {sw['rss_idle']/1024:.1f} MB | {'yes' if sw['rss_idle'] <= 12 * 1024 else 'no'} |")
-    base = results.get((hello, f"swinetd @{args.baseline_name}"))
-    if base:
-        for c in sorted(sw["conc"]):
-            ratio = sw["conc"][c]["cps"] / base["conc"][c]["cps"]
-            spread = (base["conc"][c]["max"] - base["conc"][c]["min"]) / base["conc"][c]["cps"]
-            w(f"| c={c}: conn/s no worse than @{args.baseline_name} | {ratio:.2f}× (baseline spread ±{spread / 2:.0%}) | {'yes' if ratio >= 1 - spread / 2 else 'no'} |")
-        ratio = sw["cpu_us"] / base["cpu_us"]
-        w(f"| master CPU/conn no worse than @{args.baseline_name} | {sw['cpu_us']:.1f} vs {base['cpu_us']:.1f} µs ({ratio:.2f}×) | {'yes' if ratio <= 1.05 else 'no'} |")
-    rules = results.get((hello, "swinetd with admission rules"))
-    if rules:
-        ratio = rules["cpu_us"] / sw["cpu_us"]
-        w(f"| admission rules cost ≤ 5% more master CPU/conn | {rules['cpu_us']:.1f} vs {sw['cpu_us']:.1f} µs ({ratio:.2f}×) | {'yes' if ratio <= 1.05 else 'no'} |")
-    change = abs(obs_watched / obs_plain - 1)
-    w(f"| status every 100 ms + scrape every 1 s change c=64 conn/s by < 2% | {obs_watched / obs_plain:.3f}× | {'yes' if change < 0.02 else 'no'} |")
-    sw_flood = [f for f in flood if f[0] == "swinetd"]
-    if sw_flood:
-        ok = sw_flood[0][3] == 0 and sw_flood[0][6]
-        w(f"| defaults: a flood at c=64 is served | {sw_flood[0][3]} failed of {sw_flood[0][2]} | {'yes' if ok else 'no'} |")
+        floor_reload = 1.5 * med(parse_floor) + 2
+        spread = (max(reloads) - min(reloads)) / med(reloads)
+        target(rows, "reload changing 1 of 1000 ≤ 1.5× parse floor + 2 ms", f"{med(reloads):.1f} ms vs {floor_reload:.1f} ms", med(reloads) <= floor_reload, 1 - med(reloads) / floor_reload, spread)
+    worst = max(abs(scale[n]["cpu_us"] / scale[1]["cpu_us"] - 1) for n in scale)
+    spread = max((r["cpu_max"] - r["cpu_min"]) / r["cpu_us"] for r in scale.values())
+    target(rows, "1, 100, 1000 services: master CPU/conn within ±10%", " / ".join(f"{scale[n]['cpu_us']:.1f}" for n in scale) + f" µs (worst {worst:+.0%})", worst <= 0.10, 0.10 - worst, spread)
+    w("## Targets, each a ratio inside this run")
     w("")
+    w("The margin is how far the figure is from its target (positive: met with room to spare); it is a clear result only when it is larger than the spread between this run's repetitions of the figures compared.")
+    w("")
+    w("| target | measured | met | margin |")
+    w("|---|---|---|---|")
+    for r in rows:
+        w(r)
+    w("")
+    if bounds:
+        w("### What bounds connections per second")
+        w("")
+        for c, s_c, best in bounds:
+            w(f"- c={c}: swinetd {s_c['cps']:.0f} conn/s against {best[0]} {best[1]['conc'][c]['cps']:.0f}. The spawn-and-wait loop alone (no network, no accept) does {both_cores:.0f}/s on both cores here, so swinetd runs at {s_c['cps'] / both_cores:.0%} of that ceiling; "
+              f"its master spends {s_c['cpu_us']:.0f} µs of CPU per connection ({s_c['cpu_us'] * s_c['cps'] / 1e4:.0f}% of one core at that rate). The rest of the time per connection is the handler's own fork/exec/exit and the client, on the same 2 cores: what is left to win is not in the master.")
+        w("")
+    if sw:
+        s8 = sw["conc"].get(8) or next(iter(sw["conc"].values()))
+        ceiling = 1e6 / s8["cpu_us"]
+        w("### One master on a many-core host")
+        w("")
+        w(f"At c=8 the master costs {s8['cpu_us']:.0f} µs of CPU per connection, so one master, one thread, can accept and spawn at most about **{ceiling:.0f} connections per second** however many cores the host has; "
+          f"on these 2 cores it reaches {s8['cps']:.0f}/s because the handlers' own fork, exec and exit ({1e6 / one_core:.0f} µs of a core each here, {one_core:.0f}/s per core for spawn-and-wait) share the cores with it. "
+          f"On a 32-core host the handlers would spread over the other cores and the master's {s8['cpu_us']:.0f} µs would become the ceiling. "
+          "What the design would change there: SO_REUSEPORT listeners served by N masters (or N threads each with its own epoll and child table, sharing only the admission counts through atomics), "
+          "so that accepting and spawning scale with cores; per-service limits would then be split or counted in shared memory.")
+        w("")
 if notes:
     w("## Notes")
     w("")
