@@ -60,3 +60,10 @@ int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid);
 // memfd_create(2) without MFD_CLOEXEC: an upgrade's state, inherited by the
 // image it execs.
 int clinux_memfd(const char *name);
+
+/// Unmaps from this process (MADV_DONTNEED) the pages of every read-only
+/// file mapping that holds no private copy (code and constants of the
+/// binary and its libraries, never a relocated RELRO page): what start-up
+/// alone touched stops counting in RSS, and what the loop uses faults back
+/// in from the page cache. Returns how many kB were resident in them, or -1.
+long clinux_release_file_pages(void);

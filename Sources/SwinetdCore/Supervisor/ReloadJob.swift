@@ -156,6 +156,11 @@ extension Supervisor {
         let o = job.outcome
         let metricsFailed = applyMetrics(job.stream.header.metrics)
         guard job.purpose == .reload else {
+            // Argument parsing, the table's first load and the runtime's
+            // start touched code the loop never runs again: let go of those
+            // pages (the loop's own fault back in from the page cache), so
+            // the idle master's size is what serving needs.
+            _ = clinux_release_file_pages()
             startOutcome = o
             startOutcome.failed += metricsFailed
             return
