@@ -663,9 +663,17 @@ log(f"   rss {floor_mem['rss']} kB, pss {floor_mem['pss']} kB, anon {floor_mem['
 handlers = [(HELLO_NAME, HELLO, [], (8,) if args.quick else (1, 8, 64), None)]
 if not args.quick:
     handlers.append(("echo (/bin/cat)", "/bin/cat", [], (8,), "ping\n"))
+def builtin_echo(port):
+    table = os.path.join(WORK, f"swbi-{port}.yaml")
+    open(table, "w").write(f"services:\n  bench:\n    listen: 127.0.0.1:{port}\n    builtin: echo\n")
+    return [SWINETD, "--control", "none", "-f", table]
+
 for handler_name, handler, hargs, concs, send in handlers:
     log(f"== {handler_name}")
-    run_servers(handler_name, make_servers(handler, hargs), concs, send)
+    servers = make_servers(handler, hargs)
+    if handler == "/bin/cat":
+        servers.append(("swinetd, builtin: echo", "builtin: echo (swinetd's own binary as the handler)", builtin_echo))
+    run_servers(handler_name, servers, concs, send)
 log("== swinetd with 1, 100, 1000 services")
 scale = scaling()
 log("== start-up and reload with 1000 services, and their floors")

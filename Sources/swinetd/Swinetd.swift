@@ -17,6 +17,14 @@ enum Main {
         // taken off 3 and 4 first, then those two become the spawn's slots.
         InheritedDescriptors.take()
         do { try SpawnPlan.reserveSlots() } catch { fatalError("cannot reserve descriptors 3 and 4: \(error)") }
+        // A builtin's handler runs once per connection: it skips the
+        // command-line parser, whose first protocol-conformance lookup scans
+        // every conformance record of this static binary (most of the 20
+        // million instructions such a handler took to start).
+        let args = CommandLine.arguments
+        if args.count >= 3, args[1] == "builtin", args.dropFirst(3).allSatisfy({ $0 == "--udp" }) {
+            exit(BuiltinCommand.serve(args[2], udp: args.count > 3))
+        }
         Swinetd.main()
     }
 }
@@ -29,11 +37,19 @@ struct Swinetd: ParsableCommand {
         commandName: "swinetd",
         abstract: "An inetd-style super-server: one handler process per connection.",
         usage: "swinetd [run] [<serving options>]\nswinetd <subcommand> [<options>]",
-        discussion: "With no subcommand, swinetd serves the table (the same as 'swinetd run').\n\n" + servingOptions(),
+        discussion: "With no subcommand, swinetd serves the table (the same as 'swinetd run')."
+            + (helpAsked ? "\n\n" + servingOptions() : ""),
         version: SwinetdVersion.current,
         subcommands: [Run.self, Check.self, Status.self, Reload.self, Upgrade.self, Stop.self, ImportCommand.self, BuiltinCommand.self],
         defaultSubcommand: Run.self
     )
+
+    /// Whether this invocation prints help: only then is `run`'s help
+    /// rendered into the root's (rendering it costs a few milliseconds,
+    /// which every start of the master and of a builtin handler would pay).
+    static var helpAsked: Bool {
+        CommandLine.arguments.dropFirst().contains { $0 == "-h" || $0 == "--help" || $0 == "help" || $0 == "--help-hidden" }
+    }
 
     /// The OPTIONS part of `swinetd run --help`, headed as serving options.
     static func servingOptions() -> String {
@@ -305,14 +321,19 @@ struct BuiltinCommand: ParsableCommand {
     var udp = false
 
     func run() throws {
+        let status = Self.serve(name, udp: udp)
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Serves builtin `name`; returns the exit status (64: no such builtin).
+    static func serve(_ name: String, udp: Bool) -> Int32 {
         // A handler, not the master: TERM and the timeout's signals end it.
         MasterSignals.unblock()
         guard let b = Builtin(rawValue: name) else {
             printError("swinetd builtin: unknown service '\(name)'")
-            throw ExitCode(64)
+            return 64
         }
-        let status = BuiltinServices.serve(b, udp: udp)
-        if status != 0 { throw ExitCode(status) }
+        return BuiltinServices.serve(b, udp: udp)
     }
 }
 
