@@ -276,6 +276,9 @@ service swbench
         return [SWINETD, "--control", "none", "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swr-{port}.yaml"), ADMISSION_RULES)]
     out.append(("swinetd with admission rules", "allow and deny of 100 prefixes each (the client matches the last allow), per_source 1000, source_prefix, rate 100000/s", swr))
     out.append(("swinetd, logging to a file", "defaults; the log appended to a file, as users run it", sw))
+    def sws(port):
+        return [SWINETD, "--control", "none", "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"sws-{port}.yaml"), "    stderr: socket\n")]
+    out.append(("swinetd, stderr: socket", "stderr: socket (the connection as descriptor 2, as the inetds do): no stderr pipe per connection", sws))
     return out
 
 # A service with every per-connection rule on, none of them refusing the
