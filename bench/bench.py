@@ -270,7 +270,7 @@ service swbench
     out.append(("swinetd", "defaults (stderr: log, max_connections 64); log to /dev/null", sw))
     if args.baseline_binary:
         def swb(port):
-            return [args.baseline_binary, "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swb-{port}.yaml"))]
+            return [args.baseline_binary, "--control", "none", "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swb-{port}.yaml"))]
         out.append((f"swinetd @{args.baseline_name}", "the same, built from that revision", swb))
     def swr(port):
         return [SWINETD, "--control", "none", "-f", swinetd_table([("bench", port, handler, handler_args)], os.path.join(WORK, f"swr-{port}.yaml"), ADMISSION_RULES)]
@@ -892,11 +892,30 @@ if sw and ref:
     for r in rows:
         w(r)
     w("")
+    w("### What bounds the targets not met")
+    w("")
+    sws = results.get((HELLO_NAME, "swinetd, stderr: socket"))
+    s8 = sw["conc"].get(8) or next(iter(sw["conc"].values()))
+    if sws:
+        w(f"- Master CPU: at c=8 swinetd's master spends {s8['cpu_us']:.0f} µs per connection with its default `stderr: log` and {sws['conc'].get(8, s8)['cpu_us']:.0f} µs with `stderr: socket`, "
+          "the inetds' descriptor plan (no pipe to create, watch, read and close per connection). A profile of the master under load (perf, cpu-clock, by hand on this machine) "
+          "shows it almost all in the kernel: clone of the handler, the context switches of a vfork-style spawn, accept, the pipe's inode; swinetd's own Swift code is a few percent. "
+          "busybox inetd does the same syscalls with vfork, so 0.6× of it would need fewer kernel operations per connection than there are.")
+    w(f"- Anonymous memory: the Swift floor alone has {mb(floor_mem['anon'])} MB of anonymous memory (its runtime's relocated data and heap), against a best C peer's "
+      f"{mb(min((r['mem_idle']['anon'] for n, r in peers), default=0))} MB: 2× the best C peer is below what any static Swift program costs. "
+      "swinetd's own extra is mostly relocated data of its position-independent binary; linked -no-pie it measured 0.65 MB instead of 1.1 MB (by hand), but a root daemon without ASLR is not a trade worth making.")
+    w(f"- Idle RSS: after start-up swinetd lets go of the code pages only start-up touched (argument parsing, the runtime's first conformance scan, the first load); "
+      f"what stays is the loop's code faulted back in, {mb(sw['mem_idle']['rss'] - floor_mem['rss'])} MB above the floor here after the one connection that proves it listens.")
+    w(f"- Start-up and reload: the table is validated in a loader process at about 60,000 instructions per service (callgrind of `swinetd check` on the 1000-service table: 91 M instructions, "
+      "65 M of them in validation, 18 M in libyaml), each time for the whole table: a reload is proportional to the table, not to the change. Skipping unchanged services by their text "
+      "would miss what a reload must see although the text did not change (a user removed, a handler replaced). Start-up also pays the command-line parser's first conformance lookup "
+      "(about 15 M instructions over this static binary's records) and 1000 `listening` lines.")
+    spread = max((r["cpu_max"] - r["cpu_min"]) / r["cpu_us"] for r in scale.values())
+    w(f"- 1, 100 and 1000 services: the master's CPU per connection does not grow with the table (nothing per connection looks at other services); "
+      f"the repetitions of one count differ by up to {spread:.0%} here, the noise of a shared 2-core machine, which is what a ±10% target runs into.")
     if bounds:
-        w("### What bounds connections per second")
-        w("")
         for c, s_c, best in bounds:
-            w(f"- c={c}: swinetd {s_c['cps']:.0f} conn/s against {best[0]} {best[1]['conc'][c]['cps']:.0f}. The spawn-and-wait loop alone (no network, no accept) does {both_cores:.0f}/s on both cores here, so swinetd runs at {s_c['cps'] / both_cores:.0%} of that ceiling; "
+            w(f"- Connections per second, c={c}: swinetd {s_c['cps']:.0f} conn/s against {best[0]} {best[1]['conc'][c]['cps']:.0f}. The spawn-and-wait loop alone (no network, no accept) does {both_cores:.0f}/s on both cores here, so swinetd runs at {s_c['cps'] / both_cores:.0%} of that ceiling; "
               f"its master spends {s_c['cpu_us']:.0f} µs of CPU per connection ({s_c['cpu_us'] * s_c['cps'] / 1e4:.0f}% of one core at that rate). The rest of the time per connection is the handler's own fork/exec/exit and the client, on the same 2 cores: what is left to win is not in the master.")
         w("")
     if sw:
@@ -919,5 +938,14 @@ if notes:
 report = "\n".join(lines)
 print(report)
 if not args.quick:
-    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"), "w").write(report)
+    here = os.path.dirname(os.path.abspath(__file__))
+    open(os.path.join(here, "RESULTS.md"), "w").write(report)
+    # Every repetition's figures, as measured (RESULTS.md shows their medians and ranges).
+    import json
+    raw = {"servers": {f"{h} | {n}": {str(c): {"conn_per_s": v["rates"], "master_cpu_us_per_conn": v["cpu_reps"]} for c, v in r["conc"].items()}
+                       | {"memory_idle_kb": r["mem_idle"], "memory_after_kb": r["mem_after"]} for (h, n), r in results.items()},
+           "swift_floor_kb": floor_mem, "startup_ms": starts, "bind_floor_ms": bind_floor, "parse_floor_ms": parse_floor,
+           "reload_ms": reloads, "spawn_limit_per_s": {"one_core": one_core, "both_cores": both_cores},
+           "services_scaling": {str(n): v for n, v in scale.items()}}
+    open(os.path.join(here, "RESULTS.json"), "w").write(json.dumps(raw, indent=1) + "\n")
 shutil.rmtree(WORK, ignore_errors=True)
