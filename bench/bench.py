@@ -717,7 +717,7 @@ w("")
 w(f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
 cpu_model = open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()
 w(f"- machine: {os.cpu_count()} cores ({cpu_model}), kernel {platform.release()}; load average at start {load_at_start[0]:.2f} / {load_at_start[1]:.2f} / {load_at_start[2]:.2f} (1/5/15 min); nothing pinned to a CPU")
-w(f"- command: `bench/run{' --quick' if args.quick else ''}` ({args.reps} repetitions; {N[1]}/{N[8]}/{N[64]} connections per repetition at concurrency 1/8/64); took {elapsed:.0f} s")
+w(f"- command: `bench/run{' --quick' if args.quick else ''}{' --baseline ' + args.baseline_name if args.baseline_binary else ''}` ({args.reps} repetitions; {N[1]}/{N[8]}/{N[64]} connections per repetition at concurrency 1/8/64); took {elapsed:.0f} s")
 versions = [("swinetd", subprocess.run([SWINETD, "--version"], capture_output=True, text=True).stdout.strip())]
 for peer, deb in (("xinetd", "xinetd"), ("openbsd-inetd", "openbsd-inetd"), ("inetutils-inetd", "inetutils-inetd"), ("tcpserver", "ucspi-tcp")):
     v = deb_version(deb)
@@ -774,7 +774,7 @@ if sw:
     w(f"| swinetd, idle, one service | {mb(mi['rss'])} | {mb(mi['pss'])} | {mb(mi['anon'])} |")
     w(f"| what swinetd adds to the floor | {mb(mi['rss'] - floor_mem['rss'])} | {mb(mi['pss'] - floor_mem['pss'])} | {mb(mi['anon'] - floor_mem['anon'])} |")
 for (h, n), r in results.items():
-    if h == HELLO_NAME and not n.startswith("swinetd"):
+    if h == HELLO_NAME and (not n.startswith("swinetd") or n.startswith("swinetd @")):
         mi = r["mem_idle"]
         w(f"| {n}, idle | {mb(mi['rss'])} | {mb(mi['pss'])} | {mb(mi['anon'])} |")
 w("")
