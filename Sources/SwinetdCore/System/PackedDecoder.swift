@@ -23,21 +23,48 @@ struct PackedDecoder: Decoder {
 
     func singleValueContainer() throws -> SingleValueDecodingContainer { Single(value: value) }
 
+    /// A scalar of the type asked for, told apart by metatype (a pointer
+    /// comparison, not a dynamic cast); anything else decodes itself.
     static func scalar<T: Decodable>(_ type: T.Type, _ p: Packed) throws -> T {
-        let out: Any?
-        switch (p, type) {
-        case (.bool(let b), is Bool.Type): out = b
-        case (.string(let s), is String.Type): out = s
-        case (.double(let d), is Double.Type): out = d
-        case (.double(let d), is Float.Type): out = Float(d)
-        case (.int(let i), let t as any FixedWidthInteger.Type): out = t.init(exactly: i)
-        case (.uint(let u), let t as any FixedWidthInteger.Type): out = t.init(exactly: u)
-        default: out = try T(from: PackedDecoder(p))
+        let t = ObjectIdentifier(T.self)
+        func fail() -> DecodingError {
+            DecodingError.typeMismatch(T.self, .init(codingPath: [], debugDescription: "cannot hold \(p)"))
         }
-        guard let typed = out as? T else {
-            throw DecodingError.typeMismatch(T.self, .init(codingPath: [], debugDescription: "cannot hold \(p)"))
+        func integer<I: FixedWidthInteger>(_: I.Type) throws -> T {
+            let v: I?
+            switch p {
+            case .int(let i): v = I(exactly: i)
+            case .uint(let u): v = I(exactly: u)
+            default: v = nil
+            }
+            guard let v else { throw fail() }
+            return reinterpret(v, as: T.self)
         }
-        return typed
+        switch t {
+        case ObjectIdentifier(Bool.self):
+            guard case .bool(let b) = p else { throw fail() }
+            return reinterpret(b, as: T.self)
+        case ObjectIdentifier(String.self):
+            guard case .string(let s) = p else { throw fail() }
+            return reinterpret(s, as: T.self)
+        case ObjectIdentifier(Double.self):
+            guard case .double(let d) = p else { throw fail() }
+            return reinterpret(d, as: T.self)
+        case ObjectIdentifier(Float.self):
+            guard case .double(let d) = p else { throw fail() }
+            return reinterpret(Float(d), as: T.self)
+        case ObjectIdentifier(Int.self): return try integer(Int.self)
+        case ObjectIdentifier(Int8.self): return try integer(Int8.self)
+        case ObjectIdentifier(Int16.self): return try integer(Int16.self)
+        case ObjectIdentifier(Int32.self): return try integer(Int32.self)
+        case ObjectIdentifier(Int64.self): return try integer(Int64.self)
+        case ObjectIdentifier(UInt.self): return try integer(UInt.self)
+        case ObjectIdentifier(UInt8.self): return try integer(UInt8.self)
+        case ObjectIdentifier(UInt16.self): return try integer(UInt16.self)
+        case ObjectIdentifier(UInt32.self): return try integer(UInt32.self)
+        case ObjectIdentifier(UInt64.self): return try integer(UInt64.self)
+        default: return try T(from: PackedDecoder(p))
+        }
     }
 
     struct Keyed<Key: CodingKey>: KeyedDecodingContainerProtocol {

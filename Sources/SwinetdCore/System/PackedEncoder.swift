@@ -46,26 +46,38 @@ final class PackedRef {
 }
 
 extension Packed {
-    /// The scalar types every Encoder must handle itself.
+    /// The scalar types every Encoder must handle itself. Told apart by
+    /// comparing metatypes, which costs a pointer comparison: a chain of
+    /// `as?` casts ran a dynamic cast per scalar type for every struct and
+    /// list encoded, most of what encoding a table cost.
     init?<T>(scalar value: T) {
-        switch value {
-        case let v as Bool: self = .bool(v)
-        case let v as String: self = .string(v)
-        case let v as Double: self = .double(v)
-        case let v as Float: self = .double(Double(v))
-        case let v as Int: self = .int(Int64(v))
-        case let v as Int8: self = .int(Int64(v))
-        case let v as Int16: self = .int(Int64(v))
-        case let v as Int32: self = .int(Int64(v))
-        case let v as Int64: self = .int(v)
-        case let v as UInt: self = .uint(UInt64(v))
-        case let v as UInt8: self = .uint(UInt64(v))
-        case let v as UInt16: self = .uint(UInt64(v))
-        case let v as UInt32: self = .uint(UInt64(v))
-        case let v as UInt64: self = .uint(v)
+        let t = ObjectIdentifier(T.self)
+        switch t {
+        case ObjectIdentifier(Bool.self): self = .bool(reinterpret(value, as: Bool.self))
+        case ObjectIdentifier(String.self): self = .string(reinterpret(value, as: String.self))
+        case ObjectIdentifier(Double.self): self = .double(reinterpret(value, as: Double.self))
+        case ObjectIdentifier(Float.self): self = .double(Double(reinterpret(value, as: Float.self)))
+        case ObjectIdentifier(Int.self): self = .int(Int64(reinterpret(value, as: Int.self)))
+        case ObjectIdentifier(Int8.self): self = .int(Int64(reinterpret(value, as: Int8.self)))
+        case ObjectIdentifier(Int16.self): self = .int(Int64(reinterpret(value, as: Int16.self)))
+        case ObjectIdentifier(Int32.self): self = .int(Int64(reinterpret(value, as: Int32.self)))
+        case ObjectIdentifier(Int64.self): self = .int(reinterpret(value, as: Int64.self))
+        case ObjectIdentifier(UInt.self): self = .uint(UInt64(reinterpret(value, as: UInt.self)))
+        case ObjectIdentifier(UInt8.self): self = .uint(UInt64(reinterpret(value, as: UInt8.self)))
+        case ObjectIdentifier(UInt16.self): self = .uint(UInt64(reinterpret(value, as: UInt16.self)))
+        case ObjectIdentifier(UInt32.self): self = .uint(UInt64(reinterpret(value, as: UInt32.self)))
+        case ObjectIdentifier(UInt64.self): self = .uint(reinterpret(value, as: UInt64.self))
         default: return nil
         }
     }
+}
+
+/// `value` as the type it is known to be (the caller compared the
+/// metatypes): a copy, without a dynamic cast.
+@inline(__always)
+func reinterpret<T, U>(_ value: T, as: U.Type) -> U {
+    precondition(T.self == U.self)
+    return withUnsafePointer(to: value) { $0.withMemoryRebound(to: U.self, capacity: 1) { $0.pointee } }
 }
 
 /// Coding paths are not kept: a table that the loader itself encoded has no
