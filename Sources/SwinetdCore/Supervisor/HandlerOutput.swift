@@ -132,12 +132,15 @@ final class HandlerOutput {
 
     /// At exit: one read of what each pipe holds now, then every pipe closed.
     func closeAll(now: UInt64, log: Log) {
-        for (_, pipe) in pipes {
-            let n = buffer.withUnsafeMutableBytes { read(pipe.token.fd, $0.baseAddress, $0.count) }
-            if n > 0 { feed(pipe, count: n, now, log) }
-            feed(pipe, count: nil, now, log)
-            close(pipe, log)
-        }
+        for (_, pipe) in pipes { drainAndClose(pipe, now, log) }
+    }
+
+    /// One read of what the pipe holds now, its last part line, then closed.
+    private func drainAndClose(_ pipe: Pipe, _ now: UInt64, _ log: Log) {
+        let n = buffer.withUnsafeMutableBytes { read(pipe.token.fd, $0.baseAddress, $0.count) }
+        if n > 0 { feed(pipe, count: n, now, log) }
+        feed(pipe, count: nil, now, log)
+        close(pipe, log)
     }
 
     /// For an upgrade: the pipes of running handlers, to go on in the new
@@ -146,13 +149,10 @@ final class HandlerOutput {
     func handOver(now: UInt64, log: Log) -> [(fd: Int32, service: String, pid: pid_t)] {
         var out: [(fd: Int32, service: String, pid: pid_t)] = []
         for (_, pipe) in pipes {
-            feed(pipe, count: nil, now, log)
             if pipe.reapedAt != 0 {
-                let n = buffer.withUnsafeMutableBytes { read(pipe.token.fd, $0.baseAddress, $0.count) }
-                if n > 0 { feed(pipe, count: n, now, log) }
-                feed(pipe, count: nil, now, log)
-                close(pipe, log)
+                drainAndClose(pipe, now, log)
             } else {
+                feed(pipe, count: nil, now, log)
                 reportSuppressed(pipe, log)
                 pipe.lines = LineAssembler()
                 out.append((pipe.token.fd, pipe.service, pipe.pid))
