@@ -24,7 +24,8 @@ struct ControlOption: ParsableArguments {
         case .success(let reply):
             let out = Array(reply.output.utf8)
             _ = out.withUnsafeBytes { write(reply.exit == 0 ? 1 : 2, $0.baseAddress, $0.count) }
-                return reply
+            if reply.exit != 0 { throw ExitCode(reply.exit) }
+            return reply
         case .failure(let f):
             printError(f.description)
             throw ExitCode(2)
