@@ -77,7 +77,7 @@ import Glibc
 /// The table and the loader's answer survive the trip between processes.
 @Suite struct PackedCodingTests {
     @Test func aTableRoundTrips() throws {
-        let yaml = try String(decoding: read(fixtures + "../../../services.yaml"), as: UTF8.self)
+        let yaml = String(decoding: read(fixtures + "../../../services.yaml"), as: UTF8.self)
         var table = try TableLoader().load(bytes: Array(yaml.utf8), file: "s.yaml").get()
         table.services[0].credentials = Credentials(uid: 65534, gid: 65534, groups: [65534, 4, 0])
         table.services[0].user = "nobody"
@@ -149,7 +149,9 @@ import Glibc
     }
 
     @Test func theSummaryShowsEveryKey() throws {
-        let table = try TableLoader().load(path: fixtures + "../../../services.yaml").get()
+        let copy = PrivateCopy(fixtures + "../../../services.yaml", as: "services.yaml")
+        defer { copy.remove() }
+        let table = try TableLoader().load(path: copy.path).get()
         let summary = TableSummary.render(table, file: "s.yaml")
         for key in ServiceKey.allCases { #expect(summary.contains("\n  \(key.name) "), "\(key.name) missing") }
     }

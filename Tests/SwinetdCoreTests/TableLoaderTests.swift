@@ -9,6 +9,34 @@ func read(_ path: String) -> [UInt8] {
     return bytes
 }
 
+/// A checkout file copied, mode 0644, into a fresh 0700 folder of the
+/// test's own (removed by `remove`). As root the loader refuses a table in a
+/// folder others can change, and the checkout may be group-writable (umask
+/// 002) or another user's: the tests must not depend on how it was cloned.
+struct PrivateCopy {
+    let dir: String
+    let path: String
+
+    init(_ source: String, as name: String) {
+        var template = Array("/tmp/swinetd-unit-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { fatalError("mkdtemp failed") }
+        dir = String(cString: p)
+        path = dir + "/" + name
+        let bytes = read(source)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        precondition(fd >= 0, "cannot create \(path)")
+        _ = fchmod(fd, 0o644)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        precondition(written == bytes.count)
+        close(fd)
+    }
+
+    func remove() {
+        unlink(path)
+        rmdir(dir)
+    }
+}
+
 func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
     switch TableLoader().load(bytes: Array(yaml.utf8), file: file) {
     case .success: return []
@@ -18,8 +46,9 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
 
 @Suite struct TableLoaderTests {
     @Test func theShippedExampleLoads() throws {
-        let result = TableLoader().load(path: fixtures + "../../../services.yaml")
-        let table = try result.get()
+        let copy = PrivateCopy(fixtures + "../../../services.yaml", as: "services.yaml")
+        defer { copy.remove() }
+        let table = try TableLoader().load(path: copy.path).get()
         #expect(table.services.map(\.name) == ["echo", "daytime", "upcase", "wc", "qotd", "echo-udp", "hello"])
         #expect(table["echo-udp"]?.builtin == .echo && table["echo-udp"]?.wait == true)
         #expect(table["hello"]?.isUnix == true)
@@ -127,6 +156,29 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
             #expect(a.credentials?.uid == 0)
             #expect(a.credentials?.gid == 0)
         }
+    }
+
+    /// In YAML a quoted and an unquoted 512M are the same string, and
+    /// generated tables quote: both forms mean the same limit.
+    @Test func quotedLimitsMeanWhatUnquotedOnesDo() throws {
+        let yaml = """
+        services:
+          a:
+            listen: "7302"
+            exec: /bin/cat
+            limits: {as: "512M", core: "0", nofile: '64', cpu: "unlimited"}
+          b:
+            listen: "7303"
+            exec: /bin/cat
+            limits: {as: 512M, core: 0, nofile: 64, cpu: unlimited}
+        """
+        let table = try TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml").get()
+        let a = try #require(table["a"]?.handlerLimits), b = try #require(table["b"]?.handlerLimits)
+        #expect(a.limits == b.limits)
+        #expect(a.limits.first { $0.name == "as" }?.value == 512 << 20)
+        #expect(a.limits.first { $0.name == "core" }?.value == 0)
+        #expect(diagnostics("services:\n  a: {listen: \"7304\", exec: /bin/cat, limits: {as: \"lots\"}}\n")
+                == ["t.yaml:2:52: error: 'limits.as' must be a size such as 10M, or unlimited, not 'lots'"])
     }
 
     @Test func aMissingFileIsOneLine() {

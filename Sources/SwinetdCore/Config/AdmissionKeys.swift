@@ -174,10 +174,12 @@ extension Validation {
         return ok ? out : nil
     }
 
-    /// A count, `unlimited`, or for a size a count with K, M or G (powers of 1024).
+    /// A count, `unlimited`, or for a size a count with K, M or G (powers of
+    /// 1024). Quoted or not: `"512M"` and `512M` are the same YAML string,
+    /// and tables that programs write quote their scalars.
     private mutating func limitValue(_ node: Int, name: String, isSize: Bool) -> UInt64? {
         let example = isSize ? "a size such as 10M, or unlimited" : "a count, or unlimited"
-        guard case .scalar(let raw, false) = document[node].kind, !raw.isEmpty else {
+        guard case .scalar(let raw, _) = document[node].kind, !raw.isEmpty else {
             error(node, "'limits.\(name)' must be \(example)")
             return nil
         }
