@@ -60,7 +60,7 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
         ip.withUnsafeBytes { raw in
             _ = inet_ntop(family == .ipv4 ? AF_INET : AF_INET6, raw.baseAddress, &out, socklen_t(out.count))
         }
-        return String(cString: out)
+        return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Two addresses that cannot both be bound: equal, or the same port and
