@@ -96,6 +96,43 @@ func datagram(_ port: UInt16, _ text: String, timeout: Int = 10) throws -> Strin
         #expect(try datagram(ports[0], "2").hasPrefix("old 2"), "a new socket and handler after the old one exited")
     }
 
+    /// TFTP retransmits, or one request from several clients: datagrams
+    /// alike in source and bytes are still each a datagram to answer. A
+    /// handler that reads one and exits, with the next (identical) one
+    /// waiting, did read: it must not be backed off.
+    @Test func identicalDatagramsToAOneShotHandlerAreEachAnswered() throws {
+        let once = "import socket\ns=socket.socket(fileno=0)\nd,a=s.recvfrom(2048)\ns.sendto(d.upper(),a)\n"
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              once:
+                listen: 127.0.0.1:\(p[0])
+                protocol: udp
+                wait: true
+                exec: /usr/bin/python3
+                args: ["-c", \(jsonQuote(once))]
+            """ })
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(fd) }
+        // 20 a second, every one the same bytes from the same socket.
+        for _ in 0..<20 {
+            _ = withSockaddr("127.0.0.1", ports[0]) { sa, len in "same".withCString { sendto(fd, $0, 4, 0, sa, len) } }
+            usleep(50_000)
+        }
+        // Each handler starts python: a busy machine may take a while for
+        // 20 of them, but not the 1+2+4+8+16 s of a back-off.
+        var answers = 0
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let deadline = Date().addingTimeInterval(15)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while answers < 20 && Date() < deadline {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 4 && String(decoding: buffer[0..<4], as: UTF8.self) == "SAME" { answers += 1 }
+        }
+        #expect(answers == 20, "\(answers) of 20 identical datagrams answered\n\(d.log)")
+        #expect(!d.log.contains("backoff"), "\(d.log)")
+    }
+
     @Test func aHandlerThatNeverReadsBacksOffAndRecoversOnReload() throws {
         let table = { (port: UInt16, exec: String) in """
             services:

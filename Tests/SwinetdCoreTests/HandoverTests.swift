@@ -88,7 +88,7 @@ import Glibc
                           group: nil, deadline: 999, timeout: .terminated(killAt: 1999), waitAddress: address)
         let state = UpgradeState(
             version: "0.6.0", began: 7, startedAt: 1.5, startedMonotonic: 8, reloadsApplied: 3, reloadsRejected: 1,
-            lastReloadAt: 2.5, lastReloadResult: "applied added=1", sockets: [.init(address: address, fd: 9, owner: "echo", waitHandler: 4242, firstDatagram: [1, 2])],
+            lastReloadAt: 2.5, lastReloadResult: "applied added=1", sockets: [.init(address: address, fd: 9, owner: "echo", waitHandler: 4242, queueHead: 1_796_321_020_018_733_490)],
             handlers: [.init(pid: 4242, child: child)], counters: ["echo": counters], outputs: [.init(fd: 12, service: "echo", pid: 4242)],
             retiredWaitSockets: [address: 4242], deferredOpens: [address: "echo"], control: 13, pidFile: nil, waiters: [14])
         let fd = try state.write().get()
@@ -96,7 +96,7 @@ import Glibc
         #expect(back.handlers.first?.child == child)
         #expect(back.counters["echo"]?.accepted == 41 && back.counters["echo"]?.refused == ["denied": 1])
         #expect(back.counters["echo"]?.durations?.count == 1)
-        #expect(back.sockets.first?.waitHandler == 4242 && back.sockets.first?.firstDatagram == [1, 2])
+        #expect(back.sockets.first?.waitHandler == 4242 && back.sockets.first?.queueHead == 1_796_321_020_018_733_490)
         #expect(back.retiredWaitSockets == [address: 4242] && back.deferredOpens == [address: "echo"])
         #expect(back.descriptors.sorted() == [9, 12, 13, 14])
         #expect(back.lastReloadResult == "applied added=1" && back.pidFile == nil)

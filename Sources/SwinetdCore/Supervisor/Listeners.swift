@@ -24,10 +24,10 @@ final class Listener {
     var backoffUntil: UInt64?
     var nextBackoff = Listener.firstBackoff
     var backoffLogged: UInt64 = 0
-    /// UDP wait services: the datagram first in line when the handler
-    /// started (its source and first bytes), to tell at its exit whether it
-    /// read anything or only left before a newer one arrived.
-    var firstDatagram: [UInt8]?
+    /// UDP wait services: the kernel's arrival stamp of the datagram first
+    /// in line when the handler started (DatagramQueue), to tell at its
+    /// exit whether it read anything or only left before a newer one arrived.
+    var queueHead: UInt64?
     /// Made blocking for a wait handler (the master only polls it then);
     /// made non-blocking again before the master accepts on it.
     var blocking = false

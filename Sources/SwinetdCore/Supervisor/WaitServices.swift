@@ -38,7 +38,7 @@ extension Supervisor {
             }
             plan.setPort(3, l.address.port)
         }
-        l.firstDatagram = l.address.transport == .udp ? Self.peekDatagram(l.fd) : nil
+        l.queueHead = l.address.transport == .udp ? DatagramQueue.headArrival(l.fd) : nil
         let result = launch(s, socket: l.fd, peer: l.address.description, group: nil, waitAddress: l.address)
         guard result.pid > 0 else {
             log.event(.error, s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
@@ -68,9 +68,14 @@ extension Supervisor {
         var p = pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)
         var unread = poll(&p, 1, 0) == 1 && p.revents & Int16(POLLIN) != 0
         // A UDP handler that read its datagram and left, with the next one
-        // already waiting, did its job: only the same datagram still first
-        // in line means it read nothing.
-        if unread && l.address.transport == .udp { unread = Self.peekDatagram(l.fd) == l.firstDatagram }
+        // already waiting, did its job: only the very datagram that was
+        // first in line at its start (the same kernel arrival stamp, not
+        // the same bytes: retransmits are alike) means it read nothing.
+        // No stamp to compare counts as unread: a loop is worse than a wait.
+        if unread && l.address.transport == .udp {
+            let head = DatagramQueue.headArrival(l.fd)
+            unread = head == nil || head == l.queueHead
+        }
         if unread && Nanoseconds.since(now, child.started) < Self.quickExit {
             backOff(l, s)
         } else {
@@ -91,24 +96,6 @@ extension Supervisor {
         l.nextBackoff = min(delay * 2, Listener.lastBackoff)
         timers.add(.backoffEnds(service: s.name), at: l.backoffUntil!)
         refresh(s)
-    }
-
-    /// The source address and first 64 bytes of the datagram first in line
-    /// (nil: none), read with MSG_PEEK so it stays for the handler.
-    static func peekDatagram(_ fd: Int32) -> [UInt8]? {
-        var from = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        var bytes = [UInt8](repeating: 0, count: 64)
-        let n = bytes.withUnsafeMutableBytes { b in
-            withUnsafeMutablePointer(to: &from) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    recvfrom(fd, b.baseAddress, b.count, Int32(MSG_PEEK | MSG_DONTWAIT), $0, &len)
-                }
-            }
-        }
-        guard n >= 0 else { return nil }
-        let source = withUnsafeBytes(of: &from) { Array($0.prefix(Int(len))) }
-        return source + Array(bytes.prefix(n))
     }
 
     func setNonBlocking(_ l: Listener, _ on: Bool) {

@@ -148,7 +148,7 @@ extension Supervisor {
             startedAt: masterCounters.startedAt, startedMonotonic: masterCounters.startedMonotonic,
             reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
             lastReloadAt: masterCounters.lastReload?.at, lastReloadResult: masterCounters.lastReload?.result,
-            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, firstDatagram: $0.firstDatagram) }
+            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, queueHead: $0.queueHead) }
                 + (metrics?.endpoints.values.map { .init(address: $0.address, fd: $0.fd, owner: "metrics") } ?? []),
             handlers: children.byPID.map { .init(pid: $0.key, child: $0.value) },
             counters: services.mapValues(\.counters),
@@ -205,7 +205,7 @@ extension Supervisor {
         for s in state.sockets {
             guard let l = listeners.byAddress[s.address], l.fd == s.fd else { continue }
             l.waitHandler = s.waitHandler
-            l.firstDatagram = s.firstDatagram
+            l.queueHead = s.queueHead
             l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
         }
         for h in state.handlers {

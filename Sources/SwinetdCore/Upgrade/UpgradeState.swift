@@ -16,7 +16,7 @@ struct UpgradeState: Codable {
         var fd: Int32
         var owner: String
         var waitHandler: pid_t?
-        var firstDatagram: [UInt8]?
+        var queueHead: UInt64?
     }
     struct Handler: Codable {
         var pid: pid_t
