@@ -14,9 +14,11 @@ public enum BuiltinServices {
     /// and how long auth waits for its query.
     static let idle: Int = 1
     static let authTimeout: Int = 10
-    /// The most datagrams a UDP builtin answers per second: two inetds
-    /// bounced against each other cannot make a storm of it.
+    /// The most datagrams a UDP builtin answers per second, all peers
+    /// together (each peer also has a PeerBudget of its own).
     static let udpRate: UInt64 = 100
+    /// The longest chargen datagram (RFC 864).
+    static let chargenMaximum = 512
 
     public static func serve(_ b: Builtin, udp: Bool) -> Int32 {
         signal(SIGPIPE, SIG_IGN)   // a client gone is the end, not a crash
@@ -83,6 +85,7 @@ public enum BuiltinServices {
         _ = withUnsafeMutablePointer(to: &own) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(0, $0, &ownLength) } }
         let ownPort = port(of: own)
         var budget = TokenBucket(rate: udpRate, burst: udpRate, now: monotonicNanoseconds())
+        var peers = PeerBudget()
         var buffer = [UInt8](repeating: 0, count: 65536)
         var line = 0
         while true {
@@ -95,7 +98,9 @@ public enum BuiltinServices {
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { return 0 }   // idle for a second (or the socket failed): done
-            guard shouldAnswer(sourcePort: port(of: from), ownPort: ownPort), budget.take(now: monotonicNanoseconds()) else { continue }
+            let now = monotonicNanoseconds()
+            let peer = withUnsafeBytes(of: &from) { Array($0.prefix(Int(length))) }
+            guard shouldAnswer(sourcePort: port(of: from), ownPort: ownPort), peers.take(peer, now: now), budget.take(now: now) else { continue }
             let reply: [UInt8]
             switch b {
             case .echo: reply = Array(buffer[0..<n])
@@ -103,9 +108,11 @@ public enum BuiltinServices {
             case .daytime: reply = Array(daytime().utf8)
             case .time: reply = timeBytes()
             case .chargen:
-                // RFC 864: a datagram of 0 to 512 characters.
+                // RFC 864: a datagram of 0 to 512 characters, the number the
+                // server's to choose: as many as the request had, so a forged
+                // request buys no more traffic than it cost.
                 var out: [UInt8] = []
-                let size = Int.random(in: 0...512)
+                let size = min(n, chargenMaximum)
                 while out.count < size { out += chargenLine(line); line += 1 }
                 reply = Array(out.prefix(size))
             case .auth: continue

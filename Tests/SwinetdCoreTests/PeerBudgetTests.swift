@@ -1,0 +1,43 @@
+import Testing
+@testable import SwinetdCore
+
+/// The per-peer answer budget of the UDP builtins, on a made-up clock.
+@Suite struct PeerBudgetTests {
+    let second = Nanoseconds.perSecond
+    let a: [UInt8] = [2, 0, 0x44, 0x63, 127, 0, 0, 1]
+    let b: [UInt8] = [2, 0, 0x44, 0x64, 127, 0, 0, 1]
+
+    @Test func aPeerAnsweredWithoutPauseRunsOutAndOthersDoNot() {
+        var budget = PeerBudget()
+        let start = 1000 * second
+        // A bounce on loopback: the same peer back within microseconds.
+        var granted = 0
+        for i in 0..<1000 where budget.take(a, now: start + UInt64(i) * 1000) { granted += 1 }
+        #expect(granted == Int(PeerBudget.burst), "\(granted)")
+        let granted1 = budget.take(b, now: start + second / 2)
+        #expect(granted1, "another peer has its own budget")
+        // One token back after 1/rate s (200 ms), not two at 300 ms.
+        let next = start + 3 * second / 10
+        let granted2 = budget.take(a, now: next)
+        #expect(granted2)
+        let granted3 = budget.take(a, now: next + 1)
+        #expect(!granted3)
+        // After `refill` quiet seconds the whole burst is back.
+        let later = next + PeerBudget.refill
+        var again = 0
+        for i in 0..<100 where budget.take(a, now: later + UInt64(i)) { again += 1 }
+        #expect(again == Int(PeerBudget.burst), "\(again)")
+    }
+
+    @Test func aFloodOfNewPeersIsBoundedAndForgottenWhenQuiet() {
+        var budget = PeerBudget()
+        let start = 1000 * second
+        var admitted = 0
+        for i in 0..<PeerBudget.capacity where budget.take(withUnsafeBytes(of: UInt32(i)) { Array($0) }, now: start) { admitted += 1 }
+        #expect(admitted == PeerBudget.capacity)
+        let granted4 = budget.take(a, now: start + 1)
+        #expect(!granted4, "full: a new peer is left unanswered, the table does not grow")
+        let granted5 = budget.take(a, now: start + PeerBudget.refill)
+        #expect(granted5, "the quiet ones are forgotten")
+    }
+}
