@@ -63,8 +63,11 @@ import Glibc
     }
 
     /// A handler that leaves `setsid yes >&2 &` behind: its stderr pipe
-    /// stays open and full forever.
-    static let leaky = #"setsid yes >&2 & echo $!"#
+    /// stays open and full forever. The handler waits until yes has left
+    /// its session (what is still in the handler's process group when it
+    /// exits is killed): the command substitution ends once the child has
+    /// written its pid and moved its stdout to stderr.
+    static let leaky = #"p=$(setsid sh -c 'echo $$; exec yes >&2' &); echo $p"#
 
     @Test func aHandlersChildThatFloodsStderrIsRateLimitedAndCutOff() throws {
         let (d, p) = try startDaemon({ p in """

@@ -86,10 +86,13 @@ import Glibc
         let address = ListenAddress(family: .ipv6, ip: Array(repeating: 0, count: 15) + [1], port: 7007)
         let child = Child(service: "echo", peer: "[::1]:5000", started: 123, counted: true,
                           group: nil, deadline: 999, timeout: .terminated(killAt: 1999), waitAddress: address)
+        // A connection's handler: the master's copy of the connection goes over too.
+        var connected = Child(service: "echo", peer: "127.0.0.1:5001", started: 124, counted: true)
+        connected.connection = 15
         let state = UpgradeState(
             version: "0.6.0", began: 7, startedAt: 1.5, startedMonotonic: 8, reloadsApplied: 3, reloadsRejected: 1,
             lastReloadAt: 2.5, lastReloadResult: "applied added=1", sockets: [.init(address: address, fd: 9, owner: "echo", waitHandler: 4242, queueHead: 1_796_321_020_018_733_490)],
-            handlers: [.init(pid: 4242, child: child)], counters: ["echo": counters], outputs: [.init(fd: 12, service: "echo", pid: 4242)],
+            handlers: [.init(pid: 4242, child: child), .init(pid: 4343, child: connected)], counters: ["echo": counters], outputs: [.init(fd: 12, service: "echo", pid: 4242)],
             retiredWaitSockets: [address: 4242], deferredOpens: [address: "echo"], control: 13, pidFile: nil, waiters: [14])
         let fd = try state.write().get()
         let back = try #require(UpgradeState.read(fd))
@@ -98,7 +101,8 @@ import Glibc
         #expect(back.counters["echo"]?.durations?.count == 1)
         #expect(back.sockets.first?.waitHandler == 4242 && back.sockets.first?.queueHead == 1_796_321_020_018_733_490)
         #expect(back.retiredWaitSockets == [address: 4242] && back.deferredOpens == [address: "echo"])
-        #expect(back.descriptors.sorted() == [9, 12, 13, 14])
+        #expect(back.handlers.last?.child.connection == 15)
+        #expect(back.descriptors.sorted() == [9, 12, 13, 14, 15])
         #expect(back.lastReloadResult == "applied added=1" && back.pidFile == nil)
         // Garbage in the memfd is no state (the image then starts afresh).
         let bad = memfdWith([0xff, 0x00, 0x13])

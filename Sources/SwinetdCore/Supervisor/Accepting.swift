@@ -129,7 +129,7 @@ extension Supervisor {
                 ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
         }
 
-        let result = launch(s, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil)
+        let result = launch(s, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil, keepsConnection: true)
         guard result.pid > 0 else {
             // No child at all (clone, or preparing the slots, failed): the
             // spare pipe stays for the next try.
@@ -149,7 +149,9 @@ extension Supervisor {
             hold(s, c, result.error)
             return
         }
-        closeDescriptor(c.fd)
+        // A handler that runs keeps the master's copy of its connection (see
+        // Leftovers.swift); one whose exec failed has already exited.
+        if !result.execed { closeDescriptor(c.fd) }
         if children.total >= admission.maxChildren {
             refreshAll()
         } else if children.running(s.name) >= s.config.maxConnections {
@@ -170,8 +172,10 @@ extension Supervisor {
     /// child table, its client group, its timeout, its stderr pipe, the
     /// counters, and the `accepted` (or, for a wait service, `started`)
     /// and `exec-failed` lines. Its slots are filled by the caller. The one
-    /// spawn path of both kinds of service.
-    func launch(_ s: ServiceState, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
+    /// spawn path of both kinds of service. `keepsConnection`: `socket` is
+    /// a connection, and a handler that runs keeps it in its child entry.
+    func launch(_ s: ServiceState, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?,
+                keepsConnection: Bool = false) -> Launch {
         let pipe = s.config.stderr == .log ? sparePipe : nil
         let stderrFD: Int32
         switch s.config.stderr {
@@ -187,6 +191,7 @@ extension Supervisor {
         var child = Child(service: s.name, peer: peer, started: now, counted: execed,
                           group: execed ? group : nil, deadline: deadline)
         child.waitAddress = waitAddress
+        if execed && keepsConnection { child.connection = socket }
         children.add(result.pid, child)
         if execed, let group { sources[s.name, default: SourceTable()].started(group) }
         if deadline != nil { scheduleTimeoutSweep() }

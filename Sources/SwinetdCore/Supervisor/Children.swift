@@ -18,6 +18,9 @@ struct Child: Equatable, Codable {
     var timeout = TimeoutState.running
     /// A wait handler: the socket it was given.
     var waitAddress: ListenAddress? = nil
+    /// A connection's handler: the master's own copy of the connection,
+    /// shut down when the handler exits or times out (see Leftovers.swift).
+    var connection: Int32? = nil
 
     enum TimeoutState: Equatable, Codable {
         case running
@@ -167,6 +170,7 @@ extension Supervisor {
                 return
             }
             logExit(pid, child, ExitStatus(status), now)
+            if let fd = child.connection { endLeftovers(pid, connection: fd) }
             if let address = child.waitAddress { waitHandlerEnded(pid, child, address) }
             if let group = child.group, var table = sources[child.service] {
                 table.ended(group, now: now)
@@ -213,6 +217,9 @@ extension Supervisor {
         for (pid, signal) in children.timeouts(now: now, killAfter: Self.timeoutKillAfter) {
             if let child = children.byPID[pid] {
                 log.event(.warning, child.service, "timeout", ["pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal))])
+                // A child that left the handler's session escapes the signal,
+                // not the end of the connection.
+                if signal == SIGTERM, let fd = child.connection { endConnection(fd) }
             }
             Processes.signalGroup(pid, signal)
         }

@@ -36,7 +36,10 @@ extension Supervisor {
         case .wait:
             return false
         case .killAll:
-            for pid in children.pids { Processes.signalGroup(pid, SIGKILL) }
+            for (pid, child) in children.byPID {
+                Processes.signalGroup(pid, SIGKILL)
+                if let fd = child.connection { endConnection(fd) }
+            }
             timers.add(.stopStep, at: sequence.deadline)
             return false
         case .abandon:

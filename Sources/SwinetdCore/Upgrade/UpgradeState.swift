@@ -5,7 +5,7 @@ import CLinux
 
 /// Everything a running master hands to the image that replaces it in
 /// `swinetd upgrade`: the descriptors it keeps open across execve (listening
-/// sockets, handlers' stderr pipes, the control socket, the pid file and
+/// sockets, handlers' stderr pipes and connections, the control socket, the pid file and
 /// its lock, the clients waiting for the answer) and what it knows of them
 /// (which handler is which, the counters). Plain values in PackedCoding,
 /// written to a memfd whose number the new image finds in
@@ -51,7 +51,7 @@ struct UpgradeState: Codable {
 
     /// Every descriptor the state names.
     var descriptors: [Int32] {
-        sockets.map(\.fd) + outputs.map(\.fd) + waiters + [control, pidFile].compactMap { $0 }
+        sockets.map(\.fd) + outputs.map(\.fd) + handlers.compactMap(\.child.connection) + waiters + [control, pidFile].compactMap { $0 }
     }
 
     /// The state in a memfd, rewound for the reader; the caller closes it.

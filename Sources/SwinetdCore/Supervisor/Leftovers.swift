@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a connection's handler leaves behind. A handler may start
+/// processes that outlive it: `sleep 300 &` stays in its process group, and
+/// `setsid` takes one out of it, where no group signal reaches. Either may
+/// keep the connection open, and the client would wait for ever for an end
+/// of file that no counted handler owes it.
+///
+/// So the master keeps its own copy of each connection it hands to a
+/// (nowait) handler, close-on-exec and never given to anyone, and the
+/// connection is what it tracks: shutdown(2) acts on the socket, not on a
+/// descriptor, so every process that holds it sees it end, wherever that
+/// process went. SHUT_WR still sends what is queued before the FIN, so a
+/// reply written just before the handler exited arrives whole.
+///
+/// - When the handler exits: whatever is still in its process group gets
+///   SIGKILL, and the connection is shut down and the copy closed.
+/// - At `timeout`: the connection is shut down with the SIGTERM (the
+///   handler's group then gets SIGKILL 5 s later as before), and the copy
+///   is closed when the handler is reaped.
+/// - At stop, when the grace has run out: shut down with the SIGKILL.
+///
+/// Wait services (`wait: true`, UDP) hand their handler the listening
+/// socket itself: there is no connection to end, and shutting the socket
+/// down would end the service; their handlers get only the `timeout`
+/// signals, to their process group.
+extension Supervisor {
+    /// `pid`, a connection's handler, has been reaped.
+    func endLeftovers(_ pid: pid_t, connection fd: Int32) {
+        // Its group, only if something is left in it: the group's id cannot
+        // be another's while a member lives. Never kill(pid): reaped, that
+        // pid may already be another process's.
+        kill(-pid, SIGKILL)
+        endConnection(fd)
+        closeDescriptor(fd)
+    }
+
+    /// Ends the connection for every process that holds it: the client
+    /// reads what was queued, then end of file.
+    func endConnection(_ fd: Int32) {
+        _ = shutdown(fd, Int32(SHUT_RDWR))
+    }
+}

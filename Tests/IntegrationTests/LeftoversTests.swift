@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
+
+/// What a handler leaves behind: a background child (`&`), or one that left
+/// the handler's session (setsid), still holding the connection after the
+/// handler exits or runs out of `timeout`. The client must get its end of
+/// file all the same: the master keeps its copy of the connection and
+/// shuts it down.
+@Suite(.timeLimit(.minutes(2))) struct LeftoversTests {
+    /// Reads `fd` until end of file or `seconds` without data; `eof` says
+    /// which. The bound is what makes "the client never gets EOF" a failure
+    /// rather than a hang.
+    func readToEnd(_ fd: Int32, seconds: Int, slowly: Bool = false) -> (bytes: [UInt8], eof: Bool) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: slowly ? 8192 : 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return (out, true) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return (out, false)
+            }
+            out.append(contentsOf: buffer[0..<n])
+            if slowly { usleep(2000) }
+        }
+    }
+
+    /// The pid a handler wrote to `path`, once it is there.
+    func pidFrom(_ path: String) throws -> Int32 {
+        var pid: Int32?
+        try waitUntil(10, "a pid in \(path)") {
+            pid = readText(path).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            return pid != nil
+        }
+        return pid!
+    }
+
+    /// Ends a leftover the test learnt about, whatever swinetd did with it.
+    func killLeftover(_ path: String) {
+        if let text = readText(path), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 {
+            kill(pid, SIGKILL)
+        }
+    }
+
+    @Test func aBackgroundChildDoesNotKeepTheClientWaitingAndIsEnded() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/leftover.pid"
+        defer { killLeftover(pidFile) }
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              bg:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "sleep 302 & echo $! > \(pidFile); echo hi; exit 0"]
+            """
+        }
+        let fd = try connectOnly(p[0])
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 5)
+        #expect(r.eof, "the client got no EOF within 5 s after the handler exited:\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
+        let leftover = try pidFrom(pidFile)
+        #expect(throws: Never.self, "the handler's background child still runs") {
+            try waitUntil(5, "pid \(leftover) to end") { !isAlive(leftover) }
+        }
+    }
+
+    @Test func aBackgroundChildOfAUnixServiceHandlerDoesNotKeepTheClientWaiting() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/leftover.pid"
+        let path = dir + "/bg.sock"
+        defer { killLeftover(pidFile) }
+        let d = try Daemon(table: """
+            services:
+              bg:
+                listen: \(path)
+                exec: /bin/sh
+                args: ["-c", "sleep 302 & echo $! > \(pidFile); echo hi; exit 0"]
+            """)
+        #expect(d.started, "\(d.log)")
+        let fd = try connectUnix(path)
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 5)
+        #expect(r.eof, "the client got no EOF within 5 s after the handler exited:\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
+    }
+
+    @Test(.enabled(if: hasSetsid, "needs setsid(1) (util-linux)"))
+    func aChildThatLeftTheSessionDoesNotKeepTheClientWaiting() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/leftover.pid"
+        defer { killLeftover(pidFile) }
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              escaper:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "setsid sleep 303 & echo $! > \(pidFile); echo hi; exit 0"]
+            """
+        }
+        let fd = try connectOnly(p[0])
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 5)
+        #expect(r.eof, "the client got no EOF within 5 s after the handler exited:\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
+        _ = try pidFrom(pidFile)   // for the clean-up
+    }
+
+    @Test(.enabled(if: hasSetsid, "needs setsid(1) (util-linux)"))
+    func timeoutEndsTheConnectionEvenWhenAChildLeftTheSession() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/leftover.pid"
+        defer { killLeftover(pidFile) }
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              stuck:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "setsid sleep 304 & echo $! > \(pidFile); echo hi; exec sleep 305"]
+                timeout: 2
+            """
+        }
+        let fd = try connectOnly(p[0])
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 8)
+        #expect(r.eof, "the client got no EOF within 8 s of a 2 s timeout:\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
+        #expect(d.log.contains("stuck: timeout pid="), "\(d.log)")
+        _ = try pidFrom(pidFile)
+    }
+
+    @Test(.enabled(if: hasSetsid, "needs setsid(1) (util-linux)"))
+    func anUpgradeHandsOverWhatEndsALeftoversConnection() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/leftover.pid"
+        defer { killLeftover(pidFile) }
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              escaper:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "setsid sleep 306 & echo $! > \(pidFile); read x; echo bye-$x; exit 0"]
+            """
+        }
+        let fd = try connectOnly(p[0])
+        defer { close(fd) }
+        _ = try pidFrom(pidFile)
+        let up = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(up.status == 0, "\(up.output)")
+        // The handler, started by the image before, exits under the new one.
+        #expect(write(fd, "now\n", 4) == 4)
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 5)
+        #expect(r.eof, "the client got no EOF within 5 s after the handler exited:\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "bye-now\n")
+    }
+
+    /// Shutting the connection down when the handler exits must not cut a
+    /// reply still queued in the socket: the whole of it, read slowly,
+    /// arrives before the EOF.
+    @Test func aLargeReplyStillQueuedWhenTheHandlerExitsArrivesWhole() throws {
+        let size = 1 << 20
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              big:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "head -c \(size) /dev/zero"]
+            """
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(fd) }
+        // A small window, so most of the reply waits on the handler's side.
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        #expect(withSockaddr("127.0.0.1", p[0]) { connect(fd, $0, $1) } == 0)
+        shutdown(fd, Int32(SHUT_WR))
+        var first = [UInt8](repeating: 0, count: 1)
+        #expect(recv(fd, &first, 1, 0) == 1)
+        // Read the rest only once the handler has ended: what is left is in
+        // the kernel's buffers when the master ends the connection.
+        let exited = (try? d.waitForLog("big: exited", timeout: 20)) != nil
+        let r = readToEnd(fd, seconds: 10, slowly: true)
+        let eof = r.eof   // not r itself in the message: a megabyte of it
+        #expect(eof, "no EOF after the reply:\n\(d.log)")
+        #expect(r.bytes.count + 1 == size && r.bytes.allSatisfy { $0 == 0 },
+                "\(r.bytes.count + 1) of \(size) bytes arrived (handler exited before the reading: \(exited))")
+    }
+}
