@@ -57,6 +57,8 @@ static pid_t spawn_clone(int (*fn)(void *), void *stack, int flags, void *arg) {
 
 static int null_fd = -1;          // /dev/null, to empty the slots after a spawn
 static uint64_t signals_to_reset; // bit (sig - 1): a disposition other than SIG_DFL
+static int handler_nofile_set;    // non-zero: handlers get handler_nofile as their soft RLIMIT_NOFILE
+static unsigned long long handler_nofile;
 
 // The child runs on its own small stack; the parent is suspended meanwhile,
 // so one stack serves every spawn. 64 KiB is ample for this straight-line code.
@@ -96,6 +98,11 @@ int cspawn_init(void) {
             signals_to_reset |= 1ULL << (sig - 1);
     }
     return 0;
+}
+
+void cspawn_set_handler_nofile(unsigned long long soft) {
+    handler_nofile = soft;
+    handler_nofile_set = 1;
 }
 
 int cspawn_null_fd(void) {
@@ -186,6 +193,18 @@ static CHILD_CODE int child_main(void *opaque) {
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
     }
     if (syscall(SYS_dup3, SLOT_ERR, 2, 0) < 0) child_fail(r, CSPAWN_STAGE_DUP2, errno);
+    // The soft descriptor limit swinetd was started with, not the master's
+    // raised one; only now, after the descriptors are private (the fallback
+    // above closes up to the soft limit), and never over the plan's own.
+    if (handler_nofile_set) {
+        int planned = 0;
+        for (size_t i = 0; i < p->nrlimits; i++) planned |= p->rlimits[i].resource == RLIMIT_NOFILE;
+        struct rlimit rl;
+        if (!planned && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur > handler_nofile) {
+            rl.rlim_cur = handler_nofile;
+            if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL) < 0) child_fail(r, CSPAWN_STAGE_RLIMIT, errno);
+        }
+    }
     // The master makes its stderr pipes non-blocking (for its own read end,
     // in one pipe2 call); a handler gets blocking descriptors. The flag
     // lives in the file description, which only this child still uses.

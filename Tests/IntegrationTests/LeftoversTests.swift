@@ -207,4 +207,41 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
         #expect(r.bytes.count + 1 == size && r.bytes.allSatisfy { $0 == 0 },
                 "\(r.bytes.count + 1) of \(size) bytes arrived (handler exited before the reading: \(exited))")
     }
+
+    /// The soft limit in /proc/PID/limits for "Max open files".
+    func softNofile(_ pid: Int32) -> String? {
+        guard let limits = readText("/proc/\(pid)/limits") else { return nil }
+        let line = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }
+        return line?.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init)
+    }
+
+    /// Two descriptors per running handler: the master raises its soft
+    /// RLIMIT_NOFILE to the hard limit, and its handlers keep the soft
+    /// limit swinetd was started with (or the table's `nofile`).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs prlimit(1) (util-linux)"))
+    func theMasterRaisesItsDescriptorLimitAndHandlersKeepTheirs() throws {
+        let (d, p) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nofile=256:4096", "--"], { p in
+            """
+            services:
+              plain:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "ulimit -Sn; ulimit -Hn"]
+              limited:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: ["-c", "ulimit -Sn; ulimit -Hn"]
+                limits: {nofile: 100}
+            """
+        }, ports: 2)
+        #expect(softNofile(d.pid) == "4096", "\(readText("/proc/\(d.pid)/limits") ?? "")")
+        #expect(try exchange(p[0], timeout: 10) == "256\n4096\n")
+        #expect(try exchange(p[1], timeout: 10) == "100\n100\n")
+        // The image an upgrade starts finds the raised limit; its handlers
+        // still get the one swinetd was started with.
+        let up = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(up.status == 0, "\(up.output)")
+        #expect(softNofile(d.pid) == "4096")
+        #expect(try exchange(p[0], timeout: 10) == "256\n4096\n")
+    }
 }

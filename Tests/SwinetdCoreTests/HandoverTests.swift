@@ -93,7 +93,7 @@ import Glibc
             version: "0.6.0", began: 7, startedAt: 1.5, startedMonotonic: 8, reloadsApplied: 3, reloadsRejected: 1,
             lastReloadAt: 2.5, lastReloadResult: "applied added=1", sockets: [.init(address: address, fd: 9, owner: "echo", waitHandler: 4242, queueHead: 1_796_321_020_018_733_490)],
             handlers: [.init(pid: 4242, child: child), .init(pid: 4343, child: connected)], counters: ["echo": counters], outputs: [.init(fd: 12, service: "echo", pid: 4242)],
-            retiredWaitSockets: [address: 4242], deferredOpens: [address: "echo"], control: 13, pidFile: nil, waiters: [14])
+            retiredWaitSockets: [address: 4242], deferredOpens: [address: "echo"], control: 13, pidFile: nil, waiters: [14], handlerNofile: 1024)
         let fd = try state.write().get()
         let back = try #require(UpgradeState.read(fd))
         #expect(back.handlers.first?.child == child)
@@ -102,6 +102,7 @@ import Glibc
         #expect(back.sockets.first?.waitHandler == 4242 && back.sockets.first?.queueHead == 1_796_321_020_018_733_490)
         #expect(back.retiredWaitSockets == [address: 4242] && back.deferredOpens == [address: "echo"])
         #expect(back.handlers.last?.child.connection == 15)
+        #expect(back.handlerNofile == 1024)
         #expect(back.descriptors.sorted() == [9, 12, 13, 14, 15])
         #expect(back.lastReloadResult == "applied added=1" && back.pidFile == nil)
         // Garbage in the memfd is no state (the image then starts afresh).

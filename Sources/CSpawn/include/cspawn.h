@@ -81,6 +81,12 @@ struct cspawn_result {
 /// child resets only those. Returns 0, or -1 with errno.
 int cspawn_init(void);
 
+/// Every handler starts with `soft` as its soft RLIMIT_NOFILE (unless its
+/// plan sets `nofile` itself): the master raises its own soft limit to make
+/// room for two descriptors per handler, and handlers keep the limit swinetd
+/// was started with (a program using select(2) relies on 1024).
+void cspawn_set_handler_nofile(unsigned long long soft);
+
 /// The close-on-exec /dev/null descriptor cspawn_init opened; the master uses
 /// it too (for `stderr: null`) rather than opening a second one.
 int cspawn_null_fd(void);

@@ -38,6 +38,9 @@ public final class Supervisor {
     private let signalsToken: EventToken
     /// The spawn shim's /dev/null, for `stderr: null`.
     let devNull: Int32
+    /// The soft RLIMIT_NOFILE handlers get (swinetd's own, before it raised
+    /// it; see DescriptorLimit), kept across an upgrade.
+    var handlerNofile: UInt64?
     let output: HandlerOutput
 
     var services: [String: ServiceState] = [:]
@@ -99,6 +102,7 @@ public final class Supervisor {
         signalsToken = .next(.signals, fd: signals.fd)
         devNull = cspawn_null_fd()
         output = HandlerOutput(epoll: epoll)
+        handlerNofile = DescriptorLimit.raise()
         if case .failure(let e) = epoll.add(signalsToken) { throw e }
     }
 
@@ -109,6 +113,9 @@ public final class Supervisor {
     /// returns false.
     public func start() -> Bool {
         let replaced = takeUpgradeState()
+        // The replaced image had raised the limit this one found: handlers
+        // keep the one swinetd was first started with.
+        if let kept = replaced?.handlerNofile { handlerNofile = DescriptorLimit.raise(keepingForHandlers: kept) }
         if let path = options.pidFile, let fd = replaced?.pidFile {
             pidFile = PidFile.adopt(path: path, fd: fd)
         } else if let path = options.pidFile {

@@ -154,7 +154,7 @@ extension Supervisor {
             counters: services.mapValues(\.counters),
             outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
             retiredWaitSockets: retiredWaitSockets, deferredOpens: deferredOpens,
-            control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters.map(\.fd))
+            control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters.map(\.fd), handlerNofile: handlerNofile)
         state.handlers.sort { $0.pid < $1.pid }
         let memfd: Int32
         switch state.write() {

@@ -48,6 +48,9 @@ struct UpgradeState: Codable {
     var pidFile: Int32?
     /// `swinetd upgrade` clients, answered by the new image.
     var waiters: [Int32]
+    /// The soft RLIMIT_NOFILE swinetd was started with, for handlers (the
+    /// new image finds the raised one).
+    var handlerNofile: UInt64? = nil
 
     /// Every descriptor the state names.
     var descriptors: [Int32] {
