@@ -8,12 +8,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include "clinux.h"
 
 #ifndef SYS_close_range
@@ -79,6 +82,32 @@ int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid) {
     *gid = cred.gid;
     *pid = cred.pid;
     return 0;
+}
+
+#ifndef SIOCUNIXFILE
+#define SIOCUNIXFILE (SIOCPROTOPRIVATE + 0)
+#endif
+
+int clinux_open_folder(const char *path) {
+    return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+int clinux_open_handle(int dirfd, const char *name) {
+    return openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int clinux_unix_socket_file(int fd) {
+    return ioctl(fd, SIOCUNIXFILE, 0);
+}
+
+int clinux_chown_handle(int fd, unsigned uid, unsigned gid) {
+    return fchownat(fd, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH);
+}
+
+int clinux_chmod_handle(int fd, unsigned mode) {
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return chmod(proc, (mode_t)mode);
 }
 
 int clinux_memfd(const char *name) {

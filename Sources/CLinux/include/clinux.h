@@ -55,6 +55,33 @@ int clinux_listen_queue(int fd);
 /// with errno.
 int clinux_peer_cred(int fd, unsigned *uid, unsigned *gid, int *pid);
 
+// A UNIX socket's file, changed without a path another user could swap
+// (see UnixSocketFile): each call acts on a descriptor, none follows a
+// symlink.
+
+/// open(2) of the folder `path` with O_PATH | O_DIRECTORY | O_CLOEXEC (a
+/// symlink to a folder is followed, once). Returns the descriptor, or -1.
+int clinux_open_folder(const char *path);
+
+/// openat(2) with O_PATH | O_NOFOLLOW | O_CLOEXEC: a handle on `name` in
+/// the folder `dirfd` itself, a symlink included, never its target.
+/// Returns the descriptor, or -1 with errno.
+int clinux_open_handle(int dirfd, const char *name);
+
+/// ioctl(SIOCUNIXFILE): an O_PATH descriptor of the very file a bound UNIX
+/// socket `fd` was bound to, wherever that file is now. Returns the
+/// descriptor, or -1 with errno (EPERM without CAP_NET_ADMIN; ENOTTY or
+/// EINVAL on a kernel without it).
+int clinux_unix_socket_file(int fd);
+
+/// fchownat(fd, "", uid, gid, AT_EMPTY_PATH): the file of an O_PATH
+/// descriptor; (unsigned)-1 leaves that id. Returns 0, or -1 with errno.
+int clinux_chown_handle(int fd, unsigned uid, unsigned gid);
+
+/// chmod(2) of the file of an O_PATH descriptor, through /proc/self/fd (what
+/// glibc's fchmodat(AT_SYMLINK_NOFOLLOW) does). Returns 0, or -1 with errno.
+int clinux_chmod_handle(int fd, unsigned mode);
+
 #endif
 
 // memfd_create(2) without MFD_CLOEXEC: an upgrade's state, inherited by the

@@ -66,8 +66,8 @@ extension Supervisor {
         case .success(let fd):
             let server = ControlServer(path: path, fd: fd, epoll: epoll)
             guard case .success = epoll.add(server.token) else {
+                UnixSocketFile.remove(socket: fd, path: path, owner: nil)
                 closeDescriptor(fd)
-                unlink(path)
                 return false
             }
             control = server
@@ -87,8 +87,8 @@ extension Supervisor {
         c.reloadWaiters = []
         c.conversations.closeAll()
         if c.watched { epoll.remove(c.fd) }
+        UnixSocketFile.remove(socket: c.fd, path: c.path, owner: nil)
         closeDescriptor(c.fd)
-        unlink(c.path)
         control = nil
     }
 

@@ -98,6 +98,9 @@ extension Supervisor {
             log.event(.notice, s.name, "listening", ["address": .string(address.description), "from": .string(handed.origin)])
             return true
         }
+        if let path = address.path, let exposed = SocketFolders.exposure(of: path) {
+            log.event(.warning, s.name, "exposed", ["address": .string(path), "folder": .string(exposed.folder), "reason": .string(exposed.reason)])
+        }
         switch Socket.listen(address, backlog: s.config.backlog, file: file) {
         case .success(let fd):
             listeners.insert(Listener(address: address, fd: fd, backlog: s.config.backlog, owner: s.name))
@@ -120,9 +123,10 @@ extension Supervisor {
         if let pid = l.waitHandler { retiredWaitSockets[address] = pid }
         if l.watched { epoll.remove(l.fd) }
         l.watched = false
+        // A UNIX socket's file goes with its socket (a kept address keeps
+        // both), but not what someone else has put at its path since.
+        if let path = address.path { UnixSocketFile.remove(socket: l.fd, path: path, owner: services[l.owner]?.config.socketFile.owner) }
         closeDescriptor(l.fd)
-        // A UNIX socket's file goes with its socket (a kept address keeps both).
-        if let path = address.path { unlink(path) }
         log.event(.notice, l.owner, "closed", ["address": .string(address.description)])
     }
 

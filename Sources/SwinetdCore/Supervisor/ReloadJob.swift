@@ -91,7 +91,9 @@ extension Supervisor {
                 job.next += 1
                 if let s = services[config.name] {
                     if s.config != config {
+                        let previous = s.config.socketFile
                         s.config = config
+                        if previous != config.socketFile { applySocketFile(of: s, previousOwner: previous.owner) }
                         // A changed service (a fixed handler, say) gets its sockets back at once.
                         for l in listeners.owned(by: s.name) { l.endBackoff() }
                         refresh(s)
@@ -143,8 +145,28 @@ extension Supervisor {
         let (address, owner) = job.owning[job.next]
         job.next += 1
         guard let l = listeners[address], let s = services[owner] else { return }
+        if l.owner != owner, let path = address.path {
+            // A kept socket file moving to another service takes that service's mode and owner.
+            setSocketFile(l, path: path, s.config.socketFile, previousOwner: services[l.owner]?.config.socketFile.owner, service: owner)
+        }
         listeners.setOwner(address, owner)
         if l.backlog != s.config.backlog, case .success = Socket.setBacklog(l.fd, s.config.backlog) { l.backlog = s.config.backlog }
+    }
+
+    /// A kept UNIX socket's file gets the table's new `socket_mode`,
+    /// `socket_user` and `socket_group` (its socket stays open throughout);
+    /// one no longer set gives the file back to swinetd's own user or group.
+    private func applySocketFile(of s: ServiceState, previousOwner: uid_t?) {
+        for l in listeners.owned(by: s.name) {
+            if let path = l.address.path { setSocketFile(l, path: path, s.config.socketFile, previousOwner: previousOwner, service: s.name) }
+        }
+    }
+
+    private func setSocketFile(_ l: Listener, path: String, _ file: SocketFile, previousOwner: uid_t?, service: String) {
+        if case .failure(let e) = UnixSocketFile.setOwnerAndMode(socket: l.fd, path: path, mode: mode_t(file.mode),
+                                                                 owner: file.owner ?? geteuid(), group: file.group ?? getegid(), previousOwner: previousOwner) {
+            log.event(.error, service, "error", ["address": .string(path), "op": .string(e.step), "error": .string(e.errno.text)])
+        }
     }
 
     private func finish(_ job: ReloadJob, now: UInt64) {

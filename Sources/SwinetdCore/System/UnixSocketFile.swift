@@ -1,11 +1,22 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// A listening UNIX stream socket and its file, for the control socket and
-/// for services: a leftover file that nobody answers on is replaced; one
-/// that answers (someone else serves there), or a path that is not a
-/// socket, is an error that says so.
+/// for services: a leftover socket that nobody answers on is replaced; one
+/// that answers (someone else serves there), a socket of another user, or a
+/// path that is not a socket, is an error that says so.
+///
+/// swinetd runs as root and the socket's folder may be writable by others
+/// (an app's own runtime folder, /tmp): whatever stands at the path can be
+/// swapped for a symlink to /etc/shadow between any two calls. So nothing
+/// here changes a file by its path. The mode and owner are set on the very
+/// file the socket was bound to, through the O_PATH descriptor the kernel
+/// hands out for it (SIOCUNIXFILE); only without that (not root) is the file
+/// opened by name, relative to its folder, without following a symlink, and
+/// checked to be a socket of ours. Removing a file unlinks only a socket of
+/// ours, never what another user put in its place.
 enum UnixSocketFile {
     struct OpenError: Error {
         var step: String
@@ -14,30 +25,29 @@ enum UnixSocketFile {
     }
 
     /// Binds and listens on `path`, created with `mode` (never more open
-    /// than that, not even for a moment) and given to `owner`/`group` when set.
+    /// than that, not even for a moment) and given to `owner`/`group` when
+    /// set. A leftover socket is removed only when it is swinetd's user's or
+    /// `owner`'s (a socket file the previous swinetd gave to `owner`).
     static func listen(_ path: String, mode: mode_t, owner: uid_t? = nil, group: gid_t? = nil, backlog: Int32, nonBlocking: Bool = true) -> Result<Int32, OpenError> {
         guard path.utf8.count <= ListenAddress.longestPath else {
             return .failure(OpenError(step: "bind", errno: .fileNameTooLong, message: "the socket path \(path) is too long"))
         }
-        var st = stat()
-        if lstat(path, &st) == 0 {
-            guard st.st_mode & S_IFMT == S_IFSOCK else {
-                return .failure(OpenError(step: "lstat", errno: .fileExists, message: "\(path) exists and is not a socket"))
-            }
-            switch connect(path) {
-            case .success(let fd):
-                closeDescriptor(fd)
-                return .failure(OpenError(step: "connect", errno: .addressInUse, message: "something already answers on \(path)"))
-            case .failure(let e) where e == .connectionRefused:
-                unlink(path)   // stale: nobody listens
-            case .failure(let e):
-                return .failure(OpenError(step: "connect", errno: e, message: "\(path): \(e.text)"))
-            }
+        let (folder, name) = split(path)
+        // The folder may be a symlink (/var/run): it is followed once, here.
+        let folderFD = clinux_open_folder(folder)
+        guard folderFD >= 0 else {
+            let e = Errno.current
+            return .failure(OpenError(step: "bind", errno: e, message: "bind \(path): \(e.text)"))
         }
+        defer { closeDescriptor(folderFD) }
+        if let refused = removeLeftover(path, folder: folderFD, name: name, owner: owner) { return .failure(refused) }
+
         let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         let fd = socket(AF_UNIX, flags, 0)
         guard fd >= 0 else { let e = Errno.current; return .failure(OpenError(step: "socket", errno: e, message: "socket: \(e.text)")) }
-        // Created 0600 first: no moment when others could connect; then the mode wanted.
+        // Created 0600 first: no moment when others could connect; then the
+        // owner and mode wanted. bind never follows a symlink at the path
+        // (it fails with EADDRINUSE on anything there).
         let old = umask(0o177)
         let bound = withAddress(path) { bind(fd, $0, $1) }
         let bindError = Errno.current
@@ -46,16 +56,123 @@ enum UnixSocketFile {
             closeDescriptor(fd)
             return .failure(OpenError(step: "bind", errno: bindError, message: "bind \(path): \(bindError.text)"))
         }
-        func fail(_ step: String) -> Result<Int32, OpenError> {
-            let e = Errno.current
+        func fail(_ step: String, _ e: Errno) -> Result<Int32, OpenError> {
+            remove(socket: fd, path: path, owner: nil)
             closeDescriptor(fd)
-            unlink(path)
             return .failure(OpenError(step: step, errno: e, message: "\(step) \(path): \(e.text)"))
         }
-        if (owner != nil || group != nil) && chown(path, owner ?? uid_t.max, group ?? gid_t.max) != 0 { return fail("chown") }
-        if mode != 0o600 && chmod(path, mode) != 0 { return fail("chmod") }
-        if Glibc.listen(fd, backlog) != 0 { return fail("listen") }
+        if owner != nil || group != nil || mode != 0o600 {
+            switch setOwnerAndMode(socket: fd, path: path, mode: mode, owner: owner, group: group, previousOwner: nil) {
+            case .success: break
+            case .failure(let e): return fail(e.step, e.errno)
+            }
+        }
+        if Glibc.listen(fd, backlog) != 0 { return fail("listen", .current) }
         return .success(fd)
+    }
+
+    /// A leftover at the path: a socket of ours (or of `owner`) that nobody
+    /// answers on is unlinked; anything else is refused and left alone.
+    private static func removeLeftover(_ path: String, folder: Int32, name: String, owner: uid_t?) -> OpenError? {
+        var st = stat()
+        guard fstatat(folder, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        guard st.st_mode & S_IFMT == S_IFSOCK else {
+            let what = st.st_mode & S_IFMT == S_IFLNK ? "a symlink" : "not a socket"
+            return OpenError(step: "lstat", errno: .fileExists, message: "\(path) exists and is \(what)")
+        }
+        guard st.st_uid == geteuid() || st.st_uid == owner else {
+            return OpenError(step: "lstat", errno: .fileExists, message: "\(path) is a socket of uid \(st.st_uid), left alone")
+        }
+        switch connect(path) {
+        case .success(let fd):
+            closeDescriptor(fd)
+            return OpenError(step: "connect", errno: .addressInUse, message: "something already answers on \(path)")
+        case .failure(let e) where e == .connectionRefused:
+            // Stale: nobody listens. unlinkat removes the name, never a link's target.
+            var now = stat()
+            if fstatat(folder, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev {
+                unlinkat(folder, name, 0)
+            }
+            return nil
+        case .failure(let e):
+            return OpenError(step: "connect", errno: e, message: "\(path): \(e.text)")
+        }
+    }
+
+    /// Gives the file of the bound socket `socket` the `mode`, `owner` and
+    /// `group` (nil: left as is), acting on that file only. When the owner
+    /// changes, the file is closed to all (mode 0) meanwhile, so the old
+    /// owner never connects once the new table says otherwise.
+    /// `previousOwner` is whom the file may belong to now besides swinetd.
+    static func setOwnerAndMode(socket: Int32, path: String, mode: mode_t, owner: uid_t?, group: gid_t?, previousOwner: uid_t?) -> Result<Void, OpenError> {
+        let handle: Int32
+        switch fileHandle(socket: socket, path: path, owners: [geteuid(), previousOwner, owner].compactMap { $0 }) {
+        case .success(let h): handle = h
+        case .failure(let e): return .failure(OpenError(step: "open", errno: e, message: "open \(path): \(e.text)"))
+        }
+        defer { closeDescriptor(handle) }
+        func failed(_ step: String) -> Result<Void, OpenError> {
+            let e = Errno.current
+            return .failure(OpenError(step: step, errno: e, message: "\(step) \(path): \(e.text)"))
+        }
+        if owner != nil || group != nil {
+            var st = stat()
+            let changes = fstat(handle, &st) != 0 || (owner.map { $0 != st.st_uid } ?? false) || (group.map { $0 != st.st_gid } ?? false)
+            if changes {
+                if clinux_chmod_handle(handle, 0) != 0 { return failed("chmod") }
+                if clinux_chown_handle(handle, owner ?? uid_t.max, group ?? gid_t.max) != 0 { return failed("chown") }
+            }
+        }
+        if clinux_chmod_handle(handle, UInt32(mode)) != 0 { return failed("chmod") }
+        return .success(())
+    }
+
+    /// Unlinks the file of `socket` at `path`, if it is still there: not
+    /// whatever someone put at the path since. Call before closing `socket`.
+    static func remove(socket: Int32, path: String, owner: uid_t?) {
+        let (folder, name) = split(path)
+        let dir = clinux_open_folder(folder)
+        guard dir >= 0 else { return }
+        defer { closeDescriptor(dir) }
+        var there = stat()
+        guard fstatat(dir, name, &there, AT_SYMLINK_NOFOLLOW) == 0, there.st_mode & S_IFMT == S_IFSOCK else { return }
+        let ours: Bool
+        let handle = clinux_unix_socket_file(socket)
+        if handle >= 0 {
+            var st = stat()
+            ours = fstat(handle, &st) == 0 && st.st_ino == there.st_ino && st.st_dev == there.st_dev
+            closeDescriptor(handle)
+        } else {
+            ours = there.st_uid == geteuid() || there.st_uid == owner
+        }
+        if ours { unlinkat(dir, name, 0) }
+    }
+
+    /// An O_PATH descriptor of the file `socket` is bound to: from the
+    /// kernel (needs CAP_NET_ADMIN), else the socket at `path` opened
+    /// without following a symlink and owned by one of `owners`.
+    private static func fileHandle(socket: Int32, path: String, owners: [uid_t]) -> Result<Int32, Errno> {
+        let handle = clinux_unix_socket_file(socket)
+        if handle >= 0 { return .success(handle) }
+        let (folder, name) = split(path)
+        let dir = clinux_open_folder(folder)
+        guard dir >= 0 else { return .failure(.current) }
+        defer { closeDescriptor(dir) }
+        let fd = clinux_open_handle(dir, name)
+        guard fd >= 0 else { return .failure(.current) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, owners.contains(st.st_uid) else {
+            closeDescriptor(fd)
+            return .failure(.fileExists)
+        }
+        return .success(fd)
+    }
+
+    /// The folder ("/" for a file at the root) and the name of `path`.
+    static func split(_ path: String) -> (folder: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let folder = String(path[..<slash])
+        return (folder.isEmpty ? "/" : folder, String(path[path.index(after: slash)...]))
     }
 
     /// A blocking connection to `path` (close-on-exec).
