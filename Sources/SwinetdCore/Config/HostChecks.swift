@@ -66,6 +66,34 @@ enum HostChecks {
         return nil
     }
 
+    /// When swinetd runs as root: why the path that names an included file
+    /// could be another user's choice even where the file it reaches is
+    /// root's (a symlink of theirs to /etc/shadow, a FIFO dropped in a
+    /// sticky folder), as text to follow its name, or nil. Looks at the
+    /// path as written, never at what it leads to: a symlink on the way not
+    /// owned by root, and the file's folder writable by group or others,
+    /// sticky or not. `unsafeForRoot` then checks the file and folders the
+    /// path resolves to.
+    static func untrustedName(_ path: String) -> String? {
+        guard geteuid() == 0 else { return nil }
+        var st = stat()
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            guard lstat(prefix, &st) == 0 else { break }
+            if st.st_mode & S_IFMT == S_IFLNK && st.st_uid != 0 {
+                return prefix == path || "./" + path == prefix
+                    ? " is a symlink owned by uid \(st.st_uid), not root"
+                    : " is reached through \(prefix), a symlink owned by uid \(st.st_uid), not root"
+            }
+        }
+        let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        if stat(folder, &st) == 0 && (st.st_mode & 0o022) != 0 {
+            return " is in \(folder), which others can write (mode \(octal(st.st_mode & 0o7777)))"
+        }
+        return nil
+    }
+
     private static func untrusted(_ st: stat, isDirectory: Bool) -> String? {
         if st.st_uid != 0 { return "is owned by uid \(st.st_uid), not root" }
         let mode = st.st_mode & 0o7777

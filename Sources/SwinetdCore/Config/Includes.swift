@@ -51,6 +51,13 @@ extension Validation {
                     error(n, "'include' names more than \(Self.maxFiles) files")
                     return out
                 }
+                // Checked before a byte is read, so nothing of a file root
+                // would not have chosen reaches a diagnostic.
+                if let unsafe = HostChecks.untrustedName(path) ?? HostChecks.unsafeForRoot(path) {
+                    diagnostics.append(Diagnostic(file: path, mark: nil, message:
+                        "the included file \(path)\(unsafe); as root, swinetd reads only files that only root can change"))
+                    continue
+                }
                 let bytes: [UInt8]
                 switch FileBytes.read(path, limit: TableLoader.maxFileSize) {
                 case .success(let b): bytes = b
@@ -62,11 +69,6 @@ extension Validation {
                 guard total <= Self.maxTotalSize else {
                     error(n, "the included files hold more than \(Self.maxTotalSize >> 20) MiB in all")
                     return out
-                }
-                if let unsafe = HostChecks.unsafeForRoot(path) {
-                    diagnostics.append(Diagnostic(file: path, mark: nil, message:
-                        "the included file \(path)\(unsafe); as root, swinetd reads only files that only root can change"))
-                    continue
                 }
                 switch TableLoader.parse(bytes, file: path) {
                 case .success(let d): out.append(IncludedFile(path: path, document: d))
