@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The keys of one service (or of `defaults`), each parsed to its type.
 /// A nil field is either absent or already reported as wrong.
 struct Settings {
@@ -118,7 +122,8 @@ extension Validation {
         var nodes: [Int] = []
         var ok = true
         for item in items {
-            guard let text = string(item, key: key) else { ok = false; continue }
+            guard let written = string(item, key: key) else { ok = false; continue }
+            let text = besideThisFile(written)
             switch ListenAddress.parse(text) {
             case .success(let addresses):
                 out.append(ListenSpec(text: text, addresses: addresses, ipv6IsOptional: ListenAddress.impliesIPv6(text)))
@@ -129,6 +134,23 @@ extension Validation {
             }
         }
         return (ok ? out : nil, nodes)
+    }
+
+    /// `./NAME` and `../NAME` are UNIX socket paths relative to the folder
+    /// of the file that names them (as `include` patterns are), made
+    /// absolute here: the table's own folder is one only its owner writes,
+    /// wherever it is, for any user and for root. Anything else as written.
+    func besideThisFile(_ text: String) -> String {
+        guard text.hasPrefix("./") || text.hasPrefix("../") else { return text }
+        var folder = file.lastIndex(of: "/").map { String(file[..<$0]) } ?? ""
+        if !folder.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            guard getcwd(&buffer, buffer.count) != nil else { return text }
+            let cwd = String(cString: buffer)
+            folder = folder.isEmpty ? cwd : cwd + "/" + folder
+        }
+        if folder == "/" { folder = "" }
+        return folder + "/" + (text.hasPrefix("./") ? String(text.dropFirst(2)) : text)
     }
 
     mutating func env(_ node: Int) -> [String: String]? {
