@@ -25,6 +25,8 @@ enum Main {
         if args.count >= 3, args[1] == "builtin", args.dropFirst(3).allSatisfy({ $0 == "--udp" }) {
             exit(BuiltinCommand.serve(args[2], udp: args.count > 3))
         }
+        // Which binary this is, before a package update can rename another over it.
+        SelfExecutable.capture()
         Swinetd.main()
     }
 }

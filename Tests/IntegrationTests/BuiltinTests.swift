@@ -175,6 +175,29 @@ import Glibc
         #expect(arrivals.count > 1, "the bounce began: \(arrivals.count)\n\(d.log)")
         #expect(late == 0, "\(arrivals.count) answers, \(late) of them after 5 s: still bouncing")
     }
+
+    /// A package update renames a new binary over the running one
+    /// (`/proc/self/exe` then reads `PATH (deleted)`): the builtins a reload
+    /// sets up run the binary now at the path swinetd was started from.
+    @Test func builtinsServeAfterANewBinaryIsRenamedOverTheRunningOne() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = dir + "/swinetd"
+        try FileManager.default.copyItem(atPath: swinetdBinary, toPath: binary)
+        let (d, p) = try startDaemon(launcher: ["/bin/sh", "-c", "shift; exec \"\(binary)\" \"$@\"", "sh"], { p in
+            "services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", builtin: echo}\n"
+        })
+        #expect(try exchange(p[0], "before\n") == "before\n")
+        // As dpkg and install(1) do: a new file, renamed over the old one.
+        try FileManager.default.copyItem(atPath: swinetdBinary, toPath: dir + "/swinetd.dpkg-new")
+        #expect(rename(dir + "/swinetd.dpkg-new", binary) == 0)
+        // A change to the table, so the reload builds every builtin again.
+        try d.rewrite("services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", builtin: echo, max_connections: 5}\n")
+        let r = try runToEnd([swinetdBinary, "reload", "-c", d.controlPath], timeout: 30)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try exchange(p[0], "after\n") == "after\n", "\(d.log)")
+        #expect(!d.log.contains("exec-failed"), "\(d.log)")
+    }
 }
 
 /// Connects, half-closes, and reads to EOF, as bytes.

@@ -12,11 +12,8 @@ public enum Builtin: String, CaseIterable, Equatable, Sendable, Codable {
     /// Whether it also serves UDP (auth, RFC 1413, is TCP only).
     public var servesUDP: Bool { self != .auth }
 
-    /// The binary that serves builtins: this one.
-    public static let executable: String? = {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }()
+    /// The binary that serves builtins: this one, by the path it was
+    /// started from (not `/proc/self/exe` now: after a package update that
+    /// reads `PATH (deleted)`).
+    public static var executable: String? { SelfExecutable.path }
 }

@@ -34,14 +34,7 @@ struct UpgradeProgress {
     /// The binary this master was started from, by path, so that a new
     /// file put there (install(1), dpkg: a rename over the old one) is what
     /// an upgrade runs.
-    static let executable: String? = {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        var path = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if path.hasSuffix(" (deleted)") { path.removeLast(10) }
-        return path
-    }()
+    static var executable: String? { SelfExecutable.path }
 }
 
 extension Supervisor {
