@@ -357,7 +357,10 @@ func startDaemon(args: [String] = [], launcher: [String] = [], logToPipe: Bool =
     for _ in 0..<5 {
         let ports = (0..<count).map { _ in freePort() }
         let d = try Daemon(table: table(ports), args: args, launcher: launcher, logToPipe: logToPipe)
-        if d.started { return (d, ports) }
+        // A port another test took meanwhile costs only that address (the
+        // start goes on): try again with fresh ones.
+        if d.started && !d.log.contains("Address already in use") { return (d, ports) }
+        if d.started { d.signal(SIGKILL); _ = try? d.waitForExit(); continue }
         if !d.log.contains("Address already in use") { throw TestFailure("swinetd did not start:\n\(d.log)") }
     }
     throw TestFailure("no free ports after 5 tries")

@@ -22,12 +22,20 @@ import Glibc
         #expect(!d.log.contains("listening"))
     }
 
-    @Test func anAddressInUseFailsStartupAndLeavesNothingListening() throws {
+    /// An address another program holds (or a file another user planted
+    /// at a socket path) costs its service that address, as at a reload:
+    /// the rest of the table serves, the log and `status` say which failed.
+    @Test func anAddressThatDoesNotOpenCostsOnlyThatAddressAtStart() throws {
         let busy = freePort()
         let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(blocker) }
         #expect(withSockaddr("127.0.0.1", busy, { bind(blocker, $0, $1) }) == 0)
         listen(blocker, 1)
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // What any local user can leave at a path in a world-writable folder.
+        let planted = dir + "/planted.sock"
+        try "not a socket\n".write(toFile: planted, atomically: true, encoding: .utf8)
         let fine = freePort()
         let d = try Daemon(table: """
             services:
@@ -37,11 +45,52 @@ import Glibc
               taken:
                 listen: 127.0.0.1:\(busy)
                 exec: /bin/cat
+              hello:
+                listen: \(planted)
+                exec: /bin/cat
+            """)
+        #expect(d.started && d.isRunning, "\(d.log)")
+        #expect(d.log.contains("taken: error address=127.0.0.1:\(busy) op=bind error=\"Address already in use\""), "\(d.log)")
+        #expect(d.log.contains("hello: error address=\(planted) op=lstat"), "\(d.log)")
+        #expect(d.log.contains("swinetd: started pid=\(d.pid) services=3 listeners=1 failed=2"), "\(d.log)")
+        #expect(try exchange(fine, "served\n") == "served\n")
+        #expect(try readFile(planted) == "not a socket\n", "the planted file is left alone")
+        let status = try runToEnd([swinetdBinary, "status", "-c", d.controlPath])
+        #expect(status.status == 0)
+        let taken = status.output.split(separator: "\n").first { $0.hasPrefix("taken ") }.map(String.init) ?? ""
+        #expect(taken.contains("failed") && taken.contains("127.0.0.1:\(busy)(failed: Address already in use)"), "\(status.output)")
+        let json = try runToEnd([swinetdBinary, "status", "--json", "taken", "-c", d.controlPath])
+        #expect(json.output.contains(#""state":"failed""#) && json.output.contains(#""failed_addresses":[{"address":"127.0.0.1:\#(busy)""#), "\(json.output)")
+        // Once the other program lets go and the file is gone, a reload opens both.
+        close(blocker)
+        unlink(planted)
+        let r = try runToEnd([swinetdBinary, "reload", "-c", d.controlPath], timeout: 30)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try exchange(busy, "now\n") == "now\n")
+        #expect(d.log.contains("hello: listening address=\(planted)"), "\(d.log)")
+        let after = try runToEnd([swinetdBinary, "status", "--json", "taken", "-c", d.controlPath])
+        #expect(after.output.contains(#""failed_addresses":[]"#), "\(after.output)")
+    }
+
+    /// When not one address opens, nothing can serve: that is a failed
+    /// start (exit 1), and nothing is left listening.
+    @Test func whenNoAddressOpensStartupFails() throws {
+        let busy = freePort()
+        let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(blocker) }
+        #expect(withSockaddr("127.0.0.1", busy, { bind(blocker, $0, $1) }) == 0)
+        listen(blocker, 1)
+        let d = try Daemon(table: """
+            services:
+              taken:
+                listen: 127.0.0.1:\(busy)
+                exec: /bin/cat
             """, waitForStart: false)
         #expect(try d.waitForExit() == 1)
         #expect(d.log.contains("taken: error address=127.0.0.1:\(busy) op=bind error=\"Address already in use\""), "\(d.log)")
+        #expect(d.log.contains("swinetd: not-started errors=1"), "\(d.log)")
         #expect(!d.log.contains("swinetd: started"))
-        #expect(canBind(fine, AF_INET), "the port that did open must be closed again")
+        #expect(!FileManager.default.fileExists(atPath: d.controlPath), "the control socket is gone again")
     }
 
     @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
@@ -66,8 +115,9 @@ import Glibc
         let (status, text) = try runToEnd(nobody + [swinetdBinary, "run", "-f", table])
         #expect(status == 1)
         #expect(text.contains("services.yaml:5:11: error: service 'asroot' runs as user 'root', which needs swinetd to run as root (it runs as uid 65534)"), "\(text)")
-        // Without the user, what remains is the port below 1024.
-        try readFile(table).replacingOccurrences(of: "    user: root\n", with: "")
+        // Only the port below 1024: not one address opens, so no start
+        // (beside an address that opens, it would cost only itself).
+        try "services:\n  low:\n    listen: 127.0.0.1:7\n    exec: /bin/cat\n"
             .write(toFile: table, atomically: true, encoding: .utf8)
         let (status2, text2) = try runToEnd(nobody + [swinetdBinary, "run", "-f", table])
         #expect(status2 == 1)

@@ -221,7 +221,9 @@ extension Supervisor {
             let owned = listeners.owned(by: name)
             return StatusReport.Service(
                 name: name, enabled: s.config.enabled, paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
-                addresses: owned.map(\.address.description), running: children.running(name), maxConnections: s.config.maxConnections,
+                addresses: owned.map(\.address.description),
+                failed: s.unopened.sorted { $0.key.description < $1.key.description }.map { ($0.key.description, $0.value) },
+                running: children.running(name), maxConnections: s.config.maxConnections,
                 queued: owned.reduce(0) { $0 + max(0, Int(clinux_listen_queue($1.fd))) },
                 counters: s.counters, handlers: handlers[name] ?? [])
         }

@@ -13,7 +13,7 @@ extension Supervisor {
         for s in r.services {
             let c = s.counters
             var fields: [(key: String, value: LogValue)] = [
-                ("state", .string(s.paused.map { "paused:\($0)" } ?? (s.enabled ? "listening" : "disabled"))),
+                ("state", .string(s.paused.map { "paused:\($0)" } ?? (s.enabled ? s.state : "disabled"))),
                 ("running", .int(s.running)), ("max", .int(s.maxConnections)), ("queued", .int(s.queued)),
                 ("accepted", .int(Int(c.accepted))), ("refused", .int(Int(c.refused.values.reduce(0, +)))),
                 ("exits", .string("\(c.exitedOK)/\(c.exitedNonZero)/\(c.exitedBySignal)")), ("exec-failed", .int(Int(c.execFailed))),

@@ -18,6 +18,10 @@ struct StatusReport {
         /// nil: listening.
         var paused: String?
         var addresses: [String]
+        /// Addresses that did not open, each with why.
+        var failed: [(address: String, error: String)] = []
+        /// What the STATE column and `state` say.
+        var state: String { paused == nil ? (addresses.isEmpty && !failed.isEmpty ? "failed" : "listening") : "paused" }
         var running: Int
         var maxConnections: Int
         var queued: Int
@@ -52,12 +56,13 @@ struct StatusReport {
             let detail = s.counters.refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             let c = s.counters
             rows.append([
-                s.name, s.paused.map { "paused (\($0))" } ?? "listening",
+                s.name, s.paused.map { "paused (\($0))" } ?? s.state,
                 "\(s.running)/\(s.maxConnections)", String(s.queued), String(c.accepted),
                 refused == 0 ? "0" : "\(refused) (\(detail))",
                 "\(c.exitedOK)/\(c.exitedNonZero)/\(c.exitedBySignal)", String(c.execFailed),
                 c.durations?.quantile(0.5).map(Self.seconds) ?? "-", c.durations?.quantile(0.99).map(Self.seconds) ?? "-",
-                s.addresses.isEmpty ? "-" : s.addresses.joined(separator: " "),
+                s.addresses.isEmpty && s.failed.isEmpty ? "-"
+                    : (s.addresses + s.failed.map { "\($0.address)(failed: \($0.error))" }).joined(separator: " "),
             ])
         }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
@@ -90,8 +95,9 @@ struct StatusReport {
             let c = s.counters
             var fields: [(String, JSON)] = [
                 ("name", .string(s.name)), ("enabled", .bool(s.enabled)),
-                ("state", .string(s.paused == nil ? "listening" : "paused")), ("reason", s.paused.map(JSON.string) ?? .null),
+                ("state", .string(s.state)), ("reason", s.paused.map(JSON.string) ?? .null),
                 ("addresses", .array(s.addresses.map(JSON.string))),
+                ("failed_addresses", .array(s.failed.map { .object([("address", .string($0.address)), ("error", .string($0.error))]) })),
                 ("running", .number(Double(s.running))), ("max_connections", .number(Double(s.maxConnections))),
                 ("queued", .number(Double(s.queued))), ("accepted", .number(Double(c.accepted))),
                 ("refused", .object(c.refused.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })),

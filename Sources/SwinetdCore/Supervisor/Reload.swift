@@ -95,6 +95,7 @@ extension Supervisor {
                 if address.transport == .tcp { _ = Socket.setBacklog(handed.fd, s.config.backlog) }
             }
             listeners.insert(Listener(address: address, fd: handed.fd, backlog: s.config.backlog, owner: s.name))
+            s.unopened[address] = nil
             log.event(.notice, s.name, "listening", ["address": .string(address.description), "from": .string(handed.origin)])
             return true
         }
@@ -104,6 +105,7 @@ extension Supervisor {
         switch Socket.listen(address, backlog: s.config.backlog, file: file) {
         case .success(let fd):
             listeners.insert(Listener(address: address, fd: fd, backlog: s.config.backlog, owner: s.name))
+            s.unopened[address] = nil
             log.event(.notice, s.name, "listening", ["address": .string(address.description)])
             return true
         case .failure(let e) where s.config.isOptional(address)
@@ -112,6 +114,7 @@ extension Supervisor {
             log.event(.warning, s.name, "skipped", ["address": .string(address.description), "error": .string(e.errno.text)])
             return true
         case .failure(let e):
+            s.unopened[address] = e.text
             log.event(.error, s.name, "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.text)])
             return false
         }

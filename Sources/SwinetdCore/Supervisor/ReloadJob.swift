@@ -94,6 +94,9 @@ extension Supervisor {
                         let previous = s.config.socketFile
                         s.config = config
                         if previous != config.socketFile { applySocketFile(of: s, previousOwner: previous.owner) }
+                        // An address it no longer names is no longer its failure.
+                        let wanted = Set(config.addresses)
+                        s.unopened = s.unopened.filter { wanted.contains($0.key) }
                         // A changed service (a fixed handler, say) gets its sockets back at once.
                         for l in listeners.owned(by: s.name) { l.endBackoff() }
                         refresh(s)

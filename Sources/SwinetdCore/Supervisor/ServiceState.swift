@@ -49,6 +49,10 @@ final class ServiceState {
     var screens: Bool
     var refusals = RefusalLog()
     var counters = ServiceCounters()
+    /// Its addresses that did not open (at start or at a reload), with
+    /// why: the rest of the table serves anyway, `status` shows these, and
+    /// the next reload tries them again.
+    var unopened: [ListenAddress: String] = [:]
 
     static let firstRetry: UInt64 = 100 * Nanoseconds.perMillisecond
     static let lastRetry: UInt64 = 5 * Nanoseconds.perSecond

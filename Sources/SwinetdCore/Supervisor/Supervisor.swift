@@ -136,7 +136,11 @@ public final class Supervisor {
             for line in errors.lines { log.event(.error, "swinetd", "error", ["diagnostic": .string(line)]) }
             return notStarted(errors.count)
         }
-        if startOutcome.failed > 0 { return notStarted(startOutcome.failed) }
+        // An address that does not open (taken by another program, a file
+        // another user planted at a socket path) costs its service that
+        // address, as at a reload, never the rest of the table; but when
+        // not one address opened, nothing can serve: that is no start.
+        if startOutcome.failed > 0 && listeners.count == 0 { return notStarted(startOutcome.failed) }
         // The spare pipe exists from the start, so the master's descriptor
         // count is the same idle as after load.
         if services.values.contains(where: { $0.config.stderr == .log }) && !makeSparePipe(for: "swinetd") { return notStarted(1) }
@@ -145,9 +149,11 @@ public final class Supervisor {
             return notStarted(1)
         }
         closeUnclaimedInheritedSockets()
-        log.event(.notice, "swinetd", "started", [
-            "pid": .int(Int(getpid())), "services": .int(services.count), "listeners": .int(listeners.count),
-        ])
+        var started: [(key: String, value: LogValue)] = [
+            ("pid", .int(Int(getpid()))), ("services", .int(services.count)), ("listeners", .int(listeners.count)),
+        ]
+        if startOutcome.failed > 0 { started.append(("failed", .int(startOutcome.failed))) }
+        log.event(startOutcome.failed > 0 ? .warning : .notice, "swinetd", "started", fields: started)
         if let replaced { adopt(replaced) }
         serviceManager?.ready(status: (replaced.map { "upgrade applied version=\($0.version)->\(SwinetdVersion.current); " } ?? "")
                               + "serving \(services.count) services on \(listeners.count) sockets")
