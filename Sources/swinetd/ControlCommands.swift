@@ -105,7 +105,7 @@ struct Stop: ParsableCommand {
 
 struct Upgrade: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Replace the running swinetd with the binary now on disk, keeping every socket and handler: exit 0 when applied, 1 when the new binary failed its check, 2 when no swinetd answers.")
+        abstract: "Replace the running swinetd with the binary now on disk, keeping every socket and handler: exit 0 when applied, 1 with the reason when not (the running image serves on) or when an address did not open, 2 when no swinetd answers.")
 
     @OptionGroup var connection: ControlOption
 

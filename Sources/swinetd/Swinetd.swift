@@ -27,7 +27,17 @@ enum Main {
         }
         // Which binary this is, before a package update can rename another over it.
         SelfExecutable.capture()
-        Swinetd.main()
+        guard InheritedDescriptors.upgradeState != nil else { Swinetd.main(); return }
+        // The new image of an upgrade: a command line it rejects (a flag
+        // this version dropped) sends it back to the old image.
+        var command: ParsableCommand
+        do {
+            command = try Swinetd.parseAsRoot()
+        } catch {
+            UpgradeFallback.reexecOld(reason: "the new image rejected the command line: " + Swinetd.message(for: error), log: nil)
+            Swinetd.exit(withError: error)
+        }
+        do { try command.run() } catch { Swinetd.exit(withError: error) }
     }
 }
 
@@ -42,7 +52,8 @@ struct Swinetd: ParsableCommand {
         discussion: "With no subcommand, swinetd serves the table (the same as 'swinetd run')."
             + (helpAsked ? "\n\n" + servingOptions() : ""),
         version: SwinetdVersion.current,
-        subcommands: [Run.self, Check.self, Status.self, Reload.self, Upgrade.self, Stop.self, ImportCommand.self, BuiltinCommand.self],
+        subcommands: [Run.self, Check.self, Status.self, Reload.self, Upgrade.self, Stop.self, ImportCommand.self, BuiltinCommand.self,
+                      UpgradePreflightCommand.self],
         defaultSubcommand: Run.self
     )
 
@@ -161,6 +172,7 @@ struct ServeOptions: ParsableArguments {
                                                        controlPath: controlPath, controlWanted: control != "none"), log: log)
         } catch {
             log.event(.error, "swinetd", "error", ["op": .string("setup"), "error": .string(error.text)])
+            if upgraded { UpgradeFallback.reexecOld(reason: "the new image did not start: \(error.text)", log: log) }
             log.flush(waitingAtMost: 1000)
             throw ExitCode(1)
         }

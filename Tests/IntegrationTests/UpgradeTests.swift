@@ -115,6 +115,162 @@ import Glibc
         #expect(d.isRunning)
     }
 
+    /// Puts a shell script at `binary` (renamed over it, as dpkg does);
+    /// `REAL` in it stands for the real swinetd.
+    func replace(_ binary: String, with script: String) throws {
+        let new = binary + ".new"
+        try ("#!/bin/sh\nREAL=\(jsonQuote(swinetdBinary))\n" + script).write(toFile: new, atomically: true, encoding: .utf8)
+        chmod(new, 0o755)
+        #expect(rename(new, binary) == 0)
+    }
+
+    /// A master from a copy in `dir`, an echo service and a slow one with a
+    /// handler started before whatever the test does next.
+    func startWithEarlyHandler(_ dir: String, _ binary: String, extra: String = "") throws -> (Daemon, [UInt16], Int32, Int32) {
+        let (d, p) = try startDaemon(launcher: ["/bin/sh", "-c", "shift; exec \"\(binary)\" \"$@\"", "sh"], { p in
+            """
+            services:
+              echo: {listen: "127.0.0.1:\(p[0])", exec: /bin/cat}
+              slow: {listen: "127.0.0.1:\(p[1])", exec: /bin/sh, args: ["-c", "read x; sleep 1; echo late-$x"]}
+            \(extra)
+            """
+        }, ports: 2)
+        let early = try connectOnly(p[1])
+        #expect(write(early, "e\n", 2) == 2)
+        try d.waitForLog("slow: accepted")
+        return (d, p, early, try #require(d.handlerPids.first))
+    }
+
+    /// After an upgrade that did not happen: the same master serves, and
+    /// the handler started before is answered and reaped by it.
+    func expectUnchanged(_ d: Daemon, _ p: [UInt16], early: Int32, earlyPid: Int32) throws {
+        #expect(d.isRunning)
+        #expect(try exchange(p[0], "still\n") == "still\n", "\(d.log)")
+        var reply = [UInt8](repeating: 0, count: 64)
+        let n = read(early, &reply, reply.count)
+        #expect(n > 0 && String(decoding: reply[0..<max(n, 0)], as: UTF8.self) == "late-e\n")
+        try d.waitForLog("slow: exited pid=\(earlyPid) ")
+        #expect(zombies(of: d.pid).isEmpty)
+        let status = try runToEnd([swinetdBinary, "status", "-c", d.controlPath])
+        #expect(status.status == 0 && status.output.hasPrefix("swinetd pid \(d.pid),"), "\(status.output)")
+    }
+
+    /// A binary that passes `check` but crashes as a master: the pre-flight
+    /// runs it as the master would, in a child, and the upgrade is refused.
+    @Test func aBinaryThatCrashesAtStartChangesNothing() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = try installedCopy(in: dir)
+        let (d, p, early, earlyPid) = try startWithEarlyHandler(dir, binary)
+        defer { close(early) }
+        try replace(binary, with: "[ \"$1\" = check ] && exec \"$REAL\" \"$@\"\nkill -SEGV $$\n")
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains("upgrade failed: the new binary's check was killed by SIGSEGV"), "\(r.output)")
+        #expect(!d.log.contains("upgrade: exec"), "\(d.log)")
+        try expectUnchanged(d, p, early: early, earlyPid: earlyPid)
+    }
+
+    /// A binary that cannot read this version's state (version skew): the
+    /// pre-flight finds out, and the upgrade is refused.
+    @Test func aBinaryThatCannotReadTheStateChangesNothing() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = try installedCopy(in: dir)
+        let (d, p, early, earlyPid) = try startWithEarlyHandler(dir, binary)
+        defer { close(early) }
+        // Whatever it is handed, it reads an empty state.
+        try replace(binary, with: "[ \"$1\" = check ] && exec \"$REAL\" \"$@\"\nSWINETD_UPGRADE_FD=0 exec \"$REAL\" \"$@\" </dev/null\n")
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains("cannot read the running swinetd's upgrade state"), "\(r.output)")
+        try expectUnchanged(d, p, early: early, earlyPid: earlyPid)
+    }
+
+    /// A new image that fails after the pre-flight passed: it execs the old
+    /// binary again (from the descriptor the old image kept), which takes
+    /// every socket and handler back and answers exit 1 with the reason.
+    @Test func aNewImageThatCannotServeHandsBackToTheOldOne() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = try installedCopy(in: dir)
+        let (d, p, early, earlyPid) = try startWithEarlyHandler(dir, binary)
+        defer { close(early) }
+        // As the master it gets a flag it rejects (a flag a new version dropped).
+        try replace(binary, with: "case \"$1\" in check|upgrade-preflight) exec \"$REAL\" \"$@\";; esac\nexec \"$REAL\" \"$@\" --no-such-flag\n")
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains("upgrade failed: the new image rejected the command line"), "\(r.output)")
+        try d.waitForLog("upgrade: failed reason=")
+        try expectUnchanged(d, p, early: early, earlyPid: earlyPid)
+
+        // Its start fails (a pid file it cannot lock): the same way back.
+        let slowAgain = try connectOnly(p[1])
+        defer { close(slowAgain) }
+        #expect(write(slowAgain, "f\n", 2) == 2)
+        try d.waitForLog("slow: accepted", count: 2)
+        try replace(binary, with: "case \"$1\" in check|upgrade-preflight) exec \"$REAL\" \"$@\";; esac\nexec \"$REAL\" \"$@\" --pid-file \(dir)/no/such/dir/pid\n")
+        let r2 = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r2.status == 1, "\(r2.output)")
+        #expect(r2.output.contains("upgrade failed: the new image did not start: pid file"), "\(r2.output)")
+        #expect(try exchange(p[0], "again\n") == "again\n")
+        var reply = [UInt8](repeating: 0, count: 64)
+        let n = read(slowAgain, &reply, reply.count)
+        #expect(n > 0 && String(decoding: reply[0..<max(n, 0)], as: UTF8.self) == "late-f\n")
+        #expect(zombies(of: d.pid).isEmpty)
+
+        // And a good binary back in place upgrades as usual.
+        try FileManager.default.copyItem(atPath: swinetdBinary, toPath: binary + ".good")
+        #expect(rename(binary + ".good", binary) == 0)
+        let r3 = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r3.status == 0 && r3.output.hasPrefix("applied version="), "\(r3.output)")
+        #expect(try exchange(p[0], "new\n") == "new\n")
+    }
+
+    /// An address of the table that another program now holds costs the
+    /// new image that address, as a reload would: it serves the rest.
+    @Test func theNewImageToleratesAnAddressThatDoesNotOpen() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = try installedCopy(in: dir)
+        let (d, p, early, earlyPid) = try startWithEarlyHandler(dir, binary)
+        defer { close(early) }
+        let busy = freePort()
+        let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(blocker) }
+        #expect(withSockaddr("127.0.0.1", busy, { bind(blocker, $0, $1) }) == 0)
+        listen(blocker, 1)
+        try d.rewrite(try readFile(d.tablePath) + "  taken: {listen: \"127.0.0.1:\(busy)\", exec: /bin/cat}\n")
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.hasPrefix("applied version=") && r.output.contains("failed=1"), "\(r.output)")
+        try expectUnchanged(d, p, early: early, earlyPid: earlyPid)
+    }
+
+    /// A `reload` asked for while an upgrade is under way waits for it and
+    /// is answered (by the new image), not dropped at the exec.
+    @Test func aReloadDuringAnUpgradeIsAnswered() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = try installedCopy(in: dir)
+        let (d, p) = try startDaemon(launcher: ["/bin/sh", "-c", "shift; exec \"\(binary)\" \"$@\"", "sh"], { p in
+            "services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", exec: /bin/cat}\n"
+        })
+        // A check that takes its time, so the reload comes while it runs.
+        try replace(binary, with: "case \"$1\" in check|upgrade-preflight) sleep 2;; esac\nexec \"$REAL\" \"$@\"\n")
+        let upgrade = ManagedResult()
+        let control = d.controlPath
+        let thread = Thread { upgrade.set(try? runToEnd([swinetdBinary, "upgrade", "-c", control], timeout: 60)) }
+        thread.start()
+        try d.waitForLog("upgrade: checking")
+        let r = try runToEnd([swinetdBinary, "reload", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.hasPrefix("applied added=0 removed=0 changed=0 unchanged=1"), "\(r.output)")
+        try waitUntil(60, "the upgrade to answer") { thread.isFinished }
+        #expect(upgrade.value?.status == 0, "\(String(describing: upgrade.value))")
+        #expect(try exchange(p[0], "x\n") == "x\n")
+    }
+
     @Test func aWaitHandlerKeepsItsSocketAcrossAnUpgrade() throws {
         let (d, p) = try startDaemon({ p in """
             services:
@@ -162,4 +318,13 @@ final class ManagedAtomicCounter: @unchecked Sendable {
     init() { pthread_mutex_init(&lock, nil) }
     func increment() { pthread_mutex_lock(&lock); count += 1; pthread_mutex_unlock(&lock) }
     var value: Int { pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }; return count }
+}
+
+/// What a thread's command returned.
+final class ManagedResult: @unchecked Sendable {
+    private var lock = pthread_mutex_t()
+    private var result: (status: Int32, output: String)?
+    init() { pthread_mutex_init(&lock, nil) }
+    func set(_ r: (status: Int32, output: String)?) { pthread_mutex_lock(&lock); result = r; pthread_mutex_unlock(&lock) }
+    var value: (status: Int32, output: String)? { pthread_mutex_lock(&lock); defer { pthread_mutex_unlock(&lock) }; return result }
 }

@@ -123,10 +123,10 @@ public final class Supervisor {
             case .success(let p): pidFile = p
             case .failure(let f):
                 log.event(.error, "swinetd", "error", ["pid-file": .string(path), "error": .string(f.message)])
-                return false
+                return notStarted(1, "pid file \(path): \(f.message)")
             }
         }
-        guard openControl(adopting: replaced?.control) else { return notStarted(1) }
+        guard openControl(adopting: replaced?.control) else { return notStarted(1, "the control socket did not open") }
         switch TableLoadProcess.load(path: options.configPath) {
         case .success(let stream):
             // The same job as a reload's, run to its end: nothing is served yet.
@@ -134,19 +134,21 @@ public final class Supervisor {
             while reloadJob != nil { stepReloadJob(budget: .max) }
         case .failure(let errors):
             for line in errors.lines { log.event(.error, "swinetd", "error", ["diagnostic": .string(line)]) }
-            return notStarted(errors.count)
+            return notStarted(errors.count, errors.lines.first ?? "the table did not load")
         }
         // An address that does not open (taken by another program, a file
         // another user planted at a socket path) costs its service that
         // address, as at a reload, never the rest of the table; but when
         // not one address opened, nothing can serve: that is no start.
-        if startOutcome.failed > 0 && listeners.count == 0 { return notStarted(startOutcome.failed) }
+        if startOutcome.failed > 0 && listeners.count == 0 {
+            return notStarted(startOutcome.failed, "not one address of the table opened")
+        }
         // The spare pipe exists from the start, so the master's descriptor
         // count is the same idle as after load.
-        if services.values.contains(where: { $0.config.stderr == .log }) && !makeSparePipe(for: "swinetd") { return notStarted(1) }
+        if services.values.contains(where: { $0.config.stderr == .log }) && !makeSparePipe(for: "swinetd") { return notStarted(1, "no spare pipe") }
         if let p = pidFile, case .failure(let f) = p.record(getpid()) {
             log.event(.error, "swinetd", "error", ["pid-file": .string(p.path), "error": .string(f.message)])
-            return notStarted(1)
+            return notStarted(1, "pid file \(p.path): \(f.message)")
         }
         closeUnclaimedInheritedSockets()
         var started: [(key: String, value: LogValue)] = [
@@ -155,6 +157,7 @@ public final class Supervisor {
         if startOutcome.failed > 0 { started.append(("failed", .int(startOutcome.failed))) }
         log.event(startOutcome.failed > 0 ? .warning : .notice, "swinetd", "started", fields: started)
         if let replaced { adopt(replaced) }
+        InheritedDescriptors.upgradeDone()
         serviceManager?.ready(status: (replaced.map { "upgrade applied version=\($0.version)->\(SwinetdVersion.current); " } ?? "")
                               + "serving \(services.count) services on \(listeners.count) sockets")
         return true
@@ -171,7 +174,12 @@ public final class Supervisor {
         }
     }
 
-    private func notStarted(_ errors: Int) -> Bool {
+    private func notStarted(_ errors: Int, _ why: String) -> Bool {
+        // The new image of an upgrade: the old one comes back, with every
+        // socket as it left them (so nothing here is closed before).
+        if InheritedDescriptors.handedState != nil {
+            UpgradeFallback.reexecOld(reason: "the new image did not start: " + why, log: log)
+        }
         for s in inherited.takeAll() { closeDescriptor(s.fd) }
         closeAllListeners()
         closeControl()

@@ -14,6 +14,15 @@ public enum InheritedDescriptors {
     public nonisolated(unsafe) private(set) static var activated: [(fd: Int32, name: String)] = []
     /// The upgrade's state (a memfd), when this image replaces another.
     public nonisolated(unsafe) private(set) static var upgradeState: Int32?
+    /// The same memfd, kept until this image serves: handed back to the
+    /// replaced image if it cannot (see UpgradeFallback).
+    nonisolated(unsafe) private(set) static var handedState: Int32?
+    /// The replaced image's binary (a descriptor), to exec again if this
+    /// image cannot serve.
+    nonisolated(unsafe) private(set) static var fallbackBinary: Int32?
+    /// Why the image an upgrade started could not serve: this image is the
+    /// replaced one again, and says so.
+    nonisolated(unsafe) private(set) static var failedUpgrade: String?
 
     public static func take() {
         let pid = getenv("LISTEN_PID").flatMap { pid_t(String(cString: $0)) }
@@ -28,9 +37,23 @@ public enum InheritedDescriptors {
         unsetenv("LISTEN_PID"); unsetenv("LISTEN_FDS"); unsetenv("LISTEN_FDNAMES")
         if let value = getenv("SWINETD_UPGRADE_FD").flatMap({ Int32(String(cString: $0)) }) {
             let fd = keep(value)
-            if fd >= 0 { upgradeState = fd }
+            if fd >= 0 { upgradeState = fd; handedState = fd }
         }
-        unsetenv("SWINETD_UPGRADE_FD")
+        if let value = getenv("SWINETD_UPGRADE_FALLBACK_FD").flatMap({ Int32(String(cString: $0)) }) {
+            let fd = keep(value)
+            if fd >= 0 { fallbackBinary = fd }
+        }
+        failedUpgrade = getenv("SWINETD_UPGRADE_FAILED").map { String(cString: $0) }
+        unsetenv("SWINETD_UPGRADE_FD"); unsetenv("SWINETD_UPGRADE_FALLBACK_FD"); unsetenv("SWINETD_UPGRADE_FAILED")
+    }
+
+    /// This image serves: the state and the old binary are no longer needed.
+    static func upgradeDone() {
+        if let fd = handedState { closeDescriptor(fd) }
+        if let fd = fallbackBinary { closeDescriptor(fd) }
+        handedState = nil
+        fallbackBinary = nil
+        failedUpgrade = nil
     }
 
     /// `fd` made close-on-exec, and moved off 3 and 4.

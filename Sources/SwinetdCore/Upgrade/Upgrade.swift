@@ -63,10 +63,19 @@ extension Supervisor {
         upgrade.began = monotonicNanoseconds()
         guard let exe = UpgradeProgress.executable else { return upgradeFailed("cannot tell which binary swinetd was started from") }
         serviceManager?.reloading(status: "upgrading: checking \(exe)")
+        // The pre-flight gets a state as the exec would hand over (without
+        // descriptors: it only reads it) and this master's command line.
+        let snapshot: Int32
+        switch handoverState(outputs: [], waiters: [], reloadWaiters: []).write() {
+        case .success(let fd): snapshot = fd
+        case .failure(let e): return upgradeFailed("cannot write the upgrade's state: \(e.text)")
+        }
         var ends: [Int32] = [-1, -1]
-        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else { return upgradeFailed("pipe: \(Errno.current.text)") }
-        let argv = [exe, "check", "-f", options.configPath]
-        switch Processes.spawnQuiet(argv, stderr: ends[1]) {
+        guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else { closeDescriptor(snapshot); return upgradeFailed("pipe: \(Errno.current.text)") }
+        let argv = [exe, UpgradePreflight.command, "--"] + CommandLine.arguments.dropFirst()
+        let spawned = Processes.spawnQuiet(argv, stderr: ends[1], passing: snapshot, as: "SWINETD_UPGRADE_FD")
+        closeDescriptor(snapshot)
+        switch spawned {
         case .success(let pid):
             closeDescriptor(ends[1])
             _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
@@ -99,7 +108,11 @@ extension Supervisor {
         closeDescriptor(check.output)
         let output = String(decoding: text, as: UTF8.self)
         switch status {
-        case .exited(0): execNewImage()
+        case .exited(0) where output.contains(UpgradePreflight.confirmation):
+            execNewImage()
+        case .exited(0):
+            upgradeFailed("the new binary did not confirm that it can take over from swinetd \(SwinetdVersion.current)"
+                          + " (its '\(UpgradePreflight.command)' said nothing: another version or not swinetd)")
         case _ where check.timedOut:
             upgradeFailed("the new binary's check did not finish in \(UpgradeProgress.checkTimeout / Nanoseconds.perSecond) s")
         case .exited(let code):
@@ -136,26 +149,21 @@ extension Supervisor {
         guard let exe = UpgradeProgress.executable else { return upgradeFailed("cannot tell which binary swinetd was started from") }
         let outputs = output.handOver(now: now, log: log)
         let waiters = upgrade.waiters.filter { control?.conversations.open[$0.fd] === $0 }
-        var state = UpgradeState(
-            version: SwinetdVersion.current, began: upgrade.began,
-            startedAt: masterCounters.startedAt, startedMonotonic: masterCounters.startedMonotonic,
-            reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
-            lastReloadAt: masterCounters.lastReload?.at, lastReloadResult: masterCounters.lastReload?.result,
-            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, queueHead: $0.queueHead) }
-                + (metrics?.endpoints.values.map { .init(address: $0.address, fd: $0.fd, owner: "metrics") } ?? []),
-            handlers: children.byPID.map { .init(pid: $0.key, child: $0.value) },
-            counters: services.mapValues(\.counters),
-            outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
-            retiredWaitSockets: retiredWaitSockets, deferredOpens: deferredOpens,
-            control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters.map(\.fd), handlerNofile: handlerNofile)
-        state.handlers.sort { $0.pid < $1.pid }
+        let reloadWaiters: [Conversations.Conversation] = control.map { c in
+            c.reloadWaiters.map(\.conversation).filter { c.conversations.open[$0.fd] === $0 }
+        } ?? []
+        let state = handoverState(outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
+                                  waiters: waiters.map(\.fd), reloadWaiters: reloadWaiters.map(\.fd))
         let memfd: Int32
         switch state.write() {
         case .success(let fd): memfd = fd
         case .failure(let e): return upgradeFailed("cannot write the upgrade's state: \(e.text)")
         }
-        UpgradeState.inherit(state.descriptors + [memfd], true)
+        // The old binary, to come back to if the new image cannot serve.
+        let fallback = SelfExecutable.descriptor
+        UpgradeState.inherit(state.descriptors + [memfd] + (fallback >= 0 ? [fallback] : []), true)
         setenv("SWINETD_UPGRADE_FD", String(memfd), 1)
+        if fallback >= 0 { setenv("SWINETD_UPGRADE_FALLBACK_FD", String(fallback), 1) }
         log.event(.notice, "upgrade", "exec", ["binary": .string(exe), "handlers": .int(state.handlers.count), "listeners": .int(state.sockets.count)])
         log.flush(waitingAtMost: 1000)
         let args = CommandLine.arguments
@@ -165,9 +173,30 @@ extension Supervisor {
         let e = Errno.current
         for p in argv { free(p) }
         unsetenv("SWINETD_UPGRADE_FD")
-        UpgradeState.inherit(state.descriptors + [memfd], false)
+        unsetenv("SWINETD_UPGRADE_FALLBACK_FD")
+        UpgradeState.inherit(state.descriptors + [memfd] + (fallback >= 0 ? [fallback] : []), false)
         closeDescriptor(memfd)
         upgradeFailed("exec \(exe): \(e.text)")
+    }
+
+    /// What this image hands over: everything but the descriptors the
+    /// caller gathers (stderr pipes and waiting clients).
+    func handoverState(outputs: [UpgradeState.Output], waiters: [Int32], reloadWaiters: [Int32]) -> UpgradeState {
+        var state = UpgradeState(
+            version: SwinetdVersion.current, began: upgrade.began,
+            startedAt: masterCounters.startedAt, startedMonotonic: masterCounters.startedMonotonic,
+            reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
+            lastReloadAt: masterCounters.lastReload?.at, lastReloadResult: masterCounters.lastReload?.result,
+            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, queueHead: $0.queueHead) }
+                + (metrics?.endpoints.values.map { .init(address: $0.address, fd: $0.fd, owner: "metrics") } ?? []),
+            handlers: children.byPID.map { .init(pid: $0.key, child: $0.value) },
+            counters: services.mapValues(\.counters),
+            outputs: outputs,
+            retiredWaitSockets: retiredWaitSockets, deferredOpens: deferredOpens,
+            control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters, handlerNofile: handlerNofile,
+            reloadWaiters: reloadWaiters, reloadPending: reloadPending, arguments: CommandLine.arguments)
+        state.handlers.sort { $0.pid < $1.pid }
+        return state
     }
 
     // MARK: The new image
@@ -178,7 +207,10 @@ extension Supervisor {
         guard let fd = InheritedDescriptors.upgradeState else { return nil }
         InheritedDescriptors.upgradeStateRead()
         guard let state = UpgradeState.read(fd) else {
+            // Version skew: the image that wrote it must take it back.
+            UpgradeFallback.reexecOld(reason: "swinetd \(SwinetdVersion.current) cannot read the state of the image it replaces", log: log)
             log.event(.error, "upgrade", "error", ["reason": .string("the replaced image's state could not be read; starting afresh")])
+            InheritedDescriptors.upgradeDone()
             return nil
         }
         UpgradeState.inherit(state.descriptors, false)
@@ -215,19 +247,51 @@ extension Supervisor {
         retiredWaitSockets = state.retiredWaitSockets
         deferredOpens = state.deferredOpens
         refreshAll()
-        let summary = "applied version=\(state.version)->\(SwinetdVersion.current)"
-        log.event(.notice, "upgrade", "applied", [
-            "version": .string("\(state.version)->\(SwinetdVersion.current)"), "handlers": .int(state.handlers.count),
-            "listeners": .int(listeners.count), "duration": .milliseconds(Nanoseconds.since(monotonicNanoseconds(), state.began)),
-        ])
-        let reply = ControlServer.reply(exit: 0, output: summary + "\n")
+        let reply: [UInt8]
+        if let why = InheritedDescriptors.failedUpgrade {
+            // The new image could not serve and execed this one again.
+            log.event(.error, "upgrade", "failed", ["reason": .string(why), "serving": .string(SwinetdVersion.current)])
+            reply = ControlServer.reply(exit: 1, output: "upgrade failed: \(why); swinetd \(SwinetdVersion.current) serves on\n")
+        } else {
+            // Addresses the new image could not open cost only those, as at a
+            // reload, and the answer says so as a reload's does (exit 1).
+            let failed = startOutcome.failed
+            let summary = "applied version=\(state.version)->\(SwinetdVersion.current)" + (failed > 0 ? " failed=\(failed)" : "")
+            log.event(failed > 0 ? .warning : .notice, "upgrade", "applied", [
+                "version": .string("\(state.version)->\(SwinetdVersion.current)"), "handlers": .int(state.handlers.count),
+                "listeners": .int(listeners.count), "failed": .int(failed),
+                "duration": .milliseconds(Nanoseconds.since(monotonicNanoseconds(), state.began)),
+            ])
+            reply = ControlServer.reply(exit: failed > 0 ? 1 : 0, output: summary
+                                        + (failed > 0 ? " (see the log for the addresses that did not open)\n" : "\n"))
+        }
         for fd in state.waiters {
             _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             closeDescriptor(fd)
         }
+        adoptReloadWaiters(state)
         // Handlers that ended while the exec ran: their SIGCHLD waits in the
         // signalfd too, but reaping now costs nothing.
         reapChildren()
+    }
+}
+
+extension Supervisor {
+    /// `swinetd reload` clients the replaced image had not answered yet
+    /// (their reload waited for the upgrade): this image reloads and
+    /// answers them, as if they had asked it.
+    func adoptReloadWaiters(_ state: UpgradeState) {
+        var waiting = false
+        for fd in state.reloadWaiters ?? [] {
+            guard let c = control, let conversation = c.conversations.add(fd, now: now) else { closeDescriptor(fd); continue }
+            conversation.answered = true
+            conversation.waiting = true
+            conversation.deadline = Nanoseconds.adding(now, ControlServer.reloadTimeout)
+            c.reloadWaiters.append((conversation, loadsStarted + 1))
+            waiting = true
+        }
+        if waiting { scheduleConversationSweep(); refreshControlListener() }
+        if waiting || state.reloadPending == true { requestReload() }
     }
 }
 
@@ -236,7 +300,7 @@ extension Processes {
     /// an empty signal mask and every signal at its default: a helper of the
     /// master's (the upgrade's check), not a handler. Every other descriptor
     /// of the master is close-on-exec.
-    static func spawnQuiet(_ argv: [String], stderr: Int32) -> Result<pid_t, Errno> {
+    static func spawnQuiet(_ argv: [String], stderr: Int32, passing fd: Int32 = -1, as variable: String = "") -> Result<pid_t, Errno> {
         var actions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
         posix_spawn_file_actions_init(&actions)
@@ -248,6 +312,17 @@ extension Processes {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // `fd` stays open in the child under its number (dup2 onto itself
+        // clears close-on-exec), named by `variable`.
+        var extra: [UnsafeMutablePointer<CChar>?] = []
+        if fd >= 0 {
+            posix_spawn_file_actions_adddup2(&actions, fd, fd)
+            var i = 0
+            while let e = environ[i] { extra.append(e); i += 1 }
+            extra.append(strdup("\(variable)=\(fd)"))
+            extra.append(nil)
+        }
+        defer { if fd >= 0 { free(extra[extra.count - 2]) } }
         var empty = sigset_t()
         sigemptyset(&empty)
         var all = sigset_t()
@@ -258,7 +333,9 @@ extension Processes {
         var pointers: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in pointers { free(p) } }
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, argv[0], &actions, &attributes, &pointers, environ)
+        let r = fd >= 0
+            ? extra.withUnsafeMutableBufferPointer { posix_spawn(&pid, argv[0], &actions, &attributes, &pointers, $0.baseAddress) }
+            : posix_spawn(&pid, argv[0], &actions, &attributes, &pointers, environ)
         return r == 0 ? .success(pid) : .failure(Errno(rawValue: r))
     }
 }

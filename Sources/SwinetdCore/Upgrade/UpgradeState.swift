@@ -52,9 +52,21 @@ struct UpgradeState: Codable {
     /// new image finds the raised one).
     var handlerNofile: UInt64? = nil
 
+    // Fields added since 0.6.0 are optional: a state written by an image
+    // that does not know them still reads (fields are matched by name).
+    /// `swinetd reload` clients waiting for an outcome (a reload asked for
+    /// during the upgrade's check waits for it): the new image reloads and
+    /// answers them.
+    var reloadWaiters: [Int32]?
+    /// A SIGHUP (or `reload`) came while the upgrade was under way.
+    var reloadPending: Bool?
+    /// The replaced image's command line, which it is started with again
+    /// if the new image cannot serve (see UpgradeFallback).
+    var arguments: [String]?
+
     /// Every descriptor the state names.
     var descriptors: [Int32] {
-        sockets.map(\.fd) + outputs.map(\.fd) + handlers.compactMap(\.child.connection) + waiters + [control, pidFile].compactMap { $0 }
+        sockets.map(\.fd) + outputs.map(\.fd) + handlers.compactMap(\.child.connection) + waiters + (reloadWaiters ?? []) + [control, pidFile].compactMap { $0 }
     }
 
     /// The state in a memfd, rewound for the reader; the caller closes it.
@@ -74,9 +86,10 @@ struct UpgradeState: Codable {
         return .success(fd)
     }
 
-    /// The state the old image wrote to `fd` (then closed).
+    /// The state the old image wrote to `fd`, read from its start; the
+    /// caller closes `fd` (or hands it back, see UpgradeFallback).
     static func read(_ fd: Int32) -> UpgradeState? {
-        defer { closeDescriptor(fd) }
+        guard lseek(fd, 0, SEEK_SET) == 0 else { return nil }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
