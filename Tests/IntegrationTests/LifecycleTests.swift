@@ -234,7 +234,10 @@ import Glibc
             replies.add((try? exchange(ports[0], timeout: 20)) ?? "failed")
         }
         #expect(replies.list == Array(repeating: "served\n", count: 10), "\(d.log)")
-        #expect(d.log.contains("slow: error op=accept error=\"Too many open files\" pause=0.100s"), "\(d.log)")
+        // The master keeps a copy of each connection (to end what a handler
+        // leaves behind), so the limit may strike at the accept or at the
+        // stderr pipe after it; either way the connection waits, and is served.
+        #expect(["accept", "pipe"].contains { d.log.contains("slow: error op=\($0) error=\"Too many open files\" pause=0.100s") }, "\(d.log)")
         #expect(cpuSeconds(d.pid) - cpuBefore < 1.0, "the master must not spin while out of descriptors")
         #expect(!d.log.contains("refused"))
         #expect(processExists(d.pid))
