@@ -287,6 +287,29 @@ import Glibc
         #expect(recv(slow, &byte, 1, 0) == 0, "the slow scrape is dropped after its 5 s")
         _ = d
     }
+
+    /// Issue 21, item 17: the log says `accepted` for a connection whose
+    /// handler's exec failed; the counters said 0.
+    @Test func aConnectionWhoseExecFailedCountsAsAcceptedAndAsExecFailed() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let handler = dir + "/handler"
+        try "#!/nonexistent/interpreter\n".write(toFile: handler, atomically: true, encoding: .utf8)
+        chmod(handler, 0o755)
+        let (d, ports) = try startDaemon({ p in "services:\n  broken:\n    listen: 127.0.0.1:\(p[0])\n    exec: \(handler)\n" })
+        for _ in 0..<3 { #expect(try exchange(ports[0]) == "") }
+        try d.waitForLog("broken: exited", count: 3)
+        #expect(d.log.components(separatedBy: "broken: accepted ").count - 1 == 3)
+        let broken = service(try statusJSON(d), "broken")
+        #expect(broken["accepted"] as? Int == 3, "\(broken)")
+        #expect(broken["exec_failed"] as? Int == 3, "\(broken)")
+        let (_, text) = try ask(d, ["status", "--format", "prometheus"])
+        #expect(text.contains("swinetd_connections_accepted_total{service=\"broken\"} 3\n"), "\(text)")
+        #expect(text.contains("swinetd_handler_exits_total{service=\"broken\",outcome=\"exec-failed\"} 3\n"), "\(text)")
+        let row = try ask(d, ["status"]).output.split(separator: "\n").first { $0.hasPrefix("broken ") }
+        let cells = row?.split(separator: " ").map(String.init) ?? []
+        #expect(cells.count > 7 && cells[4] == "3" && cells[7] == "3", "ACCEPTED and EXEC-FAILED: \(row ?? "no row")")
+    }
 }
 
 func connectUnix(_ path: String) throws -> Int32 {

@@ -129,7 +129,7 @@ struct StatusReport {
         family("swinetd_start_time_seconds", "gauge", "When swinetd started, in seconds since the epoch.", [("", String(startedAt))])
         family("swinetd_reloads_total", "counter", "Reloads by result.",
                [("result=\"applied\"", String(reloadsApplied)), ("result=\"rejected\"", String(reloadsRejected))])
-        family("swinetd_connections_accepted_total", "counter", "Connections accepted and given a handler.",
+        family("swinetd_connections_accepted_total", "counter", "Connections accepted and given a handler (those whose exec failed too).",
                services.map { (label($0), String($0.counters.accepted)) })
         family("swinetd_connections_refused_total", "counter", "Connections accepted and closed with no handler, by reason.",
                services.flatMap { s in s.counters.refused.sorted { $0.key < $1.key }.map { ("\(label(s)),reason=\"\(Self.escape($0.key))\"", String($0.value)) } })

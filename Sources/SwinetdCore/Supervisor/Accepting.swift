@@ -205,9 +205,10 @@ extension Supervisor {
         } else {
             log.event(.info, s.name, "started", ["pid": .int(Int(result.pid)), "address": .string(peer)])
         }
-        if execed {
-            s.counters.accepted &+= 1
-        } else {
+        // Every connection given a child counts as accepted, as its log line
+        // says; one whose exec failed is counted besides as exec-failed.
+        s.counters.accepted &+= 1
+        if !execed {
             s.counters.execFailed &+= 1
             log.event(.warning, s.name, "exec-failed", [
                 "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
