@@ -249,6 +249,8 @@ import Glibc
         #expect(try httpGet(ports[1], "/other").hasPrefix("HTTP/1.1 404 "))
         #expect(try httpRaw(ports[1], "POST /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 400 "))
         #expect(try httpRaw(ports[1], "\u{1}\u{2}garbage\r\n\r\n").hasPrefix("HTTP/1.1 400 "))
+        let long = try httpRaw(ports[1], "GET /metrics HTTP/1.1\r\nX-Long: \(String(repeating: "a", count: 9000))\r\n\r\n")
+        #expect(long.hasPrefix("HTTP/1.1 431 ") && long.contains("at most 8192 bytes"), "a head over 8 KiB is refused with a reason: \(long.prefix(80))")
         let curl = try runToEnd(["/usr/bin/curl", "-sf", "http://127.0.0.1:\(ports[1])/metrics"])
         #expect(curl.status == 0 && curl.output.contains("swinetd_start_time_seconds"))
 
@@ -309,6 +311,80 @@ import Glibc
         let row = try ask(d, ["status"]).output.split(separator: "\n").first { $0.hasPrefix("broken ") }
         let cells = row?.split(separator: " ").map(String.init) ?? []
         #expect(cells.count > 7 && cells[4] == "3" && cells[7] == "3", "ACCEPTED and EXEC-FAILED: \(row ?? "no row")")
+    }
+
+    /// One request line written as is on the control socket; the reply's
+    /// `exit` and `output` (the reply is read to its newline or the close).
+    /// Raw, not through the command line, whose argument parser is itself
+    /// slow with thousands of names.
+    func controlRaw(_ d: Daemon, _ request: [UInt8]) throws -> (exit: Int, output: String) {
+        let fd = try connectUnix(d.controlPath)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sent = 0
+        while sent < request.count {
+            let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }   // the master may refuse before it has read all
+            sent += n
+        }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while reply.last != 10 {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            reply.append(contentsOf: buffer[0..<n])
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(reply)) as? [String: Any], let exit = object["exit"] as? Int else {
+            throw TestFailure("no reply (\(reply.count) bytes): \(String(decoding: reply.prefix(200), as: UTF8.self))")
+        }
+        return (exit, object["output"] as? String ?? "")
+    }
+
+    func statusRequest(_ names: [String], verbose: Bool = false, format: String = "text") -> [UInt8] {
+        let list = names.map { "\"\($0)\"" }.joined(separator: ",")
+        return Array(#"{"command":"status","format":"\#(format)","verbose":\#(verbose),"services":[\#(list)]}"#.utf8) + [10]
+    }
+
+    /// Issue 21, item 14: a request naming one service 7,000 times had a
+    /// reply with 7,000 rows.
+    @Test func aServiceNamedThousandsOfTimesIsShownOnce() throws {
+        let (d, ports) = try startDaemon({ p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
+        let held = try connectOnly(ports[0])
+        defer { close(held) }
+        try d.waitForLog("echo: accepted")
+        let names = [String](repeating: "echo", count: 7000)
+        let json = try controlRaw(d, statusRequest(names, verbose: true, format: "json"))
+        #expect(json.exit == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        let list = (object?["services"] as? [[String: Any]]) ?? []
+        #expect(list.count == 1, "one row for one service: \(list.count) rows, \(json.output.utf8.count) bytes")
+        #expect((list.first?["handlers"] as? [Any])?.count == 1)
+        let text = try controlRaw(d, statusRequest(names, verbose: true))
+        #expect(text.exit == 0)
+        #expect(text.output.components(separatedBy: "echo handlers:").count - 1 == 1, "\(text.output.prefix(600))")
+        let unknown = try controlRaw(d, statusRequest([String](repeating: "nosuch", count: 5000)))
+        #expect(unknown.exit == 1 && unknown.output == "swinetd: no service named nosuch\n", "\(unknown.output.prefix(200))")
+    }
+
+    /// Issue 21, item 14: the 64 KiB request cap let one more 16 KiB read
+    /// through, and a request over it was dropped without a word.
+    @Test func aRequestOverTheCapIsRefusedWithAnError() throws {
+        let (d, _) = try startDaemon({ p in "services:\n  echo:\n    listen: 127.0.0.1:\(p[0])\n    exec: /bin/cat\n" })
+        // About 70 KB: over 64 KiB, under 64 KiB plus one 16 KiB read.
+        let request = statusRequest([String](repeating: "echo", count: 10_000))
+        #expect(request.count > 65536 + 1 && request.count < 65536 + 16384)
+        let over = try controlRaw(d, request)
+        #expect(over.exit == 2 && over.output == "swinetd: request too long: at most 65536 bytes\n", "\(over.exit) \(over.output.prefix(300))")
+        // 1 MB with no newline at all: the same answer, then the close.
+        let flood = try controlRaw(d, [UInt8](repeating: 65, count: 1 << 20))
+        #expect(flood.exit == 2 && flood.output.contains("request too long"), "\(flood)")
+        // Exactly 64 KiB is still a request (the padding key is ignored).
+        let padded = #"{"command":"status","pad":""#.utf8.count + #""}"#.utf8.count
+        let atCap = Array(#"{"command":"status","pad":""#.utf8) + [UInt8](repeating: 97, count: 65536 - padded) + Array(#""}"#.utf8) + [10]
+        #expect(try controlRaw(d, atCap).exit == 0, "a request of exactly 64 KiB is served")
+        #expect(try ask(d, ["status"]).status == 0, "the next client is served")
     }
 }
 

@@ -6,8 +6,9 @@ import CLinux
 /// The control socket in the loop: who may talk to it, its conversations,
 /// and the `reload` requests waiting for their outcome.
 final class ControlServer {
-    /// A request line may be at most this long; a reply has no bound but
-    /// is written without ever waiting.
+    /// A request line may be at most this long (a longer one is answered
+    /// with an error and not acted on). A reply is bounded by the table:
+    /// a service named many times is shown once.
     static let maxRequest = 64 * 1024
     static let timeout = 5 * Nanoseconds.perSecond
     /// How long a `reload` may wait for its outcome (the loader's own limit, and then some).
@@ -128,7 +129,17 @@ extension Supervisor {
 
     func controlReady(_ token: EventToken, bits: UInt32) {
         defer { refreshControlListener() }
-        guard let c = control, case .request(let conversation, let line) = c.conversations.ready(token, bits: bits) else { return }
+        guard let c = control else { return }
+        let conversation: Conversations.Conversation, line: [UInt8]
+        switch c.conversations.ready(token, bits: bits) {
+        case .none: return
+        case .tooLong(let tooLong):
+            c.conversations.reply(tooLong, ControlServer.reply(exit: 2, output: "swinetd: request too long: at most \(ControlServer.maxRequest) bytes\n"), now: now)
+            return
+        case .request(let asked, let bytes):
+            conversation = asked
+            line = bytes
+        }
         let reply: [UInt8]
         switch JSON.parse(line) {
         case .failure(let e):
@@ -144,7 +155,10 @@ extension Supervisor {
     private func controlCommand(_ request: JSON, _ conversation: Conversations.Conversation) -> [UInt8]? {
         switch request["command"]?.string {
         case "status":
-            let names = request["services"]?.array?.compactMap(\.string) ?? []
+            // Each name once, in the order first asked: the reply is bounded
+            // by the table, not by how often a request repeats a name.
+            var seen = Set<String>()
+            let names = (request["services"]?.array?.compactMap(\.string) ?? []).filter { seen.insert($0).inserted }
             let unknown = names.filter { services[$0] == nil }
             guard unknown.isEmpty else {
                 return ControlServer.reply(exit: 1, output: "swinetd: no service named \(unknown.joined(separator: ", "))\n")

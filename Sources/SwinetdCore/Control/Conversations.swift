@@ -33,6 +33,9 @@ final class Conversations {
     enum Event {
         /// A whole request (its bytes, without the terminator).
         case request(Conversation, [UInt8])
+        /// A request longer than `maxRequest`: the owner replies with an
+        /// error; nothing of it is acted on.
+        case tooLong(Conversation)
         /// Nothing to act on (more to come, a reply sent, a peer gone).
         case none
     }
@@ -90,15 +93,20 @@ final class Conversations {
                 continue
             }
             c.input.append(contentsOf: buffer[0..<n])
-            if let length = requestLength(c.input) {
+            // The cap is exact: a request is refused the moment it is known
+            // to be longer than maxRequest, whether or not its end came in
+            // the same read.
+            let length = requestLength(c.input)
+            if let length, length <= maxRequest {
                 c.answered = true
                 let request = Array(c.input[0..<length])
                 c.input = []
                 return .request(c, request)
             }
-            if c.input.count > maxRequest {
-                close(c)
-                return .none
+            if length != nil || c.input.count > maxRequest {
+                c.answered = true
+                c.input = []
+                return .tooLong(c)
             }
         }
     }

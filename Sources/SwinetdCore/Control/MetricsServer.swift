@@ -52,6 +52,9 @@ final class MetricsServer {
         return respond(200, "OK", body(), type: "text/plain; version=0.0.4; charset=utf-8", head: parts[0] == "HEAD")
     }
 
+    /// The answer to a request head longer than `maxRequest`.
+    static let tooLong = respond(431, "Request Header Fields Too Large", "request head too long: at most \(maxRequest) bytes\n")
+
     private static func respond(_ code: Int, _ reason: String, _ body: String, type: String = "text/plain; charset=utf-8", head: Bool = false) -> [UInt8] {
         let bytes = Array(body.utf8)
         var out = Array("HTTP/1.1 \(code) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n".utf8)
@@ -123,7 +126,11 @@ extension Supervisor {
 
     func metricsReady(_ token: EventToken, bits: UInt32) {
         guard let m = metrics else { return }
-        if case .request(let c, let head) = m.conversations.ready(token, bits: bits) {
+        switch m.conversations.ready(token, bits: bits) {
+        case .none: break
+        case .tooLong(let c):
+            m.conversations.reply(c, MetricsServer.tooLong, now: now)
+        case .request(let c, let head):
             m.conversations.reply(c, MetricsServer.response(to: head) { statusReport(only: [], verbose: false).prometheus() }, now: now)
         }
         refreshMetricsListeners()
