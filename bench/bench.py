@@ -19,6 +19,7 @@ p.add_argument("--reps", type=int, default=3)
 p.add_argument("--quick", action="store_true", help="fewer connections (a smoke run)")
 p.add_argument("--baseline-binary", help="another swinetd to run side by side (bench/run --baseline REF builds it)")
 p.add_argument("--baseline-name", default="baseline")
+p.add_argument("--only", choices=["scrapes"], help="run only this scenario and print its section; RESULTS.md is left alone")
 args = p.parse_args()
 
 TOP, OUT = args.top, args.out
@@ -652,9 +653,86 @@ def observed():
             "failures": failures[0], "cpu_plain": cpu[False][0] / cpu[False][1] * 1e6, "cpu_watched": cpu[True][0] / cpu[True][1] * 1e6,
             "per_status": per_status * 1e6, "per_scrape": per_scrape * 1e6}
 
+SCRAPERS = 16
+
+def under_scrapes(binary, name):
+    """Serving under scrapes: one service's conn/s (hello, c=8, for a few
+    seconds a turn) in a 1000-service table with `metrics:`, in alternating
+    turns without and with 16 threads that scrape /metrics in a loop, each
+    scrape as soon as the last one ends (a 1000-service text is ~1.5 MB)."""
+    n = 1000
+    ports = free_ports(n + 1)
+    mport, port = ports[-1], ports[n // 2]
+    table = swinetd_table([(f"s{i}", ports[i], HELLO, []) for i in range(n)], os.path.join(WORK, "scrapes.yaml"))
+    with open(table) as f:
+        text = f.read()
+    with open(table, "w") as f:
+        f.write(f"metrics: 127.0.0.1:{mport}\n" + text)
+    srv = Server(name, [binary, "--control", "none", "-f", table], port)
+    plain, scraped, lat_plain, lat_scraped = [], [], [], []
+    counts = {"scrapes": 0, "failed": 0}
+    seconds = 1.5 if args.quick else 3
+    try:
+        size = len(scrape(mport))
+        # ABBA order (plain, scraped, scraped, plain, ...), medians.
+        turns = 2 * max(args.reps, 4)
+        for rep in range(turns):
+            on = rep % 4 in (1, 2)
+            stop = threading.Event()
+            def scraper():
+                while not stop.is_set():
+                    try:
+                        ok = scrape(mport).startswith(b"HTTP/1.1 200")
+                    except OSError:
+                        ok = False
+                    if not stop.is_set():
+                        counts["scrapes" if ok else "failed"] += 1
+            threads = [threading.Thread(target=scraper, daemon=True) for _ in range(SCRAPERS)] if on else []
+            for t in threads:
+                t.start()
+            if on:
+                time.sleep(0.5)   # the scrapers at full speed before the load starts
+            g = loadgen(port, 8, f"{seconds}s")
+            stop.set()
+            for t in threads:
+                t.join(timeout=15)
+            (scraped if on else plain).append(g["connections"] / g["elapsed"])
+            (lat_scraped if on else lat_plain).append(g["p99_ms"])
+    finally:
+        srv.stop()
+    return {"plain": statistics.median(plain), "scraped": statistics.median(scraped), "plain_range": (min(plain), max(plain)),
+            "scraped_range": (min(scraped), max(scraped)), "p99_plain": statistics.median(lat_plain), "p99_scraped": statistics.median(lat_scraped),
+            "size": size, "scrapes": counts["scrapes"], "failed": counts["failed"], "seconds": seconds * len(scraped)}
+
+def under_scrapes_lines(rows):
+    """The report's section for under_scrapes, one row per swinetd."""
+    out = ["## Serving under scrapes: a service's conn/s with 16 scrapers looping on /metrics, 1000 services", "",
+           "| swinetd | without (conn/s, min-max) | with 16 scrapers | ratio (target ≥ 0.9) | p99 ms without / with | scrapes served / failed | text size |",
+           "|---|---|---|---|---|---|---|"]
+    for name, r in rows:
+        ratio = r["scraped"] / r["plain"]
+        out.append(f"| {name} | {r['plain']:.0f} ({r['plain_range'][0]:.0f}-{r['plain_range'][1]:.0f}) | {r['scraped']:.0f} ({r['scraped_range'][0]:.0f}-{r['scraped_range'][1]:.0f}) | "
+                   f"{ratio:.2f}× {'**met**' if ratio >= 0.9 else 'not met'} | {r['p99_plain']:.1f} / {r['p99_scraped']:.1f} | "
+                   f"{r['scrapes']} in {r['seconds']:.0f} s / {r['failed']} | {r['size'] / 1e6:.2f} MB |")
+    out.append("")
+    return out
+
+def run_under_scrapes():
+    rows = [("swinetd", under_scrapes(SWINETD, "swinetd"))]
+    if args.baseline_binary:
+        rows.append((f"swinetd @{args.baseline_name}", under_scrapes(args.baseline_binary, f"swinetd @{args.baseline_name}")))
+    for name, r in rows:
+        log(f"   {name:28s} {r['plain']:.0f} -> {r['scraped']:.0f} conn/s ({r['scraped'] / r['plain']:.2f}x), {r['scrapes']} scrapes, {r['failed']} failed")
+    return rows
+
 started = time.time()
 if not os.path.exists(SWINETD):
     sys.exit(f"{SWINETD} missing: run bench/run, which builds it")
+if args.only == "scrapes":
+    log("== serving under scrapes (only this scenario)")
+    print("\n".join(under_scrapes_lines(run_under_scrapes())))
+    shutil.rmtree(WORK, ignore_errors=True)
+    sys.exit(0)
 load_at_start = os.getloadavg()
 HELLO_NAME = "hello (static, one line)"
 log("== the limit: spawn + wait of the handler, no network")
@@ -683,7 +761,7 @@ log("== start-up and reload with 1000 services, and their floors")
 starts, reloads, reloads_blocked, reload_failed, reload_conns, table1000, ports1000 = startup_and_reload()
 bind_floor, parse_floor = floors(table1000, ports1000)
 log(f"   start {statistics.median(starts):.1f} ms (floors: bind {statistics.median(bind_floor):.1f} ms, parse {statistics.median(parse_floor):.1f} ms), reloads {reloads}, failed {reload_failed}")
-flood, udp, obs = [], {}, None
+flood, udp, obs, scraped_rows = [], {}, None, []
 if not args.quick:
     log("== a flood at concurrency 64 with default limits")
     flood = flood_defaults()
@@ -694,6 +772,8 @@ if not args.quick:
     log("== c=64 with and without a status poll every 100 ms and a scrape every second")
     obs = observed()
     log(f"   {obs['plain']:.0f} vs {obs['watched']:.0f} conn/s ({obs['polls']} polls, {obs['scrapes']} scrapes, {obs['failures']} failed)")
+    log("== serving under scrapes: 16 scrapers looping on /metrics, 1000 services")
+    scraped_rows = run_under_scrapes()
 elapsed = time.time() - started
 
 # ---------------------------------------------------------------- report
@@ -816,6 +896,8 @@ if obs:
       f"{(10 * obs['per_status'] + obs['per_scrape']) / 1e3:.2f} ms of master time per second of watching, "
       f"{(10 * obs['per_status'] + obs['per_scrape']) / (obs['plain'] * obs['cpu_plain']) * 100:.2f}% of what the c=64 load itself costs it")
     w("")
+if scraped_rows:
+    lines += under_scrapes_lines(scraped_rows)
 if flood:
     w("## A flood at concurrency 64 with each server's default limits")
     w("")

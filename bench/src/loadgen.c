@@ -1,8 +1,9 @@
 /* The load generator: CONCURRENCY threads, each connecting, optionally
  * sending a line and half-closing, reading to EOF and closing, until TOTAL
- * connections are done. Prints the count, failures, elapsed seconds and
- * latency percentiles (connect to EOF), one "key value" per line.
- * usage: loadgen HOST PORT CONCURRENCY TOTAL [SEND] */
+ * connections are done (TOTAL "Ns": for N seconds instead). Prints the
+ * count, failures, elapsed seconds and latency percentiles (connect to
+ * EOF), one "key value" per line.
+ * usage: loadgen HOST PORT CONCURRENCY TOTAL|SECONDSs [SEND] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,6 +24,9 @@ static const char *payload;
 static long total;
 static atomic_long next_index;
 static atomic_long failures;
+static atomic_long done;
+/* With a duration: when to stop starting connections (0: run to TOTAL). */
+static double deadline;
 static double *latencies;
 
 static double now(void) {
@@ -57,11 +61,13 @@ static int one_connection(void) {
 static void *worker(void *arg) {
     (void)arg;
     for (;;) {
+        if (deadline > 0 && now() >= deadline) return NULL;
         long i = atomic_fetch_add(&next_index, 1);
         if (i >= total) return NULL;
         double t0 = now();
-        if (one_connection() < 0) { atomic_fetch_add(&failures, 1); latencies[i] = -1; continue; }
-        latencies[i] = now() - t0;
+        if (one_connection() < 0) { atomic_fetch_add(&failures, 1); latencies[i] = -1; }
+        else latencies[i] = now() - t0;
+        atomic_fetch_add(&done, 1);
     }
 }
 
@@ -75,6 +81,8 @@ int main(int argc, char **argv) {
     int port = atoi(argv[2]);
     int conc = atoi(argv[3]);
     total = atol(argv[4]);
+    int timed = argv[4][strlen(argv[4]) - 1] == 's';
+    if (timed) total = 2000000;   /* more than any run for seconds does */
     payload = argc > 5 ? argv[5] : NULL;
     memset(&addr, 0, sizeof addr);
     if (strchr(argv[1], ':')) {
@@ -89,13 +97,14 @@ int main(int argc, char **argv) {
     latencies = calloc(total, sizeof *latencies);
     pthread_t *threads = calloc(conc, sizeof *threads);
     double start = now();
+    if (timed) deadline = start + atof(argv[4]);
     for (int i = 0; i < conc; i++) pthread_create(&threads[i], NULL, worker, NULL);
     for (int i = 0; i < conc; i++) pthread_join(threads[i], NULL);
     double elapsed = now() - start;
-    long ok = 0;
-    for (long i = 0; i < total; i++) if (latencies[i] >= 0) latencies[ok++] = latencies[i];
+    long ok = 0, finished = (long)done;
+    for (long i = 0; i < finished; i++) if (latencies[i] >= 0) latencies[ok++] = latencies[i];
     qsort(latencies, ok, sizeof *latencies, cmp);
-    printf("connections %ld\nfailed %ld\nelapsed %.6f\n", total, (long)failures, elapsed);
+    printf("connections %ld\nfailed %ld\nelapsed %.6f\n", finished, (long)failures, elapsed);
     printf("p50_ms %.3f\np99_ms %.3f\n", ok ? latencies[ok / 2] * 1e3 : 0, ok ? latencies[(long)(ok * 0.99)] * 1e3 : 0);
     return 0;
 }

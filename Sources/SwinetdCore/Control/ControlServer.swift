@@ -245,6 +245,6 @@ extension Supervisor {
             pid: getpid(), uptime: Nanoseconds.since(now, masterCounters.startedMonotonic), table: options.configPath,
             startedAt: masterCounters.startedAt, lastReload: masterCounters.lastReload,
             reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
-            handlersTotal: children.total, maxChildren: admission.maxChildren, services: list)
+            handlersTotal: children.total, maxChildren: admission.maxChildren, metricsRenders: metrics?.renders ?? 0, services: list)
     }
 }

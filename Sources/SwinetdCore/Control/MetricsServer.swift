@@ -4,13 +4,20 @@ import Glibc
 
 /// `GET /metrics` over HTTP/1.1 from the master, on the table's `metrics`
 /// addresses: the same text as `swinetd status --format prometheus`.
-/// Requests of at most 8 KiB, at most 16 scrapes at once (beyond that the
-/// listeners are not watched and scrapers wait in the kernel's queue), 5
-/// seconds each; anything but `GET /metrics` gets 404 or 400.
+/// Requests of at most 8 KiB, at most 16 scrapes at once and 20 a second
+/// (beyond that the listeners are not watched and scrapers wait in the
+/// kernel's queue), 5 seconds each; anything but `GET /metrics` gets 404
+/// or 400. The text is built at most once a second and served from that
+/// copy meanwhile: scrapers, however many and however fast, cost the loop
+/// one build a second and 20 sends, and serving goes on.
 final class MetricsServer {
     static let maxRequest = 8 * 1024
     static let maxScrapes = 16
     static let timeout = 5 * Nanoseconds.perSecond
+    /// How long a built response is served again.
+    static let cachePeriod = Nanoseconds.perSecond
+    /// Scrapes accepted a second, and at most saved up.
+    static let scrapesPerSecond: UInt64 = 20
     /// Room in the kernel's queue for scrapers beyond the 16: a full queue
     /// with SYN cookies on resets the next ones instead of making them wait.
     static let backlog = 512
@@ -29,8 +36,19 @@ final class MetricsServer {
 
     var endpoints: [ListenAddress: Endpoint] = [:]
     let conversations: Conversations
+    /// The scrapes a second; empty, the listeners are not watched until its next token.
+    var budget: TokenBucket
+    /// A timer is set for the budget's next token.
+    var budgetTimer = false
+    /// The budget ran out and scrapers may be waiting (logged once, as `paused`).
+    var throttled = false
+    /// The last `200 OK` response, where its head ends (for HEAD), and when it was built.
+    var cached: (response: [UInt8], headLength: Int, at: UInt64)?
+    /// How many times the text was built for a scrape.
+    var renders: UInt64 = 0
 
-    init(epoll: Epoll) {
+    init(epoll: Epoll, now: UInt64) {
+        budget = TokenBucket(rate: Self.scrapesPerSecond, burst: Self.scrapesPerSecond, now: now)
         conversations = Conversations(kind: .metricsClient, epoll: epoll, maxRequest: Self.maxRequest, timeout: Self.timeout) { input in
             // The request ends with its headers (a GET has no body).
             for i in input.indices.dropFirst(1) where input[i] == 10 {
@@ -41,15 +59,25 @@ final class MetricsServer {
         }
     }
 
-    /// The response to one request's head.
-    static func response(to head: [UInt8], body: () -> String) -> [UInt8] {
+    /// The response to one request's head; `metrics` gives the `200 OK`
+    /// response to a GET and where its head ends.
+    static func response(to head: [UInt8], metrics: () -> (response: [UInt8], headLength: Int)) -> [UInt8] {
         let firstLine = head.prefix { $0 != 13 && $0 != 10 }
         let parts = firstLine.split(separator: 32, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return respond(400, "Bad Request", "bad request\n") }
         guard parts[0] == "GET" || parts[0] == "HEAD" else { return respond(400, "Bad Request", "only GET /metrics is served\n") }
         let path = parts[1].split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
         guard path == "/metrics" else { return respond(404, "Not Found", "only /metrics is here\n") }
-        return respond(200, "OK", body(), type: "text/plain; version=0.0.4; charset=utf-8", head: parts[0] == "HEAD")
+        let ok = metrics()
+        return parts[0] == "HEAD" ? Array(ok.response[0..<ok.headLength]) : ok.response
+    }
+
+    /// The `200 OK` response that carries `text`, and where its head ends.
+    static func ok(_ text: String) -> (response: [UInt8], headLength: Int) {
+        var response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\nConnection: close\r\n\r\n".utf8)
+        let headLength = response.count
+        response += text.utf8
+        return (response, headLength)
     }
 
     /// The answer to a request head longer than `maxRequest`.
@@ -69,7 +97,7 @@ extension Supervisor {
     /// many could not be opened (logged).
     func applyMetrics(_ addresses: [ListenAddress]) -> Int {
         if addresses.isEmpty && metrics == nil { return 0 }
-        let m = metrics ?? MetricsServer(epoll: epoll)
+        let m = metrics ?? MetricsServer(epoll: epoll, now: now)
         metrics = m
         var failed = 0
         for (address, e) in m.endpoints where !addresses.contains(address) {
@@ -99,10 +127,23 @@ extension Supervisor {
         return failed
     }
 
-    /// Watches the metrics listeners while fewer than 16 scrapes run.
+    /// Watches the metrics listeners while fewer than 16 scrapes run and
+    /// the budget has a scrape left; when it has none, sets a timer for its
+    /// next one (scrapers wait in the kernel's queue meanwhile).
     func refreshMetricsListeners() {
         guard let m = metrics else { return }
-        let want = m.conversations.count < MetricsServer.maxScrapes && stop == nil
+        let hasToken = m.budget.hasToken(now: now)
+        if !hasToken && stop == nil {
+            if !m.throttled {
+                m.throttled = true
+                log.event(.notice, "metrics", "paused", ["reason": .string("rate"), "rate": .string("\(MetricsServer.scrapesPerSecond)/s")])
+            }
+            if !m.budgetTimer {
+                m.budgetTimer = true
+                timers.add(.metricsBudget, at: m.budget.nextToken(now: now))
+            }
+        }
+        let want = m.conversations.count < MetricsServer.maxScrapes && stop == nil && hasToken
         for e in m.endpoints.values where e.watched != want {
             if want {
                 guard case .success = epoll.add(e.token) else { continue }
@@ -115,13 +156,50 @@ extension Supervisor {
 
     func metricsAcceptable(_ token: EventToken) {
         guard let m = metrics, let e = m.endpoints.values.first(where: { $0.token == token }) else { return }
-        while m.conversations.count < MetricsServer.maxScrapes {
-            var peer = sockaddr_storage()
-            guard case .accepted(let fd) = Socket.accept(e.fd, peer: &peer, nonBlocking: true) else { break }
-            m.conversations.add(fd, now: now)
-            scheduleConversationSweep()
-        }
+        acceptScrapes(m, e)
         refreshMetricsListeners()
+    }
+
+    private func acceptScrapes(_ m: MetricsServer, _ e: MetricsServer.Endpoint) {
+        while m.conversations.count < MetricsServer.maxScrapes && m.budget.hasToken(now: now) {
+            var peer = sockaddr_storage()
+            switch Socket.accept(e.fd, peer: &peer, nonBlocking: true) {
+            case .accepted(let fd):
+                _ = m.budget.take(now: now)
+                m.conversations.add(fd, now: now)
+                scheduleConversationSweep()
+            case .empty:
+                if m.throttled {
+                    m.throttled = false
+                    log.event(.notice, "metrics", "resumed", ["reason": .string("rate")])
+                }
+                return
+            case .failed:
+                return
+            }
+        }
+    }
+
+    /// The budget has its next scrape: watch again, and accept at once, so
+    /// that a queue found empty ends the episode (`resumed`).
+    func metricsBudgetReady() {
+        guard let m = metrics else { return }
+        m.budgetTimer = false
+        refreshMetricsListeners()
+        for e in m.endpoints.values where e.watched { acceptScrapes(m, e) }
+        refreshMetricsListeners()
+    }
+
+    /// The `200 OK` response to a scrape: the one built less than a second
+    /// ago, or a new one.
+    private func metricsResponse(_ m: MetricsServer) -> (response: [UInt8], headLength: Int) {
+        if let c = m.cached, Nanoseconds.since(now, c.at) < MetricsServer.cachePeriod { return (c.response, c.headLength) }
+        let built = MetricsServer.ok(statusReport(only: [], verbose: false).prometheus())
+        // Counted once built: the text shows the renders before it, as
+        // `status --format prometheus` at the same moment does.
+        m.renders &+= 1
+        m.cached = (built.response, built.headLength, now)
+        return built
     }
 
     func metricsReady(_ token: EventToken, bits: UInt32) {
@@ -131,7 +209,7 @@ extension Supervisor {
         case .tooLong(let c):
             m.conversations.reply(c, MetricsServer.tooLong, now: now)
         case .request(let c, let head):
-            m.conversations.reply(c, MetricsServer.response(to: head) { statusReport(only: [], verbose: false).prometheus() }, now: now)
+            m.conversations.reply(c, MetricsServer.response(to: head) { metricsResponse(m) }, now: now)
         }
         refreshMetricsListeners()
     }

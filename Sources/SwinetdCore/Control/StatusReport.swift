@@ -38,6 +38,8 @@ struct StatusReport {
     var reloadsRejected: UInt64
     var handlersTotal: Int
     var maxChildren: Int
+    /// How many times the metrics listeners built their text.
+    var metricsRenders: UInt64 = 0
     var services: [Service]
 
     // MARK: Text
@@ -125,32 +127,37 @@ struct StatusReport {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for s in samples { out += "\(name)\(s.labels.isEmpty ? "" : "{\(s.labels)}") \(s.value)\n" }
         }
-        func label(_ s: Service) -> String { "service=\"\(Self.escape(s.name))\"" }
+        // Each service's label once (escaping is per character), each bound's text once.
+        let labels = services.map { "service=\"\(Self.escape($0.name))\"" }
+        let bounds = DurationStats.bounds.map { String($0) }
         family("swinetd_start_time_seconds", "gauge", "When swinetd started, in seconds since the epoch.", [("", String(startedAt))])
         family("swinetd_reloads_total", "counter", "Reloads by result.",
                [("result=\"applied\"", String(reloadsApplied)), ("result=\"rejected\"", String(reloadsRejected))])
         family("swinetd_connections_accepted_total", "counter", "Connections accepted and given a handler (those whose exec failed too).",
-               services.map { (label($0), String($0.counters.accepted)) })
+               services.indices.map { (labels[$0], String(services[$0].counters.accepted)) })
         family("swinetd_connections_refused_total", "counter", "Connections accepted and closed with no handler, by reason.",
-               services.flatMap { s in s.counters.refused.sorted { $0.key < $1.key }.map { ("\(label(s)),reason=\"\(Self.escape($0.key))\"", String($0.value)) } })
-        family("swinetd_handlers_running", "gauge", "Handlers running now.", services.map { (label($0), String($0.running)) })
+               services.indices.flatMap { i in services[i].counters.refused.sorted { $0.key < $1.key }.map { ("\(labels[i]),reason=\"\(Self.escape($0.key))\"", String($0.value)) } })
+        family("swinetd_handlers_running", "gauge", "Handlers running now.", services.indices.map { (labels[$0], String(services[$0].running)) })
         family("swinetd_connections_queued", "gauge", "Connections waiting in the kernel's accept queue.",
-               services.map { (label($0), String($0.queued)) })
-        family("swinetd_handler_exits_total", "counter", "Handlers that ended, by outcome.", services.flatMap { s in
-            [("ok", s.counters.exitedOK), ("nonzero", s.counters.exitedNonZero), ("signal", s.counters.exitedBySignal),
-             ("exec-failed", s.counters.execFailed)].map { ("\(label(s)),outcome=\"\($0.0)\"", String($0.1)) }
+               services.indices.map { (labels[$0], String(services[$0].queued)) })
+        family("swinetd_handler_exits_total", "counter", "Handlers that ended, by outcome.", services.indices.flatMap { i in
+            let c = services[i].counters
+            return [("ok", c.exitedOK), ("nonzero", c.exitedNonZero), ("signal", c.exitedBySignal),
+                    ("exec-failed", c.execFailed)].map { ("\(labels[i]),outcome=\"\($0.0)\"", String($0.1)) }
         })
         out += "# HELP swinetd_handler_duration_seconds How long handlers ran.\n# TYPE swinetd_handler_duration_seconds histogram\n"
-        for s in services {
+        for (s, label) in zip(services, labels) {
             let d = s.counters.durations ?? DurationStats()
             let cumulative = d.cumulative
-            for (i, bound) in DurationStats.bounds.enumerated() {
-                out += "swinetd_handler_duration_seconds_bucket{\(label(s)),le=\"\(bound)\"} \(cumulative[i])\n"
+            for (i, bound) in bounds.enumerated() {
+                out += "swinetd_handler_duration_seconds_bucket{\(label),le=\"\(bound)\"} \(cumulative[i])\n"
             }
-            out += "swinetd_handler_duration_seconds_bucket{\(label(s)),le=\"+Inf\"} \(d.count)\n"
-            out += "swinetd_handler_duration_seconds_sum{\(label(s))} \(Double(d.sumNanoseconds) / 1e9)\n"
-            out += "swinetd_handler_duration_seconds_count{\(label(s))} \(d.count)\n"
+            out += "swinetd_handler_duration_seconds_bucket{\(label),le=\"+Inf\"} \(d.count)\n"
+            out += "swinetd_handler_duration_seconds_sum{\(label)} \(Double(d.sumNanoseconds) / 1e9)\n"
+            out += "swinetd_handler_duration_seconds_count{\(label)} \(d.count)\n"
         }
+        family("swinetd_metrics_renders_total", "counter", "Times the metrics listeners built this text (a scrape within a second of the last build is served that copy).",
+               [("", String(metricsRenders))])
         return out
     }
 

@@ -30,6 +30,8 @@ struct Timers {
         case backoffEnds(service: String)
         /// The upgrade's check of the new binary has taken too long.
         case upgradeCheckTimeout(pid: Int32)
+        /// The metrics listeners' scrape budget has its next token.
+        case metricsBudget
     }
 
     private struct Entry: Comparable {
@@ -92,6 +94,8 @@ extension Supervisor {
                 if let s = services[name] { refresh(s) }
             case .upgradeCheckTimeout(let pid):
                 upgradeCheckTimedOut(pid)
+            case .metricsBudget:
+                metricsBudgetReady()
             }
         }
     }

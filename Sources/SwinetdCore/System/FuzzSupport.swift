@@ -14,7 +14,7 @@ public enum FuzzSupport {
         if case .success(let value) = JSON.parse(bytes) {
             guard case .success(let again) = JSON.parse(Array(value.text.utf8)), again == value else { return false }
         }
-        return MetricsServer.response(to: bytes) { "body" }.starts(with: Array("HTTP/1.1 ".utf8))
+        return MetricsServer.response(to: bytes) { MetricsServer.ok("body") }.starts(with: Array("HTTP/1.1 ".utf8))
     }
 
     /// Both importers on `bytes` as an inetd.conf and as an xinetd file:
