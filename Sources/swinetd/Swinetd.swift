@@ -138,6 +138,7 @@ struct ServeOptions: ParsableArguments {
     func serve() throws {
         var configPath = table.config
         var pidFile = self.pidFile
+        var control = self.control
         var readyFD: Int32 = -1
         // An upgraded image is already the daemon (same pid, detached, its
         // start-up reported long ago): it only logs to syslog again.
@@ -148,6 +149,8 @@ struct ServeOptions: ParsableArguments {
             // that SIGHUP re-reads the same file.
             configPath = absolute(configPath)
             pidFile = pidFile.map(absolute)
+            if control != "none" { control = control.map(absolute) }
+            SelfExecutable.resolvedForDaemon(config: configPath, pidFile: pidFile, control: control == "none" ? nil : control)
             switch Daemon.detach() {
             case .exit(let status): throw ExitCode(status)
             case .daemon(let ready): readyFD = ready

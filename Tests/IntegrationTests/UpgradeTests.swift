@@ -14,6 +14,36 @@ import Glibc
         return path
     }
 
+    /// A daemon leaves its folder for /: the next image must still find the
+    /// table, pid file and control socket it was started with by relative paths.
+    @Test func aDaemonStartedWithRelativePathsUpgrades() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var daemonPid: Int32 = 0
+        defer { if daemonPid > 0 { kill(daemonPid, SIGKILL) } }
+        for attempt in 0..<5 {
+            let port = freePort()
+            try "services:\n  echo: {listen: \"127.0.0.1:\(port)\", exec: /bin/cat}\n".write(toFile: dir + "/services.yaml", atomically: true, encoding: .utf8)
+            let (status, text) = try runToEnd(["/bin/sh", "-c", "cd \"$1\" && exec \"$2\" --daemon -f services.yaml --pid-file swinetd.pid -c control",
+                                               "sh", dir, swinetdBinary])
+            if status != 0 && text.contains("Address already in use") && attempt < 4 { continue }
+            #expect(status == 0, "\(text)")
+            daemonPid = try #require(Int32(readFile(dir + "/swinetd.pid").dropLast()))
+            let r = try runToEnd([swinetdBinary, "upgrade", "-c", dir + "/control"], timeout: 60)
+            #expect(r.status == 0 && r.output.hasPrefix("applied version="), "\(r.output)")
+            #expect(try exchange(port, "up\n") == "up\n")
+            #expect(try Int32(readFile(dir + "/swinetd.pid").dropLast()) == daemonPid)
+            // And again: the second upgrade starts from the first new image's arguments.
+            let again = try runToEnd([swinetdBinary, "upgrade", "-c", dir + "/control"], timeout: 60)
+            #expect(again.status == 0, "\(again.output)")
+            #expect(try runToEnd([swinetdBinary, "reload", "-c", dir + "/control"]).status == 0)
+            kill(daemonPid, SIGTERM)
+            try waitUntil(10, "the daemon to exit") { !processExists(daemonPid) }
+            daemonPid = 0
+            break
+        }
+    }
+
     @Test func twentyUpgradesUnderLoadLoseNoConnection() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -20,8 +20,9 @@ public enum Daemon {
     }
 
     /// Forks twice. The daemon keeps descriptors 0 to 2 (on /dev/null), the
-    /// spawn slots and the start-up pipe, and closes everything else it
-    /// inherited: it starts with what it opens itself.
+    /// spawn slots, the start-up pipe and its own binary (an upgrade's way
+    /// back, see SelfExecutable), and closes everything else it inherited:
+    /// it starts with what it opens itself.
     public static func detach() -> Outcome {
         var ends: [Int32] = [-1, -1]
         guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else { return failed("pipe2") }
@@ -42,7 +43,7 @@ public enum Daemon {
             dup2(null, 0); dup2(null, 1); dup2(null, 2)
             closeDescriptor(null)
         }
-        closeInherited(keeping: [0, 1, 2, 3, 4, cspawn_null_fd(), ends[1]])
+        closeInherited(keeping: [0, 1, 2, 3, 4, cspawn_null_fd(), ends[1]] + (SelfExecutable.descriptor >= 0 ? [SelfExecutable.descriptor] : []))
         return .daemon(ready: ends[1])
     }
 

@@ -18,6 +18,9 @@ public enum SelfExecutable {
     /// `capture`, such as a unit test, the one `/proc/self/exe` names now).
     public static var path: String? { captured ?? current() }
     private nonisolated(unsafe) static var captured: String?
+    /// The command line an upgrade runs the next image with: this image's
+    /// own, plus what `serve` appends (see `resolvedForDaemon`).
+    public nonisolated(unsafe) static var arguments: [String] = CommandLine.arguments
     /// O_RDONLY | O_CLOEXEC on the running binary; -1 if it could not be opened.
     public nonisolated(unsafe) private(set) static var descriptor: Int32 = -1
 
@@ -26,6 +29,17 @@ public enum SelfExecutable {
     public static func capture() {
         captured = current()
         descriptor = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+    }
+
+    /// A daemon leaves its working folder, so the next image of an upgrade
+    /// must not get the relative paths it was started with: the absolute
+    /// ones are appended (the last of a repeated option wins), and so they
+    /// stay across every later upgrade.
+    public static func resolvedForDaemon(config: String, pidFile: String?, control: String?) {
+        var args = CommandLine.arguments + ["-f", config]
+        if let pidFile { args += ["--pid-file", pidFile] }
+        if let control { args += ["-c", control] }
+        arguments = args
     }
 
     private static func current() -> String? {

@@ -72,7 +72,7 @@ extension Supervisor {
         }
         var ends: [Int32] = [-1, -1]
         guard clinux_pipe2(&ends, O_CLOEXEC) == 0 else { closeDescriptor(snapshot); return upgradeFailed("pipe: \(Errno.current.text)") }
-        let argv = [exe, UpgradePreflight.command, "--"] + CommandLine.arguments.dropFirst()
+        let argv = [exe, UpgradePreflight.command, "--"] + SelfExecutable.arguments.dropFirst()
         let spawned = Processes.spawnQuiet(argv, stderr: ends[1], passing: snapshot, as: "SWINETD_UPGRADE_FD")
         closeDescriptor(snapshot)
         switch spawned {
@@ -166,7 +166,7 @@ extension Supervisor {
         if fallback >= 0 { setenv("SWINETD_UPGRADE_FALLBACK_FD", String(fallback), 1) }
         log.event(.notice, "upgrade", "exec", ["binary": .string(exe), "handlers": .int(state.handlers.count), "listeners": .int(state.sockets.count)])
         log.flush(waitingAtMost: 1000)
-        let args = CommandLine.arguments
+        let args = SelfExecutable.arguments
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         execv(exe, &argv)
         // Still here: the exec failed, and every descriptor is as it was.
@@ -194,7 +194,7 @@ extension Supervisor {
             outputs: outputs,
             retiredWaitSockets: retiredWaitSockets, deferredOpens: deferredOpens,
             control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters, handlerNofile: handlerNofile,
-            reloadWaiters: reloadWaiters, reloadPending: reloadPending, arguments: CommandLine.arguments)
+            reloadWaiters: reloadWaiters, reloadPending: reloadPending, arguments: SelfExecutable.arguments)
         state.handlers.sort { $0.pid < $1.pid }
         return state
     }
