@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import SwinetdCore
 
 /// The per-peer answer budget of the UDP builtins, on a made-up clock.
@@ -39,5 +42,26 @@ import Testing
         #expect(!granted4, "full: a new peer is left unanswered, the table does not grow")
         let granted5 = budget.take(a, now: start + PeerBudget.refill)
         #expect(granted5, "the quiet ones are forgotten")
+    }
+
+    /// One host sending from thousands of ports is one peer: it cannot fill
+    /// the table and leave every other client unanswered.
+    @Test func aPeerIsItsAddressWhateverThePort() {
+        func v4(_ a: UInt8, port: UInt16) -> sockaddr_storage {
+            var s = sockaddr_storage()
+            withUnsafeMutableBytes(of: &s) { raw in
+                raw.storeBytes(of: sa_family_t(AF_INET), toByteOffset: 0, as: sa_family_t.self)
+                raw[2] = UInt8(port >> 8); raw[3] = UInt8(port & 0xff)
+                raw[4] = 127; raw[5] = 0; raw[6] = 0; raw[7] = a
+            }
+            return s
+        }
+        #expect(PeerBudget.key(v4(1, port: 1000)) == PeerBudget.key(v4(1, port: 60000)))
+        #expect(PeerBudget.key(v4(1, port: 1000)) != PeerBudget.key(v4(2, port: 1000)))
+        var budget = PeerBudget()
+        let start = 1000 * second
+        for port in 0..<UInt16(5000) { _ = budget.take(PeerBudget.key(v4(1, port: port)), now: start) }
+        let other = budget.take(PeerBudget.key(v4(2, port: 7)), now: start)
+        #expect(other, "another host is still answered")
     }
 }

@@ -1,5 +1,10 @@
-/// How many answers a UDP builtin may still send each peer (address and
-/// port): a burst of 20, then 5 a second.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How many answers a UDP builtin may still send each peer (its address,
+/// whatever the port: one host sending from thousands of ports is one peer
+/// and cannot fill the table alone): a burst of 20, then 5 a second.
 ///
 /// A datagram bouncing between a builtin and another server that answers
 /// it (another builtin, another inetd's echo, here or on another host, on
@@ -21,7 +26,20 @@ struct PeerBudget {
     private var peers: [[UInt8]: (bucket: TokenBucket, seen: UInt64)] = [:]
     private var swept: UInt64?
 
-    /// Whether `peer` (its socket address's bytes) may have one more answer now.
+    /// A peer's key: the family and the address, without port (or IPv6's
+    /// flow label and scope).
+    static func key(_ from: sockaddr_storage) -> [UInt8] {
+        var address = from
+        return withUnsafeBytes(of: &address) { raw in
+            switch Int32(from.ss_family) {
+            case AF_INET: return [4] + Array(raw[4..<8])
+            case AF_INET6: return [6] + Array(raw[8..<24])
+            default: return Array(raw.prefix(MemoryLayout<sockaddr_storage>.size))
+            }
+        }
+    }
+
+    /// Whether `peer` (see `key`) may have one more answer now.
     mutating func take(_ peer: [UInt8], now: UInt64) -> Bool {
         if var entry = peers[peer] {
             entry.seen = now
