@@ -8,8 +8,8 @@ import Glibc
 /// are the same bytes but each its own datagram with its own stamp.
 ///
 /// The stamp is asked for only while peeking (the option is set, the head
-/// is peeked, the option is cleared), so a handler reading the socket never
-/// gets control messages it did not ask for. A datagram that arrived while
+/// is peeked, the option is put back as it was), so a handler reading the
+/// socket never gets control messages it did not ask for. A datagram that arrived while
 /// no socket on the host wanted stamps gets one at the first peek, and
 /// keeps it: the kernel writes it into the queued datagram itself.
 enum DatagramQueue {
@@ -17,11 +17,21 @@ enum DatagramQueue {
     /// not a time to compute with); nil when nothing is queued or the
     /// kernel gave no stamp.
     static func headArrival(_ fd: Int32) -> UInt64? {
+        // A handler of the socket may have asked for stamps itself (SO_TIMESTAMP
+        // and SO_TIMESTAMPNS share one flag): put back what it had.
+        func option(_ name: Int32) -> Int32 {
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            return getsockopt(fd, SOL_SOCKET, name, &value, &length) == 0 ? value : 0
+        }
+        let hadNanoseconds = option(SO_TIMESTAMPNS) != 0, hadMicroseconds = option(SO_TIMESTAMP) != 0
         var on: Int32 = 1
         guard setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else { return nil }
         defer {
-            var off: Int32 = 0
-            _ = setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &off, socklen_t(MemoryLayout<Int32>.size))
+            var value: Int32 = hadMicroseconds ? 1 : 0
+            if !hadNanoseconds {
+                _ = setsockopt(fd, SOL_SOCKET, hadMicroseconds ? SO_TIMESTAMP : SO_TIMESTAMPNS, &value, socklen_t(MemoryLayout<Int32>.size))
+            }
         }
         // One byte of payload is enough: the stamp comes as a control message.
         var byte: UInt8 = 0
