@@ -102,7 +102,9 @@ install: $(BINARY)
 	$(BINARY) --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/swinetd
 	$(BINARY) --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_swinetd
 	$(BINARY) --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/swinetd.fish
-	[ -e $(DESTDIR)$(SYSCONFDIR)/swinetd/services.yaml ] || install -m 644 services.yaml $(DESTDIR)$(SYSCONFDIR)/swinetd/services.yaml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/swinetd/services.yaml ] || { \
+		sed 's|\./hello\.sock|/run/swinetd/hello.sock|g' services.yaml > $(DESTDIR)$(SYSCONFDIR)/swinetd/services.yaml && \
+		chmod 644 $(DESTDIR)$(SYSCONFDIR)/swinetd/services.yaml; }
 
 # Everything install put there but the table (yours to keep or remove).
 uninstall:

@@ -30,6 +30,9 @@ import Glibc
         #expect(!file.output.contains(".symtab"), "not stripped")
         let check = try runToEnd([root + "/opt/sw/sbin/swinetd", "check", "-f", root + "/etc/swinetd/services.yaml"])
         #expect(check.status == 0, "\(check.output)")
+        // The installed example's socket goes to the runtime folder, not beside the table in /etc.
+        let installed = try readFile(root + "/etc/swinetd/services.yaml")
+        #expect(installed.contains("listen: /run/swinetd/hello.sock\n") && !installed.contains("./hello.sock"), "\(installed)")
 
         // A second install leaves the edited table alone; uninstall leaves only it.
         try "# mine\n".write(toFile: root + "/etc/swinetd/services.yaml", atomically: true, encoding: .utf8)
