@@ -6,16 +6,21 @@ import CLinux
 /// `swinetd upgrade` and SIGUSR2: the binary now on disk replaces the
 /// running one in place, without a connection refused or a handler lost.
 ///
-/// First the new binary checks the table (`check -f TABLE`, a child bounded
-/// in time): a binary that cannot even read the table never takes over.
+/// First a trial run: the new binary, in a child bounded in time, parses
+/// the master's own arguments, reads a sample of the state and checks the
+/// table (`upgrade-preflight`, see UpgradePreflight): a binary that cannot
+/// do that, crashes or is not swinetd never takes over.
 /// Then the master writes what it knows (UpgradeState) to a memfd, lets
 /// the descriptors that matter survive exec, and execs the new binary with
 /// its own arguments: the same pid, so handlers stay its children, systemd
 /// and the pid file stay right, and signals blocked stay blocked (one that
 /// arrives meanwhile waits). The new image loads the table as at start,
 /// takes each listening socket back by address instead of binding it, and
-/// adopts the handlers, their stderr pipes and the counters. If the check
-/// or the exec fails, nothing has changed and the caller is told why.
+/// adopts the handlers, their stderr pipes and the counters. If the trial
+/// run or the exec fails, nothing has changed and the caller is told why;
+/// if the new image cannot serve, it execs the old binary again from the
+/// descriptor this image kept (UpgradeFallback), which takes everything
+/// back and answers the caller with the reason.
 struct UpgradeProgress {
     struct Check {
         let pid: pid_t
