@@ -72,6 +72,36 @@ import Glibc
         #expect(after.output.contains(#""failed_addresses":[]"#), "\(after.output)")
     }
 
+    /// An address that did not open is tried again on its own (as FreeBSD's
+    /// inetd retries a failed bind): a port another program held for a
+    /// moment serves once it is free, with no reload.
+    @Test func anAddressThatDidNotOpenIsRetriedWithoutAReload() throws {
+        let busy = freePort()
+        let blocker = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var blocked = true
+        defer { if blocked { close(blocker) } }
+        #expect(withSockaddr("127.0.0.1", busy, { bind(blocker, $0, $1) }) == 0)
+        listen(blocker, 1)
+        let fine = freePort()
+        let d = try Daemon(table: """
+            services:
+              fine:
+                listen: 127.0.0.1:\(fine)
+                exec: /bin/cat
+              taken:
+                listen: 127.0.0.1:\(busy)
+                exec: /bin/cat
+            """)
+        #expect(d.started && d.isRunning, "\(d.log)")
+        #expect(d.log.contains("failed=1"), "\(d.log)")
+        close(blocker)
+        blocked = false
+        try d.waitForLog("taken: listening address=127.0.0.1:\(busy)", timeout: 20)
+        #expect(try exchange(busy, "later\n") == "later\n")
+        let after = try runToEnd([swinetdBinary, "status", "--json", "taken", "-c", d.controlPath])
+        #expect(after.output.contains(#""failed_addresses":[]"#), "\(after.output)")
+    }
+
     /// When not one address opens, nothing can serve: that is a failed
     /// start (exit 1), and nothing is left listening.
     @Test func whenNoAddressOpensStartupFails() throws {

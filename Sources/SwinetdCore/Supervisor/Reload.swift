@@ -116,6 +116,7 @@ extension Supervisor {
         case .failure(let e):
             s.unopened[address] = e.text
             log.event(.error, s.name, "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.text)])
+            scheduleUnopenedRetry(s)
             return false
         }
     }

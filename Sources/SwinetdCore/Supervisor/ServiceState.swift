@@ -51,8 +51,12 @@ final class ServiceState {
     var counters = ServiceCounters()
     /// Its addresses that did not open (at start or at a reload), with
     /// why: the rest of the table serves anyway, `status` shows these, and
-    /// the next reload tries them again.
+    /// they are tried again on their own and at the next reload.
     var unopened: [ListenAddress: String] = [:]
+    /// The wait before the next try of `unopened` on its own (UnopenedRetry),
+    /// and whether that try is scheduled.
+    var unopenedRetryDelay: UInt64?
+    var unopenedRetryScheduled = false
 
     static let firstRetry: UInt64 = 100 * Nanoseconds.perMillisecond
     static let lastRetry: UInt64 = 5 * Nanoseconds.perSecond

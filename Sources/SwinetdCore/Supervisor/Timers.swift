@@ -32,6 +32,8 @@ struct Timers {
         case upgradeCheckTimeout(pid: Int32)
         /// The metrics listeners' scrape budget has its next token.
         case metricsBudget
+        /// A service's addresses that did not open get another try.
+        case retryUnopened(service: String)
     }
 
     private struct Entry: Comparable {
@@ -96,6 +98,8 @@ extension Supervisor {
                 upgradeCheckTimedOut(pid)
             case .metricsBudget:
                 metricsBudgetReady()
+            case .retryUnopened(let name):
+                if let s = services[name] { retryUnopened(s) }
             }
         }
     }
