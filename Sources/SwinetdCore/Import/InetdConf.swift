@@ -39,15 +39,17 @@ public struct InetdConf {
             var text = String(lines[i])
             i += 1
             var disabled = false
-            if text.hasPrefix("#") {
+            // By bytes: "#" or " " followed by a combining mark is one Character.
+            if text.utf8.first == UInt8(ascii: "#") {
                 guard includeDisabled else { continue }
-                text.removeFirst()
+                text = Self.disabledEntry(text)
                 // Only a comment that reads as an entry is a disabled entry.
                 guard Self.looksLikeEntry(text) else { continue }
                 disabled = true
             } else {
-                while i < lines.count, let c = lines[i].first, c == " " || c == "\t" {
-                    text += " " + lines[i]
+                while i < lines.count, let c = lines[i].utf8.first, c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") {
+                    // Past the longest line it is left out anyway: no need to grow it further.
+                    if text.utf8.count <= ImportInput.longestLine { text += " " + lines[i] }
                     i += 1
                 }
             }
@@ -69,6 +71,15 @@ public struct InetdConf {
             }
         }
         return result
+    }
+
+    /// A comment's text without its "#", and without the "<off>#" that
+    /// Debian's `update-inetd --disable` puts before an entry it turns off
+    /// (`#<off># finger stream tcp ...`).
+    static func disabledEntry(_ comment: String) -> String {
+        let text = comment.utf8.dropFirst()
+        let off = "<off>#".utf8
+        return String(decoding: text.starts(with: off) ? text.dropFirst(off.count) : text, as: UTF8.self)
     }
 
     static func looksLikeEntry(_ text: String) -> Bool {

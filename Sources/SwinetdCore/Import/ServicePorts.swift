@@ -37,11 +37,17 @@ enum ImportInput {
     static func lines(_ path: String) -> Result<[Substring], Unreadable> {
         switch FileBytes.read(path, limit: limit) {
         case .failure(let f): return .failure(Unreadable(message: "cannot read \(path): \(f.text)"))
-        case .success(let bytes):
-            let text = String(decoding: bytes, as: UTF8.self)
-            return .success(text.split(separator: "\n", omittingEmptySubsequences: false).map {
-                $0.last == "\r" ? $0.dropLast() : $0
-            })
+        case .success(let bytes): return .success(lines(of: bytes))
+        }
+    }
+
+    /// The lines of a file as inetd and xinetd read them: split at the byte
+    /// "\n" (a "\r" before it dropped), each decoded alone. Splitting the
+    /// decoded text instead misses every CRLF line end, since Swift's
+    /// Character "\r\n" is not "\n".
+    static func lines(of bytes: [UInt8]) -> [Substring] {
+        bytes.split(separator: 10, omittingEmptySubsequences: false).map { line in
+            Substring(String(decoding: line.last == 13 ? line.dropLast() : line, as: UTF8.self))
         }
     }
 
@@ -62,8 +68,10 @@ enum ImportInput {
         return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 
+    /// Fields split at spaces and tabs, as bytes: a space followed by a
+    /// combining mark is one Character, but still a separator to inetd.
     static func words(_ line: Substring) -> [Substring] {
-        line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        line.unicodeScalars.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(Substring.init)
     }
 
     static func basename(_ path: String) -> String {

@@ -41,7 +41,7 @@ extension XinetdConf {
                 continue
             }
             var words = ImportInput.words(raw).map(String.init)
-            guard let first = words.first, !first.hasPrefix("#") else { continue }
+            guard let first = words.first, first.utf8.first != UInt8(ascii: "#") else { continue }
             if awaitingBrace {
                 guard first == "{" else {
                     result.note(file, number, .leftOut, "'{' expected after '\(ImportWriter.comment(current?.name ?? ""))'")
