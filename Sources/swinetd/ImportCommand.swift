@@ -15,7 +15,7 @@ struct ImportCommand: ParsableCommand {
 }
 
 struct ImportOptions: ParsableArguments {
-    @Option(name: [.customShort("o"), .long], help: "Write the table here instead of stdout.")
+    @Option(name: [.customShort("o"), .long], help: "Write the table here instead of stdout (a new file renamed over it; a symbolic link there is refused).")
     var output: String?
 
     @Flag(help: "Also carry over disabled and commented-out entries, as enabled: false.")
@@ -26,7 +26,7 @@ struct ImportOptions: ParsableArguments {
         MasterSignals.unblock()
         var result = result
         if let unreadable = result.unreadable {
-            printError("swinetd import: \(unreadable)")
+            printError("swinetd import: \(PrintableText.escaped(unreadable, keepingBackslashes: true))")
             throw ExitCode(2)
         }
         if result.services.isEmpty {
@@ -35,24 +35,23 @@ struct ImportOptions: ParsableArguments {
             for note in result.notes { printError(note.description) }
             throw ExitCode(1)
         }
-        let (yaml, served) = ImportWriter.render(&result, source: source)
+        let (yaml, served, mismatch) = ImportWriter.render(&result, source: source)
+        if let mismatch {
+            // Never write what would serve something other than what was read.
+            printError("swinetd import: the table would not hold exactly the services read (\(mismatch)): nothing written")
+            throw ExitCode(2)
+        }
         if served == 0 {
             result.notes.append(ImportNote(file: source, line: nil, kind: .leftOut,
                 message: "nothing can be served on this host: every service is commented out, so check refuses the table until one is uncommented"))
         }
         if let output {
-            let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                printError("swinetd import: cannot write \(output): \(String(cString: strerror(errno)))")
-                throw ExitCode(2)
-            }
-            defer { close(fd) }
-            guard writeAll(fd, yaml) else {
-                printError("swinetd import: cannot write \(output): \(String(cString: strerror(errno)))")
+            if let failure = ReplacingWrite.write(Array(yaml.utf8), to: output) {
+                printError("swinetd import: cannot write \(PrintableText.escaped(output)): \(failure)")
                 throw ExitCode(2)
             }
         } else {
-            _ = writeAll(1, yaml)
+            _ = ReplacingWrite.writeAll(1, Array(yaml.utf8))
         }
         for note in result.notes { printError(note.description) }
         if !result.notes.isEmpty { throw ExitCode(1) }
@@ -60,17 +59,6 @@ struct ImportOptions: ParsableArguments {
 
     private func nothingToServe(_ all: Bool) -> String {
         "nothing to serve: no table written" + (all ? "" : " (disabled entries are carried over with --include-disabled)")
-    }
-
-    private func writeAll(_ fd: Int32, _ text: String) -> Bool {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            bytes = bytes.dropFirst(n)
-        }
-        return true
     }
 }
 

@@ -317,3 +317,162 @@ extension ImportTests {
         #expect(check.status == 0, "\(check.output)")
     }
 }
+
+/// Issue 21: what the input holds (a file's name, a value, its line ends,
+/// its size) must not change which services the written table holds.
+extension ImportTests {
+    /// The handler every imported service below names: a file that is there on any host.
+    var handler: String { swinetdBinary }
+    var me: String { String(cString: getpwuid(geteuid())!.pointee.pw_name) }
+
+    /// A service block of xinetd for `port`.
+    func xinetdService(_ name: String, port: Int, lineEnd: String = "\n") -> String {
+        ["service \(name)", "{", "    socket_type = stream", "    protocol = tcp", "    wait = no", "    port = \(port)",
+         "    type = UNLISTED", "    bind = 127.0.0.1", "    user = \(me)", "    server = \(handler)", "}", ""].joined(separator: lineEnd)
+    }
+
+    /// libyaml breaks lines at U+0085, U+2028 and U+2029 too: a file name
+    /// holding them once ended the `# from FILE:LINE` comment early and the
+    /// rest of the name became a service running /bin/sh (as root), with
+    /// exit 0. Every such character is escaped; the table holds exactly the
+    /// services read.
+    @Test func aFileNameOrValueCannotAddAServiceToTheTable() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/xinetd.d", withIntermediateDirectories: false)
+        for (i, brk) in ["\u{2028}", "\u{2029}", "\u{85}"].enumerated() {
+            // No "." nor "/" in a name includedir reads: YAML's escapes spell them.
+            let name = "svc\(i)\(brk)  evil\(i):\(brk)    listen: \"\\x31\\x32\\x37\\x2e0\\x2e0\\x2e1:\(7900 + i)\"\(brk)    exec: \"\\x2fbin\\x2fsh\"\(brk)#"
+            try xinetdService("svc\(i)", port: 7800 + i).write(toFile: dir + "/xinetd.d/" + name, atomically: false, encoding: .utf8)
+        }
+        let r = try importing(["xinetd", dir + "/xinetd.d"])
+        #expect(r.checkStatus == 0, "\(r.checkOutput)\n\(r.table)")
+        #expect(r.checkOutput.contains("ok: 3 services"), "\(r.checkOutput)\n\(r.table)")
+        #expect(!r.checkOutput.contains("evil"), "\(r.checkOutput)")
+        #expect(!r.table.unicodeScalars.contains { $0.value > 0x7E || ($0.value < 0x20 && $0 != "\n") }, "\(r.table)")
+        #expect(r.table.contains("# from \(dir)/xinetd.d/svc0\\u2028  evil0:\\u2028    listen: "), "\(r.table)")
+        #expect(r.table.contains("evil2:\\u0085"), "\(r.table)")
+        #expect(r.status == 0, "\(r.report)")
+        // The same characters in an inetd.conf's server path and arguments stay inside their values.
+        let port = 7801
+        try "\(port)\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd a\u{2028}b: c\u{85}d\u{2029}e\n\(port + 1)\tstream\ttcp\tnowait\t\(me)\t\(handler)\u{2028}x: y\tx\n"
+            .write(toFile: dir + "/inetd.conf", atomically: false, encoding: .utf8)
+        let i = try importing(["inetd", dir + "/inetd.conf"])
+        #expect(i.checkStatus == 0, "\(i.checkOutput)\n\(i.table)")
+        #expect(i.checkOutput.contains("ok: 1 service,"), "\(i.checkOutput)\n\(i.table)")
+        #expect(i.table.contains("    args: [\"a\\u2028b:\", \"c\\u0085d\\u2029e\"]\n"), "\(i.table)")
+        // The second server is not on this host: a comment, all of it.
+        #expect(i.table.contains("  #   exec: \"\(handler)\\u2028x:\"\n"), "\(i.table)")
+        #expect(i.lines("commented out", in: dir + "/inetd.conf") == [2], "\(i.report)")
+    }
+
+    /// "\r\n" is one Character in Swift: splitting on "\n" read a CRLF
+    /// inetd.conf's three entries as one service (`argv0: "cat\r\n18511"`)
+    /// and refused a CRLF xinetd file whole.
+    @Test func crlfLineEndsKeepEveryEntry() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try (0..<3).map { "\(7801 + $0)\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd arg\($0)\r\n" }.joined()
+            .write(toFile: dir + "/inetd.conf", atomically: false, encoding: .utf8)
+        let r = try importing(["inetd", dir + "/inetd.conf"])
+        #expect(r.status == 0, "\(r.report)")
+        #expect(r.checkStatus == 0 && r.checkOutput.contains("ok: 3 services"), "\(r.checkOutput)\n\(r.table)")
+        for n in 0..<3 { #expect(r.table.contains("    args: [arg\(n)]\n"), "\(r.table)") }
+        #expect(!r.table.contains("\\r") && !r.table.contains("\\u000d"), "\(r.table)")
+        try (xinetdService("one", port: 7811, lineEnd: "\r\n") + xinetdService("two", port: 7812, lineEnd: "\r\n"))
+            .write(toFile: dir + "/xinetd.conf", atomically: false, encoding: .utf8)
+        let x = try importing(["xinetd", dir + "/xinetd.conf"])
+        #expect(x.status == 0, "\(x.report)")
+        #expect(x.checkStatus == 0 && x.checkOutput.contains("ok: 2 services"), "\(x.checkOutput)\n\(x.table)")
+    }
+
+    /// Debian's `update-inetd --disable` comments an entry out as
+    /// `#<off># finger ...`; --include-disabled dropped those silently.
+    @Test func debiansOffEntriesComeAlongDisabled() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+        # a comment that is no entry
+        #<off># 7801\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd off
+        # 7802\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd plain
+        7803\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd on
+
+        """.write(toFile: dir + "/inetd.conf", atomically: false, encoding: .utf8)
+        let all = try importing(["inetd", "--include-disabled", dir + "/inetd.conf"])
+        #expect(all.status == 0, "\(all.report)")
+        #expect(all.checkStatus == 0 && all.checkOutput.contains("ok: 3 services"), "\(all.checkOutput)\n\(all.table)")
+        #expect(all.table.contains("# from \(dir)/inetd.conf:2\n  \"7801\":\n    listen: \"0.0.0.0:7801\"\n    enabled: false\n"), "\(all.table)")
+        #expect(all.table.contains("    args: [\"off\"]\n"), "\(all.table)")
+        let enabled = try importing(["inetd", dir + "/inetd.conf"])
+        #expect(enabled.checkOutput.contains("ok: 1 service,"), "\(enabled.checkOutput)\n\(enabled.table)")
+    }
+
+    /// Run as root with -o in a sticky world-writable folder, the importer
+    /// opened a symbolic link another user planted there and truncated the
+    /// root-owned file it named. A link is refused; a file is replaced by rename.
+    @Test func outputNeverFollowsAPlantedSymlink() throws {
+        guard geteuid() == 0 else {
+            print("outputNeverFollowsAPlantedSymlink: skipped, it needs root (to own the target and lchown the link)")
+            return
+        }
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shared = dir + "/tmp", victim = dir + "/shadow"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        #expect(chmod(shared, 0o1777) == 0)
+        try "root:precious\n".write(toFile: victim, atomically: false, encoding: .utf8)
+        #expect(symlink(victim, shared + "/services.yaml") == 0)
+        #expect(lchown(shared + "/services.yaml", 65534, 65534) == 0)
+        try "7801\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd\n".write(toFile: dir + "/inetd.conf", atomically: false, encoding: .utf8)
+        let r = try runToEnd([swinetdBinary, "import", "inetd", dir + "/inetd.conf", "-o", shared + "/services.yaml"])
+        #expect(try readFile(victim) == "root:precious\n")
+        #expect(r.status == 2, "\(r.output)")
+        #expect(r.output.contains("cannot write \(shared)/services.yaml: it is a symbolic link"), "\(r.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: shared) == ["services.yaml"], "nothing left behind")
+        // A regular file there is replaced whole, keeping its mode.
+        try FileManager.default.removeItem(atPath: shared + "/services.yaml")
+        try "old\n".write(toFile: shared + "/services.yaml", atomically: false, encoding: .utf8)
+        #expect(chmod(shared + "/services.yaml", 0o600) == 0)
+        let w = try runToEnd([swinetdBinary, "import", "inetd", dir + "/inetd.conf", "-o", shared + "/services.yaml"])
+        #expect(w.status == 0, "\(w.output)")
+        #expect(try readFile(shared + "/services.yaml").contains("    exec: \(handler)\n"))
+        var st = stat()
+        #expect(lstat(shared + "/services.yaml", &st) == 0 && st.st_mode & 0o7777 == 0o600)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: shared) == ["services.yaml"])
+    }
+
+    /// A file's name in the report was printed raw: a newline in it forged
+    /// a line of the report, an ESC drove the terminal.
+    @Test func fileNamesInTheReportAreEscaped() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/xinetd.d", withIntermediateDirectories: false)
+        try (xinetdService("good", port: 7801) + "bogus\n").write(toFile: dir + "/xinetd.d/a\nforged: approximated: nothing\u{1b}[2J", atomically: false, encoding: .utf8)
+        let r = try importing(["xinetd", dir + "/xinetd.d"])
+        #expect(r.status == 1, "\(r.report)")
+        #expect(r.report.allSatisfy { $0.hasPrefix(dir + "/xinetd.d/") }, "\(r.report)")
+        #expect(!r.report.joined().unicodeScalars.contains { $0.value == 0x1b }, "\(r.report)")
+        #expect(r.report.contains("\(dir)/xinetd.d/a\\nforged: approximated: nothing\\u001b[2J:12: left out: 'bogus' is not service NAME, defaults, include or includedir"), "\(r.report)")
+        #expect(r.checkOutput.contains("ok: 1 service,"), "\(r.checkOutput)")
+    }
+
+    /// 20,000 entries: every one is in the table (tcp and tcp6 twins
+    /// merged, the udp entries named apart). The time is not asserted; the
+    /// work was quadratic (a 40 MB inetd.conf took over 120 s).
+    @Test func aLargeInetdConfComesWhole() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var text = ""
+        for p in 20000..<28000 {
+            text += "\(p)\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd\n\(p)\tstream\ttcp6\tnowait\t\(me)\t\(handler)\tswinetd\n"
+        }
+        for p in 20000..<24000 { text += "\(p)\tdgram\tudp\twait\t\(me)\t\(handler)\tswinetd\n" }
+        try text.write(toFile: dir + "/inetd.conf", atomically: false, encoding: .utf8)
+        let r = try importing(["inetd", dir + "/inetd.conf"])
+        #expect(r.status == 0, "\(r.report.prefix(5))")
+        #expect(r.checkStatus == 0 && r.checkOutput.contains("ok: 12000 services"), "\(r.checkOutput.prefix(500))")
+        #expect(r.table.components(separatedBy: "\n    listen: ").count - 1 == 12000)
+        #expect(r.table.contains("  \"27999\":\n    listen: \"27999\"\n"))
+        #expect(r.table.contains("  23999-udp:\n    listen: \"0.0.0.0:23999\"\n    protocol: udp\n"), "\(r.table.suffix(400))")
+    }
+}

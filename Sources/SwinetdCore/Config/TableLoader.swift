@@ -21,6 +21,9 @@ public struct TableLoader {
     public static let maxFileSize = 4 << 20
     public static let maxExpandedNodes = 250_000
     public static let maxDiagnostics = 100
+    /// How many diagnostics are kept (`swinetd import` wants them all, to
+    /// comment out every service this host cannot serve in one round).
+    public var diagnosticLimit = TableLoader.maxDiagnostics
 
     public init(checkPrivileges: Bool = false) {
         self.checkPrivileges = checkPrivileges
@@ -66,7 +69,7 @@ public struct TableLoader {
             let ma = a.element.mark ?? zero, mb = b.element.mark ?? zero
             return ma != mb ? ma < mb : a.offset < b.offset
         }.map(\.element)
-        return .failure(TableErrors(Array(sorted.prefix(Self.maxDiagnostics)), omitted: max(0, sorted.count - Self.maxDiagnostics)))
+        return .failure(TableErrors(Array(sorted.prefix(diagnosticLimit)), omitted: max(0, sorted.count - diagnosticLimit)))
     }
 
     /// One file's YAML, within the bounds on its size once aliases expand.

@@ -5,17 +5,22 @@
 /// here, or another service has its address) is written as a comment with
 /// the reason, so the table still loads and nothing read is lost.
 public enum ImportWriter {
-    /// The table, and how many of its services are not commented out.
-    public static func render(_ result: inout ImportResult, source: String) -> (table: String, served: Int) {
+    /// The table, how many of its services are not commented out, and
+    /// `mismatch`: why the table does not hold exactly the services read
+    /// (nil when it does; else it must not be written).
+    public static func render(_ result: inout ImportResult, source: String) -> (table: String, served: Int, mismatch: String?) {
         var services = mergeTwins(result.services)
         for i in services.indices { services[i].listen = collapse(services[i].listen) }
         uniqueNames(&services)
         var commented: [Int: String] = [:]
-        // Each round comments out the services the loader names; a handful
+        // Each round comments out every service the loader names (all of
+        // them: a cap on diagnostics would make the rounds many); a handful
         // of rounds settles it (an address clash names the later service).
+        var loader = TableLoader()
+        loader.diagnosticLimit = Int.max
         for _ in 0..<8 {
             let text = document(services, commented: commented, source: source)
-            guard case .failure(let errors) = TableLoader().load(bytes: Array(text.utf8), file: "import") else { break }
+            guard case .failure(let errors) = loader.load(bytes: Array(text.utf8), file: "import") else { break }
             let owners = lineOwners(services, commented: commented, source: source)
             var progressed = false
             for d in errors.diagnostics {
@@ -32,19 +37,58 @@ public enum ImportWriter {
             let s = services[i]
             result.note(s.origin.file, s.origin.lines.first, .commentedOut, "\(s.name): \(reason)")
         }
-        return (document(services, commented: commented, source: source), services.count - commented.count)
+        let table = document(services, commented: commented, source: source)
+        let served = services.indices.filter { commented[$0] == nil }.map { services[$0] }
+        return (table, served.count, mismatch(table, served: served))
+    }
+
+    /// Why `table` does not hold exactly the services `served` (nil when it
+    /// does), read back by the loader `check` uses: names, addresses,
+    /// handlers, arguments and users as the importer has them. What the
+    /// input holds must never turn into another service or another value
+    /// on the way (a line break that only YAML sees, say).
+    static func mismatch(_ table: String, served: [ImportedService]) -> String? {
+        switch TableLoader().load(bytes: Array(table.utf8), file: "import") {
+        case .failure(let errors):
+            // With every service commented out the table is `services: {}`, which check refuses by design.
+            if served.isEmpty, errors.diagnostics.count == 1, errors.diagnostics[0].message.hasPrefix("'services' is empty") { return nil }
+            return "it does not load: \(errors.diagnostics.first.map { comment($0.message) } ?? "no diagnostic")"
+        case .success(let loaded):
+            guard loaded.services.count == served.count else {
+                return "it holds \(loaded.services.count) services, not the \(served.count) read"
+            }
+            for (got, want) in zip(loaded.services, served) {
+                guard got.name == want.name else { return "it holds \(comment(got.name)) where \(comment(want.name)) was read" }
+                var same = got.listen.map(\.text) == want.listen && got.enabled == want.enabled && got.builtin == want.builtin
+                    && got.transport == want.transport && got.user == want.user && got.group == want.group
+                if want.builtin == nil {
+                    same = same && got.exec == want.exec && Array(got.argv.dropFirst()) == want.args && (want.argv0 == nil || got.argv.first == want.argv0)
+                }
+                guard same else { return "\(comment(want.name)) reads back with other settings than were read" }
+            }
+            return nil
+        }
     }
 
     /// inetd's tcp and tcp6 lines of one service become one service with both addresses.
+    /// A twin is looked for only in the latest service of the same name and
+    /// settings (in practice it is the next line), so that the work stays
+    /// linear in the number of entries.
     static func mergeTwins(_ services: [ImportedService]) -> [ImportedService] {
         var out: [ImportedService] = []
+        var taken: [Set<String>] = []
+        var latest: [String: Int] = [:]
         for s in services {
-            if let i = out.firstIndex(where: { $0.name == s.name && $0.isTwin(of: s) && sockets($0.listen).isDisjoint(with: sockets(s.listen)) }) {
+            let key = s.twinKey
+            let mine = sockets(s.listen)
+            if let i = latest[key], taken[i].isDisjoint(with: mine) {
                 out[i].listen += s.listen
                 out[i].origin.lines += s.origin.lines
-                out[i].listen = collapse(out[i].listen)
+                taken[i].formUnion(mine)
             } else {
+                latest[key] = out.count
                 out.append(s)
+                taken.append(mine)
             }
         }
         return out
@@ -55,14 +99,15 @@ public enum ImportWriter {
         Set(listen.flatMap { e in e.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) ? ["0.0.0.0:\(e)", "[::]:\(e)"] : [e] })
     }
 
-    /// "0.0.0.0:P" and "[::]:P" together are the table's "P".
+    /// "0.0.0.0:P" and "[::]:P" together are the table's "P" (where the IPv4 one stood).
     static func collapse(_ listen: [String]) -> [String] {
-        var out = listen
-        for entry in listen where entry.hasPrefix("0.0.0.0:") {
-            let port = String(entry.dropFirst(8))
-            if let v6 = out.firstIndex(of: "[::]:\(port)"), let v4 = out.firstIndex(of: entry) {
-                out[v4] = port
-                out.remove(at: v6)
+        let present = Set(listen)
+        var out: [String] = []
+        for entry in listen {
+            if entry.hasPrefix("0.0.0.0:"), present.contains("[::]:" + entry.dropFirst(8)) {
+                out.append(String(entry.dropFirst(8)))
+            } else if !(entry.hasPrefix("[::]:") && present.contains("0.0.0.0:" + entry.dropFirst(5))) {
+                out.append(entry)
             }
         }
         return out
@@ -72,15 +117,18 @@ public enum ImportWriter {
     /// so does a name of the master's own log lines (`reload` becomes `reload-tcp`).
     static func uniqueNames(_ services: inout [ImportedService]) {
         var taken: Set<String> = Validation.reservedNames
+        // The next number to try for each base name: 20,000 echo lines must not count from 2 each time.
+        var next: [String: Int] = [:]
         for i in services.indices {
             var name = sanitize(services[i].name)
             if taken.contains(name) {
                 let v6 = services[i].listen.allSatisfy { $0.hasPrefix("[") }
                 name += "-" + (services[i].transport == .udp ? "udp" : "tcp") + (v6 ? "6" : "")
             }
-            var n = 2
             let base = name
+            var n = next[base, default: 2]
             while taken.contains(name) { name = "\(base)-\(n)"; n += 1 }
+            next[base] = n
             taken.insert(name)
             services[i].name = name
         }
@@ -139,8 +187,11 @@ public enum ImportWriter {
         return out + "\n"
     }
 
+    /// Text from the input (a file name, a value) for a comment or a note:
+    /// its first 300 characters, escaped to printable ASCII, so that it
+    /// cannot end the comment's line for YAML nor forge a line of the report.
     static func comment(_ text: String) -> String {
-        String(text.unicodeScalars.map { ($0.value < 32 || $0.value == 127) ? " " : Character($0) }.prefix(300))
+        PrintableText.escaped(String(String.UnicodeScalarView(text.unicodeScalars.prefix(300))))
     }
 }
 
@@ -188,22 +239,11 @@ enum YAMLText {
         return safe && !misread ? s : quoted(s)
     }
 
+    /// Double-quoted, every character but printable ASCII escaped (see `PrintableText`).
     static func quoted(_ s: String) -> String {
         var out = "\""
         for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 || c.value == 0x7F || (0x80..<0xA0).contains(c.value) || c.value == 0xFEFF || (0xD800...0xDFFF).contains(c.value) {
-                    let hex = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-                } else {
-                    out.unicodeScalars.append(c)
-                }
-            }
+            if c == "\"" { out += "\\\"" } else { PrintableText.append(c, to: &out) }
         }
         return out + "\""
     }

@@ -44,13 +44,12 @@ public struct ImportedService: Equatable {
         a.rendered(includeOrigin: false) == b.rendered(includeOrigin: false) && a.origin == b.origin
     }
 
-    /// Whether `other` is this service on another address family, so that
-    /// the two become one service with both addresses (inetd's tcp and tcp6 lines).
-    func isTwin(of other: ImportedService) -> Bool {
-        var a = self, b = other
-        a.listen = []; b.listen = []
-        a.origin = b.origin
-        return a.rendered(includeOrigin: false) == b.rendered(includeOrigin: false)
+    /// Everything but the addresses and the origin: two services with the
+    /// same key are one service on two address families (inetd's tcp and tcp6 lines).
+    var twinKey: String {
+        var a = self
+        a.listen = []
+        return a.rendered(includeOrigin: false)
     }
 }
 
@@ -78,7 +77,9 @@ public struct ImportNote: Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(file)\(line.map { ":\($0)" } ?? ""): \(kind.rawValue): \(message)"
+        // The file's name is as the directory had it (a newline or an ESC in
+        // it would forge a line or drive the terminal): escaped, like the message.
+        "\(PrintableText.escaped(file))\(line.map { ":\($0)" } ?? ""): \(kind.rawValue): \(PrintableText.escaped(message, keepingBackslashes: true))"
     }
 }
 

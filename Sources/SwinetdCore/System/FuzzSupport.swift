@@ -18,16 +18,22 @@ public enum FuzzSupport {
     }
 
     /// Both importers on `bytes` as an inetd.conf and as an xinetd file:
-    /// whatever they read, the table they write loads (when it serves
-    /// anything), which is what `swinetd import` promises.
+    /// whatever they read, the table they write holds exactly the services
+    /// read, read back by the loader, and loads when it serves anything,
+    /// which is what `swinetd import` promises. The first line is also
+    /// tried as the file's name, which every `# from` comment carries (a
+    /// directory may hold a file of any name).
     public static func importHolds(_ bytes: [UInt8]) -> Bool {
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = ImportInput.lines(of: bytes)
         var xinetd = XinetdConf(includeDisabled: true)
         xinetd.followIncludes = false
-        for var result in [InetdConf(includeDisabled: true).read(lines: lines, path: "fuzz.conf"), xinetd.read(lines: lines, path: "fuzz.conf")] {
-            guard !result.services.isEmpty else { continue }
-            let (table, served) = ImportWriter.render(&result, source: "fuzz.conf")
-            if served > 0, case .failure = TableLoader().load(bytes: Array(table.utf8), file: "import.yaml") { return false }
+        for name in ["fuzz.conf", String(lines.first ?? "")] {
+            for var result in [InetdConf(includeDisabled: true).read(lines: lines, path: name), xinetd.read(lines: lines, path: name)] {
+                guard !result.services.isEmpty else { continue }
+                let (table, served, mismatch) = ImportWriter.render(&result, source: name)
+                if mismatch != nil { return false }
+                if served > 0, case .failure = TableLoader().load(bytes: Array(table.utf8), file: "import.yaml") { return false }
+            }
         }
         return true
     }

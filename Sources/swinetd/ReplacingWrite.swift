@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `swinetd import -o FILE`: the table written to a new file beside FILE,
+/// then renamed over it. Run as root in a folder others can write (/tmp),
+/// opening FILE itself would follow a symbolic link someone planted there
+/// and truncate whatever it names; a rename replaces the name, never what a
+/// link points to, and a reader never sees half a table. FILE that is a
+/// symbolic link, a device or a directory is refused instead (replacing
+/// /dev/stdout or an administrator's link would surprise more than help).
+enum ReplacingWrite {
+    /// Why `path` was not written, or nil once it holds `bytes`.
+    static func write(_ bytes: [UInt8], to path: String) -> String? {
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !name.isEmpty, name != ".", name != ".." else { return "not a file name" }
+        let dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(dir) }
+        // An existing table keeps its permissions (it may hold env values that are secret).
+        var mode: mode_t = 0o644
+        var st = stat()
+        if fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: mode = st.st_mode & 0o777
+            case S_IFLNK: return "it is a symbolic link, which is not followed (name the file it points to)"
+            default: return "not a regular file"
+            }
+        } else if errno != ENOENT {
+            return String(cString: strerror(errno))
+        }
+        for _ in 0..<16 {
+            let temporary = ".\(name.utf8.count > 200 ? "table" : name).\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+            let fd = openat(dir, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            if fd < 0 && errno == EEXIST { continue }
+            guard fd >= 0 else { return String(cString: strerror(errno)) }
+            var failure: String?
+            if !writeAll(fd, bytes) || fchmod(fd, mode) != 0 || fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+            close(fd)
+            if failure == nil && renameat(dir, temporary, dir, name) != 0 { failure = String(cString: strerror(errno)) }
+            if failure != nil { unlinkat(dir, temporary, 0) }
+            return failure
+        }
+        return "no free temporary name beside it"
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = rest.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            rest = rest.dropFirst(n)
+        }
+        return true
+    }
+}
