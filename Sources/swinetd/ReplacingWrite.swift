@@ -19,12 +19,14 @@ enum ReplacingWrite {
         let dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dir >= 0 else { return String(cString: strerror(errno)) }
         defer { close(dir) }
-        // An existing table keeps its permissions (it may hold env values that are secret).
+        // An existing table keeps its permissions (it may hold env values
+        // that are secret); a new one is 0644 less the umask.
         var mode: mode_t = 0o644
+        var replacing = false
         var st = stat()
         if fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
             switch st.st_mode & S_IFMT {
-            case S_IFREG: mode = st.st_mode & 0o777
+            case S_IFREG: mode = st.st_mode & 0o777; replacing = true
             case S_IFLNK: return "it is a symbolic link, which is not followed (name the file it points to)"
             default: return "not a regular file"
             }
@@ -37,7 +39,7 @@ enum ReplacingWrite {
             if fd < 0 && errno == EEXIST { continue }
             guard fd >= 0 else { return String(cString: strerror(errno)) }
             var failure: String?
-            if !writeAll(fd, bytes) || fchmod(fd, mode) != 0 || fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+            if !writeAll(fd, bytes) || (replacing && fchmod(fd, mode) != 0) || fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
             close(fd)
             if failure == nil && renameat(dir, temporary, dir, name) != 0 { failure = String(cString: strerror(errno)) }
             if failure != nil { unlinkat(dir, temporary, 0) }

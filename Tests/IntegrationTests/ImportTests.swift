@@ -34,7 +34,7 @@ import Glibc
         let run = try runToEnd([swinetdBinary, "import"] + args + ["-o", out], timeout: 60)
         let table = readText(out) ?? ""
         var check: (status: Int32, output: String) = (-1, "")
-        if !table.isEmpty { check = try runToEnd([swinetdBinary, "check", "-f", out]) }
+        if !table.isEmpty { check = try runToEnd([swinetdBinary, "check", "-f", out], timeout: 60) }
         return Imported(status: run.status, table: table, report: run.output.split(separator: "\n").map(String.init),
                         checkStatus: check.status, checkOutput: check.output)
     }
