@@ -38,7 +38,7 @@ struct ImportOptions: ParsableArguments {
         let (yaml, served, mismatch) = ImportWriter.render(&result, source: source)
         if let mismatch {
             // Never write what would serve something other than what was read.
-            printError("swinetd import: the table would not hold exactly the services read (\(mismatch)): nothing written")
+            printError("swinetd import: \(mismatch): nothing written")
             throw ExitCode(2)
         }
         if served == 0 {

@@ -6,8 +6,9 @@
 /// the reason, so the table still loads and nothing read is lost.
 public enum ImportWriter {
     /// The table, how many of its services are not commented out, and
-    /// `mismatch`: why the table does not hold exactly the services read
-    /// (nil when it does; else it must not be written).
+    /// `mismatch`: why the table must not be written (nil when it may): it
+    /// does not hold exactly the services read, or it is too large for
+    /// swinetd to read.
     public static func render(_ result: inout ImportResult, source: String) -> (table: String, served: Int, mismatch: String?) {
         var services = mergeTwins(result.services)
         for i in services.indices { services[i].listen = collapse(services[i].listen) }
@@ -20,6 +21,10 @@ public enum ImportWriter {
         loader.diagnosticLimit = Int.max
         for _ in 0..<8 {
             let text = document(services, commented: commented, source: source)
+            // A table that swinetd would not read at all: say so before any loading (and its memory).
+            if text.utf8.count > TableLoader.maxFileSize {
+                return (text, 0, "the table would be \(text.utf8.count) bytes, more than the \(TableLoader.maxFileSize) a table may have (\(services.count) services)")
+            }
             guard case .failure(let errors) = loader.load(bytes: Array(text.utf8), file: "import") else { break }
             let owners = lineOwners(services, commented: commented, source: source)
             var progressed = false
@@ -52,19 +57,19 @@ public enum ImportWriter {
         case .failure(let errors):
             // With every service commented out the table is `services: {}`, which check refuses by design.
             if served.isEmpty, errors.diagnostics.count == 1, errors.diagnostics[0].message.hasPrefix("'services' is empty") { return nil }
-            return "it does not load: \(errors.diagnostics.first.map { comment($0.message) } ?? "no diagnostic")"
+            return "the table would not load: \(errors.diagnostics.first.map { comment($0.message) } ?? "no diagnostic")"
         case .success(let loaded):
             guard loaded.services.count == served.count else {
-                return "it holds \(loaded.services.count) services, not the \(served.count) read"
+                return "the table would hold \(loaded.services.count) services, not the \(served.count) read"
             }
             for (got, want) in zip(loaded.services, served) {
-                guard got.name == want.name else { return "it holds \(comment(got.name)) where \(comment(want.name)) was read" }
+                guard got.name == want.name else { return "the table would hold \(comment(got.name)) where \(comment(want.name)) was read" }
                 var same = got.listen.map(\.text) == want.listen && got.enabled == want.enabled && got.builtin == want.builtin
                     && got.transport == want.transport && got.user == want.user && got.group == want.group
                 if want.builtin == nil {
                     same = same && got.exec == want.exec && Array(got.argv.dropFirst()) == want.args && (want.argv0 == nil || got.argv.first == want.argv0)
                 }
-                guard same else { return "\(comment(want.name)) reads back with other settings than were read" }
+                guard same else { return "in the table \(comment(want.name)) would read back with other settings than were read" }
             }
             return nil
         }

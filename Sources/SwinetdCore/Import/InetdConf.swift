@@ -33,6 +33,7 @@ public struct InetdConf {
     func read(lines: [Substring], path: String) -> ImportResult {
         var result = ImportResult()
         var defaultHost: String?
+        var ports = ServicePorts.Cache()
         var i = 0
         while i < lines.count {
             let number = i + 1
@@ -64,7 +65,7 @@ public struct InetdConf {
                 if !disabled { defaultHost = String(words[0].dropLast()) }
                 continue
             }
-            if let s = entry(&words, path: path, line: number, defaultHost: defaultHost, result: &result) {
+            if let s = entry(&words, path: path, line: number, defaultHost: defaultHost, ports: &ports, result: &result) {
                 var s = s
                 s.enabled = !disabled
                 result.services.append(s)
@@ -91,7 +92,7 @@ public struct InetdConf {
     }
 
     /// One entry, or nil with a note saying why it was left out.
-    func entry(_ w: inout [String], path: String, line: Int, defaultHost: String?, result: inout ImportResult) -> ImportedService? {
+    func entry(_ w: inout [String], path: String, line: Int, defaultHost: String?, ports: inout ServicePorts.Cache, result: inout ImportResult) -> ImportedService? {
         func leftOut(_ why: String) -> ImportedService? {
             result.note(path, line, .leftOut, why)
             return nil
@@ -184,7 +185,7 @@ public struct InetdConf {
             s.listen = [field]
             s.name = ImportInput.basename(field).split(separator: ".").first.map(String.init) ?? "unix"
         } else {
-            guard let entry = ServicePorts.lookup(field, proto: isUDP ? "udp" : "tcp") else {
+            guard let entry = ports.lookup(field, proto: isUDP ? "udp" : "tcp") else {
                 return leftOut("\(shown): no such service in /etc/services for \(isUDP ? "udp" : "tcp") (write the port number)")
             }
             for host in hosts {

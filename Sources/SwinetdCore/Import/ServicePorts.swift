@@ -13,6 +13,21 @@ enum ServicePorts {
         var official: String?
     }
 
+    /// The lookups made so far: getservbyname and getservbyport read
+    /// /etc/services from the top each time, too slow for an inetd.conf of
+    /// a million lines.
+    struct Cache {
+        var entries: [String: Entry?] = [:]
+
+        mutating func lookup(_ field: String, proto: String) -> Entry? {
+            let key = proto + "/" + field
+            if let known = entries[key] { return known }
+            let entry = ServicePorts.lookup(field, proto: proto)
+            entries[key] = entry
+            return entry
+        }
+    }
+
     static func lookup(_ field: String, proto: String) -> Entry? {
         if !field.isEmpty, field.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
             guard field.count <= 5, let n = Int(field), n >= 1, n <= 65535 else { return nil }
