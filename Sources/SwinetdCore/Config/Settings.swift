@@ -146,7 +146,7 @@ extension Validation {
         if !folder.hasPrefix("/") {
             var buffer = [CChar](repeating: 0, count: 4096)
             guard getcwd(&buffer, buffer.count) != nil else { return text }
-            let cwd = String(cString: buffer)
+            let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             folder = folder.isEmpty ? cwd : cwd + "/" + folder
         }
         if folder == "/" { folder = "" }

@@ -80,7 +80,7 @@ extension XinetdConf {
             case "defaults" where words.count == 1:
                 current = Block(name: "defaults", file: file, line: number)
                 awaitingBrace = true
-            case "include", "includedir" where !followIncludes:
+            case "include" where !followIncludes, "includedir" where !followIncludes:
                 result.note(file, number, .leftOut, "\(first) is not followed here")
             case "include" where words.count == 2:
                 _ = parse(file: words[1], blocks: &blocks, defaults: &defaults, visited: &visited, result: &result, depth: depth + 1)
