@@ -169,7 +169,11 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         chmod(dir, 0o1777)
         let path = dir + "/shared.sock"
-        let tablePath = dir + "/t.yaml"
+        // The table itself in a folder of its own: as root, one in a folder
+        // others can write is refused.
+        let tableDir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: tableDir) }
+        let tablePath = tableDir + "/t.yaml"
         try "services:\n  s:\n    listen: \(path)\n    exec: /bin/echo\n".write(toFile: tablePath, atomically: false, encoding: .utf8)
         chmod(tablePath, 0o644)
         let check = try runToEnd([swinetdBinary, "check", "-f", tablePath])
@@ -178,6 +182,36 @@ import Glibc
         let d = try Daemon(table: "services:\n  s:\n    listen: \(path)\n    exec: /bin/echo\n")
         #expect(d.started, "\(d.log)")
         #expect(d.log.contains("s: exposed address=\(path) folder=\(dir) reason=\"every user can write it (mode 1777)\""), "\(d.log)")
+    }
+
+    /// F3: the socket's path runs through a folder another user owns; they
+    /// replace a folder below it by a symlink to a root-only folder. The
+    /// socket is not created there, and `check` warns of the folder.
+    @Test(.enabled(if: geteuid() == 0, "needs root: folders and a symlink owned by nobody"))
+    func anotherUsersSymlinkNeverSendsTheSocketIntoRootsFolder() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let app = dir + "/app"
+        mkdir(app, 0o755)
+        chown(app, 65534, 65534)
+        let secrets = dir + "/private"
+        mkdir(secrets, 0o700)
+        symlink(secrets, app + "/sub")                   // what nobody put in place of their folder
+        lchown(app + "/sub", 65534, 65534)
+        let path = app + "/sub/x.sock"
+        let table = "services:\n  s:\n    listen: \(path)\n    exec: /bin/echo\n"
+        let tableDir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: tableDir) }
+        try table.write(toFile: tableDir + "/t.yaml", atomically: false, encoding: .utf8)
+        chmod(tableDir + "/t.yaml", 0o644)
+        let check = try runToEnd([swinetdBinary, "check", "-f", tableDir + "/t.yaml"])
+        #expect(check.output.contains("warning: service 's': the socket \(path) is in"), "check warns:\n\(check.output)")
+        let d = try Daemon(table: table, waitForStart: false)
+        try waitUntil(20, "swinetd to start or give up:\n\(d.log)") { d.started || !d.isRunning || d.log.contains("x.sock") }
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(fileInode(secrets + "/x.sock") == nil, "the socket was created in the root-only folder:\n\(d.log)")
+        #expect(d.log.contains("a symlink owned by uid 65534, not root"), "\(d.log)")
     }
 }
 

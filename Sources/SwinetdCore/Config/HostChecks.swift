@@ -11,6 +11,9 @@ import Glibc
 /// StrictModes and cron do: the table, each handler, and every directory
 /// above them must be owned by root and writable by nobody else (a
 /// directory with the sticky bit, such as /tmp, may be writable by all).
+/// Files that swinetd reads are judged here but reached by TrustedPath,
+/// which walks the path a descriptor at a time so the file read is the
+/// file judged.
 enum HostChecks {
     // MARK: Files
 
@@ -51,50 +54,54 @@ enum HostChecks {
     /// else, as text to follow its name (" is writable by others (mode
     /// 0666)", " is in /srv, which is owned by uid 1000"), or nil.
     static func unsafeForRoot(_ path: String) -> String? {
-        guard geteuid() == 0, let real = realpath(path, nil) else { return nil }
+        // A path that cannot be resolved or looked at is not trusted: it
+        // may be missing only for the moment someone renames it away.
+        guard geteuid() == 0 else { return nil }
+        guard let real = realpath(path, nil) else { return ": \(Errno.current.text)" }
         let resolved = String(cString: real)
         free(real)
         var st = stat()
-        guard stat(resolved, &st) == 0 else { return nil }
+        guard stat(resolved, &st) == 0 else { return ": \(Errno.current.text)" }
         if let why = untrusted(st, isDirectory: false) { return " \(why)" }
         var dir = resolved
         while dir != "/" {
             dir = dir.lastIndex(of: "/").map { $0 == dir.startIndex ? "/" : String(dir[..<$0]) } ?? "/"
-            guard stat(dir, &st) == 0 else { return nil }
+            guard stat(dir, &st) == 0 else { return " is in \(dir): \(Errno.current.text)" }
             if let why = untrusted(st, isDirectory: true) { return " is in \(dir), which \(why)" }
         }
         return nil
     }
 
-    /// When swinetd runs as root: why the path that names an included file
-    /// could be another user's choice even where the file it reaches is
-    /// root's (a symlink of theirs to /etc/shadow, a FIFO dropped in a
-    /// sticky folder), as text to follow its name, or nil. Looks at the
-    /// path as written, never at what it leads to: a symlink on the way not
-    /// owned by root, and the file's folder writable by group or others,
-    /// sticky or not. `unsafeForRoot` then checks the file and folders the
-    /// path resolves to.
-    static func untrustedName(_ path: String) -> String? {
-        guard geteuid() == 0 else { return nil }
-        var st = stat()
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            prefix += "/" + part
-            guard lstat(prefix, &st) == 0 else { break }
-            if st.st_mode & S_IFMT == S_IFLNK && st.st_uid != 0 {
-                return prefix == path || "./" + path == prefix
-                    ? " is a symlink owned by uid \(st.st_uid), not root"
-                    : " is reached through \(prefix), a symlink owned by uid \(st.st_uid), not root"
-            }
-        }
-        let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        if stat(folder, &st) == 0 && (st.st_mode & 0o022) != 0 {
-            return " is in \(folder), which others can write (mode \(octal(st.st_mode & 0o7777)))"
+    /// How a folder on the way to the table or an included file could be
+    /// another user's choice, as text to follow "which" (TrustedPath.walk
+    /// asks it of each folder it passes through), or nil. Folders are
+    /// root's and writable by no one else, except that a sticky folder such
+    /// as /tmp may be passed through; the folder that holds the file (or a
+    /// symlink to it) may not be writable by group or others even when
+    /// sticky, since anyone could then drop a FIFO or a link of theirs there.
+    static func folderProblem(_ st: stat, holdsFile: Bool) -> String? {
+        if let why = untrusted(st, isDirectory: true) { return why }
+        if holdsFile && (st.st_mode & 0o022) != 0 { return "others can write (mode \(octal(st.st_mode & 0o7777)))" }
+        return nil
+    }
+
+    /// Who besides root and swinetd's own user can change what is in a
+    /// folder on the way to a UNIX socket ("every user can write it (mode
+    /// 1777)", "uid 1000 owns it"), or nil. A sticky folder passed through
+    /// (/tmp) is fine: no one else can replace root's folder in it; the
+    /// socket's own folder is not, as others can put a file at its name first.
+    static func socketFolderExposure(_ st: stat, holdsSocket: Bool) -> String? {
+        let mode = st.st_mode & 0o7777
+        let sticky = !holdsSocket && (mode & S_ISVTX) != 0
+        if mode & 0o002 != 0 && !sticky { return "every user can write it (mode \(octal(mode)))" }
+        if st.st_uid != 0 && st.st_uid != geteuid() { return "uid \(st.st_uid) owns it" }
+        if mode & 0o020 != 0 && !sticky && st.st_gid != 0 && st.st_gid != getegid() {
+            return "group \(st.st_gid) can write it (mode \(octal(mode)))"
         }
         return nil
     }
 
-    private static func untrusted(_ st: stat, isDirectory: Bool) -> String? {
+    static func untrusted(_ st: stat, isDirectory: Bool) -> String? {
         if st.st_uid != 0 { return "is owned by uid \(st.st_uid), not root" }
         let mode = st.st_mode & 0o7777
         let sticky = isDirectory && (mode & S_ISVTX) != 0
@@ -102,7 +109,7 @@ enum HostChecks {
         return nil
     }
 
-    private static func octal(_ mode: mode_t) -> String {
+    static func octal(_ mode: mode_t) -> String {
         let digits = String(mode, radix: 8)
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }

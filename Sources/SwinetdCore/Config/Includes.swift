@@ -51,17 +51,18 @@ extension Validation {
                     error(n, "'include' names more than \(Self.maxFiles) files")
                     return out
                 }
-                // Checked before a byte is read, so nothing of a file root
-                // would not have chosen reaches a diagnostic.
-                if let unsafe = HostChecks.untrustedName(path) ?? HostChecks.unsafeForRoot(path) {
-                    diagnostics.append(Diagnostic(file: path, mark: nil, message:
-                        "the included file \(path)\(unsafe); as root, swinetd reads only files that only root can change"))
-                    continue
-                }
+                // Opened by TrustedPath, which judges each step before a
+                // byte is read and reads from what it judged: a glob's list
+                // names only candidates, so nothing of a file root would not
+                // have chosen reaches a diagnostic.
                 let bytes: [UInt8]
-                switch FileBytes.read(path, limit: TableLoader.maxFileSize) {
+                switch TrustedPath.read(path, limit: TableLoader.maxFileSize) {
                 case .success(let b): bytes = b
-                case .failure(let f):
+                case .failure(.untrusted(let why)):
+                    diagnostics.append(Diagnostic(file: path, mark: nil, message:
+                        "the included file \(path)\(why); as root, swinetd reads only files that only root can change"))
+                    continue
+                case .failure(.unreadable(let f)):
                     error(n, "cannot read the included file \(path): \(f.text)")
                     continue
                 }

@@ -18,21 +18,29 @@ public struct ExposedSocket: Equatable, Sendable {
 }
 
 public enum SocketFolders {
-    /// Who else can write the folder of `path`, or nil when only root and
-    /// swinetd's own user can (or the folder cannot be read: opening the
-    /// socket will say why).
+    /// Who else could change what `path` leads to, or nil when only root
+    /// and swinetd's own user can (or the folder cannot be reached: opening
+    /// the socket will say why). Every folder on the way is looked at, the
+    /// deepest exposed one reported; a symlink on the way owned by someone
+    /// else is reported as such (as root, `run` refuses to follow it).
     public static func exposure(of path: String) -> (folder: String, reason: String)? {
+        var found: (folder: String, reason: String)?
         let folder = UnixSocketFile.split(path).folder
-        var st = stat()
-        guard stat(folder, &st) == 0 else { return nil }
-        let mode = String(st.st_mode & 0o7777, radix: 8)
-        let shown = String(repeating: "0", count: max(0, 4 - mode.count)) + mode
-        if st.st_mode & 0o002 != 0 { return (folder, "every user can write it (mode \(shown))") }
-        if st.st_uid != 0 && st.st_uid != geteuid() { return (folder, "uid \(st.st_uid) owns it") }
-        if st.st_mode & 0o020 != 0 && st.st_gid != 0 && st.st_gid != getegid() {
-            return (folder, "group \(st.st_gid) can write it (mode \(shown))")
+        let walked = TrustedPath.walk(folder, trustedOwners: [0, geteuid()]) { st, shown, _ in
+            if let why = HostChecks.socketFolderExposure(st, holdsSocket: false) { found = (shown, why) }
+            return nil
         }
-        return nil
+        switch walked {
+        case .success(let w):
+            defer { w.close() }
+            if let why = HostChecks.socketFolderExposure(w.st, holdsSocket: true) { return (w.shown, why) }
+            return found
+        case .failure(.untrusted(let why)):
+            // " is reached through /srv/app/run, a symlink owned by uid 1000, not root"
+            return (folder, "it" + why)
+        case .failure(.system):
+            return found
+        }
     }
 
     /// Every UNIX socket of `table` whose folder others can write, in table order.

@@ -31,24 +31,18 @@ public struct TableLoader {
 
     /// Reads and validates the table at `path`. A file that cannot be read
     /// is one diagnostic without a position; as root, so is a table that
-    /// others can write (see `HostChecks`).
+    /// others could change, which is then not read at all (see `TrustedPath`).
     public func load(path: String) -> Result<ServiceTable, TableErrors> {
         let bytes: [UInt8]
-        switch FileBytes.read(path, limit: Self.maxFileSize) {
+        switch TrustedPath.read(path, limit: Self.maxFileSize) {
         case .success(let b): bytes = b
-        case .failure(let f):
+        case .failure(.untrusted(let why)):
+            return .failure(TableErrors([Diagnostic(file: path, mark: nil, message:
+                "the table \(path)\(why); as root, swinetd reads only a table that only root can change")]))
+        case .failure(.unreadable(let f)):
             return .failure(TableErrors([Diagnostic(file: path, mark: nil, message: "cannot read the table: \(f.text)")]))
         }
-        let unsafe = HostChecks.unsafeForRoot(path).map {
-            Diagnostic(file: path, mark: nil, message: "the table \(path)\($0); as root, swinetd reads only a table that only root can change")
-        }
-        switch load(bytes: bytes, file: path) {
-        case .success(let table):
-            if let unsafe { return .failure(TableErrors([unsafe])) }
-            return .success(table)
-        case .failure(let errors):
-            return .failure(unsafe.map { TableErrors([$0] + errors.diagnostics, omitted: errors.omitted) } ?? errors)
-        }
+        return load(bytes: bytes, file: path)
     }
 
     public func load(bytes: [UInt8], file: String) -> Result<ServiceTable, TableErrors> {

@@ -27,16 +27,26 @@ enum FileBytes {
         case .failure(let e): return .failure(.system(e))
         }
         defer { closeDescriptor(fd) }
+        return read(descriptor: fd, limit: limit)
+    }
+
+    /// Why a file of mode `mode` is not one to read (nil for a regular file).
+    static func kindProblem(_ mode: mode_t) -> Failure? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return .system(.isDirectory)
+        case S_IFIFO: return .notRegular("a FIFO")
+        case S_IFCHR, S_IFBLK: return .notRegular("a device")
+        case S_IFSOCK: return .notRegular("a socket")
+        default: return .notRegular("of an unknown kind")
+        }
+    }
+
+    /// The whole of the open file `fd` (not closed here), at most `limit` bytes.
+    static func read(descriptor fd: Int32, limit: Int) -> Result<[UInt8], Failure> {
         var st = stat()
         guard fstat(fd, &st) == 0 else { return .failure(.system(.current)) }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: return .failure(.system(.isDirectory))
-        case S_IFIFO: return .failure(.notRegular("a FIFO"))
-        case S_IFCHR, S_IFBLK: return .failure(.notRegular("a device"))
-        case S_IFSOCK: return .failure(.notRegular("a socket"))
-        default: return .failure(.notRegular("of an unknown kind"))
-        }
+        if let problem = kindProblem(st.st_mode) { return .failure(problem) }
         if Int(st.st_size) > limit { return .failure(.tooLarge(limit: limit)) }
         var out: [UInt8] = []
         out.reserveCapacity(Int(st.st_size))

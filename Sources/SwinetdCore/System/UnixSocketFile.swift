@@ -33,14 +33,24 @@ enum UnixSocketFile {
             return .failure(OpenError(step: "bind", errno: .fileNameTooLong, message: "the socket path \(path) is too long"))
         }
         let (folder, name) = split(path)
-        // The folder may be a symlink (/var/run): it is followed once, here.
-        let folderFD = clinux_open_folder(folder)
-        guard folderFD >= 0 else {
-            let e = Errno.current
+        let folderFD: Int32
+        switch openFolder(folder) {
+        case .success(let fd): folderFD = fd
+        case .failure(.untrusted(let why)):
+            return .failure(OpenError(step: "bind", errno: .permissionDenied, message: "the folder \(folder) of the socket \(path)\(why)"))
+        case .failure(.system(let e)):
             return .failure(OpenError(step: "bind", errno: e, message: "bind \(path): \(e.text)"))
         }
         defer { closeDescriptor(folderFD) }
-        if let refused = removeLeftover(path, folder: folderFD, name: name, owner: owner) { return .failure(refused) }
+        // Bound and connected through the folder that was opened, never by
+        // the path again: someone who can rename a folder on the way cannot
+        // send the socket into another folder meanwhile.
+        let bindPath = "/proc/self/fd/\(folderFD)/\(name)"
+        guard bindPath.utf8.count <= ListenAddress.longestPath else {
+            return .failure(OpenError(step: "bind", errno: .fileNameTooLong, message:
+                "the socket name \(name) is too long to bind through its opened folder (\(bindPath))"))
+        }
+        if let refused = removeLeftover(path, via: bindPath, folder: folderFD, name: name, owner: owner) { return .failure(refused) }
 
         let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         let fd = socket(AF_UNIX, flags, 0)
@@ -49,7 +59,7 @@ enum UnixSocketFile {
         // owner and mode wanted. bind never follows a symlink at the path
         // (it fails with EADDRINUSE on anything there).
         let old = umask(0o177)
-        let bound = withAddress(path) { bind(fd, $0, $1) }
+        let bound = withAddress(bindPath) { bind(fd, $0, $1) }
         let bindError = Errno.current
         umask(old)
         guard bound == 0 else {
@@ -71,9 +81,29 @@ enum UnixSocketFile {
         return .success(fd)
     }
 
+    /// An O_PATH descriptor of the socket's folder. As root, reached by
+    /// TrustedPath: a symlink on the way is followed only when root owns it
+    /// (so no other user can send the socket into a folder of root's
+    /// choosing); folders may be others' (an app's runtime folder), which
+    /// `SocketFolders.exposure` warns about. As another user, the folder
+    /// path as the kernel resolves it.
+    private static func openFolder(_ folder: String) -> Result<Int32, TrustedPath.Failure> {
+        guard geteuid() == 0 else {
+            let fd = clinux_open_folder(folder)
+            return fd >= 0 ? .success(fd) : .failure(.system(.current))
+        }
+        switch TrustedPath.walk(folder, trustedOwners: [0], judgeFolder: { _, _, _ in nil }) {
+        case .success(let w):
+            guard w.st.st_mode & S_IFMT == S_IFDIR else { w.close(); return .failure(.system(.notDirectory)) }
+            if let parent = w.folder { closeDescriptor(parent) }
+            return .success(w.fd)
+        case .failure(let f): return .failure(f)
+        }
+    }
+
     /// A leftover at the path: a socket of ours (or of `owner`) that nobody
     /// answers on is unlinked; anything else is refused and left alone.
-    private static func removeLeftover(_ path: String, folder: Int32, name: String, owner: uid_t?) -> OpenError? {
+    private static func removeLeftover(_ path: String, via bindPath: String, folder: Int32, name: String, owner: uid_t?) -> OpenError? {
         var st = stat()
         guard fstatat(folder, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
         guard st.st_mode & S_IFMT == S_IFSOCK else {
@@ -83,7 +113,7 @@ enum UnixSocketFile {
         guard st.st_uid == geteuid() || st.st_uid == owner else {
             return OpenError(step: "lstat", errno: .fileExists, message: "\(path) is a socket of uid \(st.st_uid), left alone")
         }
-        switch connect(path) {
+        switch connect(bindPath) {
         case .success(let fd):
             closeDescriptor(fd)
             return OpenError(step: "connect", errno: .addressInUse, message: "something already answers on \(path)")
