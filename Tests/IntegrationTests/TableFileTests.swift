@@ -138,9 +138,12 @@ import Glibc
         chmod(table, 0o666)
         let (status, text) = try runToEnd([swinetdBinary, "check", "-f", table])
         #expect(status == 1)
+        // A table others could change is not read at all, so its handler is judged once the table is root's.
         #expect(text.contains("\(table): error: the table \(table) is writable by others (mode 0666)"), "\(text)")
-        #expect(text.contains("\(table):4:11: error: 'exec' \(handler) is writable by others (mode 0757)"), "\(text)")
         chmod(table, 0o644)
+        let (statusHandler, textHandler) = try runToEnd([swinetdBinary, "check", "-f", table])
+        #expect(statusHandler == 1)
+        #expect(textHandler.contains("\(table):4:11: error: 'exec' \(handler) is writable by others (mode 0757)"), "\(textHandler)")
         chmod(handler, 0o755)
         chmod(dir, 0o777)
         let (status2, text2) = try runToEnd([swinetdBinary, "check", "-f", table])
