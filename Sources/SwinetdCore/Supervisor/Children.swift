@@ -138,14 +138,30 @@ enum ExitStatus: Equatable {
 }
 
 enum Processes {
-    /// waitpid until none is left: SIGCHLDs merge, so one signal may stand
-    /// for hundreds of exits.
-    static func reapAll(_ body: (pid_t, Int32) -> Void) {
-        var status: Int32 = 0
+    /// Reaps every child that has exited, one at a time, until none is
+    /// left: SIGCHLDs merge, so one signal may stand for hundreds of exits.
+    /// Each is first only found (waitid with WNOWAIT) and given to
+    /// `whileHeld` while its zombie still holds the pid: until the reap,
+    /// neither that pid nor the process group id it leads can be given to a
+    /// new process, so a signal to them reaches only what was the child's.
+    /// Then it is reaped and given to `body` with waitpid's status.
+    /// `only`: that child alone (the unit tests', among the test runner's).
+    static func reapAll(only: pid_t? = nil, whileHeld: (pid_t) -> Void = { _ in }, _ body: (pid_t, Int32) -> Void) {
         while true {
-            let pid = waitpid(-1, &status, WNOHANG)
-            if pid < 0 && errno == EINTR { continue }
-            if pid <= 0 { return }
+            // Zeroed: with WNOHANG, waitid returns 0 with si_pid 0 when no
+            // child has exited yet.
+            var info = siginfo_t()
+            let found = waitid(only == nil ? P_ALL : P_PID, id_t(only ?? 0), &info, WEXITED | WNOHANG | WNOWAIT)
+            if found < 0 && errno == EINTR { continue }
+            let pid = info._sifields._sigchld.si_pid
+            if found < 0 || pid <= 0 { return }   // ECHILD: no child at all
+            whileHeld(pid)
+            var status: Int32 = 0
+            var reaped: pid_t
+            repeat { reaped = waitpid(pid, &status, WNOHANG) } while reaped < 0 && errno == EINTR
+            // The zombie waits to be taken; should it somehow not be, stop
+            // rather than find it again and again: the next SIGCHLD retries.
+            guard reaped == pid else { return }
             body(pid, status)
         }
     }
@@ -163,14 +179,16 @@ extension Supervisor {
     /// of the handler keeps it open.
     func reapChildren() {
         var freedGlobal = false
-        Processes.reapAll { pid, status in
+        Processes.reapAll(whileHeld: { pid in
+            if children.byPID[pid]?.connection != nil { killLeftovers(pid) }
+        }) { pid, status in
             guard let child = children.remove(pid) else {
                 // The table loader (reaped unseen), or the upgrade's check.
                 upgradeCheckReaped(pid, ExitStatus(status))
                 return
             }
             logExit(pid, child, ExitStatus(status), now)
-            if let fd = child.connection { endLeftovers(pid, connection: fd) }
+            if let fd = child.connection { endConnection(afterExitOf: fd) }
             if let address = child.waitAddress { waitHandlerEnded(pid, child, address) }
             if let group = child.group, var table = sources[child.service] {
                 table.ended(group, now: now)

@@ -12,11 +12,14 @@ import Glibc
 /// (nowait) handler, close-on-exec and never given to anyone, and the
 /// connection is what it tracks: shutdown(2) acts on the socket, not on a
 /// descriptor, so every process that holds it sees it end, wherever that
-/// process went. SHUT_WR still sends what is queued before the FIN, so a
-/// reply written just before the handler exited arrives whole.
+/// process went. Both ways: SHUT_WR sends what is queued, then the FIN, so
+/// a reply written just before the handler exited arrives whole; SHUT_RD
+/// gives a leftover that reads the connection end of file, so it stops
+/// rather than wait on a client that was told the service is done.
 ///
 /// - When the handler exits: whatever is still in its process group gets
-///   SIGKILL, and the connection is shut down and the copy closed.
+///   SIGKILL (systemd's KillMode=control-group for an Accept=yes unit),
+///   and the connection is shut down and the copy closed.
 /// - At `timeout`: the connection is shut down with the SIGTERM (the
 ///   handler's group then gets SIGKILL 5 s later as before), and the copy
 ///   is closed when the handler is reaped.
@@ -27,18 +30,24 @@ import Glibc
 /// down would end the service; their handlers get only the `timeout`
 /// signals, to their process group.
 extension Supervisor {
-    /// `pid`, a connection's handler, has been reaped.
-    func endLeftovers(_ pid: pid_t, connection fd: Int32) {
-        // Its group, only if something is left in it: the group's id cannot
-        // be another's while a member lives. Never kill(pid): reaped, that
-        // pid may already be another process's.
+    /// `pid`, a connection's handler, has exited and is not reaped yet:
+    /// SIGKILL what is left of its process group. Before the reap, because
+    /// the zombie holds the pid: reaped with its group empty, the pid, and
+    /// so the group id, may at once be a new session leader's. Never
+    /// kill(pid) alone: the zombie needs no signal.
+    func killLeftovers(_ pid: pid_t) {
         kill(-pid, SIGKILL)
+    }
+
+    /// A connection's handler has been reaped: end the connection for what
+    /// still holds it, and close the master's copy.
+    func endConnection(afterExitOf fd: Int32) {
         endConnection(fd)
         closeDescriptor(fd)
     }
 
     /// Ends the connection for every process that holds it: the client
-    /// reads what was queued, then end of file.
+    /// reads what was queued, then end of file, and so does a leftover.
     func endConnection(_ fd: Int32) {
         _ = shutdown(fd, Int32(SHUT_RDWR))
     }
