@@ -147,6 +147,52 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
         _ = try pidFrom(pidFile)
     }
 
+    /// `timeout`'s SIGTERM is the handler's notice, not the end of its
+    /// connection: a handler that traps it may still say goodbye (an FTP or
+    /// SMTP server's "421"), which the client must receive.
+    @Test func aHandlerThatTrapsTheTimeoutsTermCanStillSayGoodbye() throws {
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              polite:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "trap 'echo 421 timeout; exit 0' TERM; echo 220 hello; sleep 311 & wait"]
+                timeout: 1
+            """
+        }
+        let fd = try connectOnly(p[0])
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 10)
+        #expect(r.eof, "the client got no EOF within 10 s of a 1 s timeout:\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "220 hello\n421 timeout\n", "\(d.log)")
+    }
+
+    /// A handler that ignores SIGTERM keeps its connection through the
+    /// 5 s grace (what it writes then still arrives), and loses it at the
+    /// SIGKILL step.
+    @Test func aHandlerThatIgnoresTheTimeoutsTermIsCutAtTheKill() throws {
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              deaf:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "trap '' TERM; echo hi; sleep 2; echo still-here; exec sleep 312"]
+                timeout: 1
+            """
+        }
+        let fd = try connectOnly(p[0])
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 15)
+        #expect(r.eof, "the client got no EOF within 15 s of a 1 s timeout (SIGKILL at 6 s):\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\nstill-here\n", "\(d.log)")
+        try d.waitForLog("deaf: timeout pid=", count: 2)
+        #expect(d.log.contains("signal=SIGKILL"), "\(d.log)")
+    }
+
     @Test(.enabled(if: hasSetsid, "needs setsid(1) (util-linux)"))
     func anUpgradeHandsOverWhatEndsALeftoversConnection() throws {
         let dir = makeTempDir()

@@ -19,7 +19,8 @@ struct Child: Equatable, Codable {
     /// A wait handler: the socket it was given.
     var waitAddress: ListenAddress? = nil
     /// A connection's handler: the master's own copy of the connection,
-    /// shut down when the handler exits or times out (see Leftovers.swift).
+    /// shut down when the handler exits or gets its `timeout`'s SIGKILL
+    /// (see Leftovers.swift).
     var connection: Int32? = nil
 
     enum TimeoutState: Equatable, Codable {
@@ -235,9 +236,11 @@ extension Supervisor {
         for (pid, signal) in children.timeouts(now: now, killAfter: Self.timeoutKillAfter) {
             if let child = children.byPID[pid] {
                 log.event(.warning, child.service, "timeout", ["pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal))])
-                // A child that left the handler's session escapes the signal,
-                // not the end of the connection.
-                if signal == SIGTERM, let fd = child.connection { endConnection(fd) }
+                // At the SIGKILL, not the SIGTERM: until then the handler
+                // may still tell its client why it goes (an FTP or SMTP
+                // "421"). A child that left the handler's session escapes
+                // the signal, not the end of the connection.
+                if signal == SIGKILL, let fd = child.connection { endConnection(fd) }
             }
             Processes.signalGroup(pid, signal)
         }

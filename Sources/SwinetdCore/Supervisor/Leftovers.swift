@@ -20,9 +20,9 @@ import Glibc
 /// - When the handler exits: whatever is still in its process group gets
 ///   SIGKILL (systemd's KillMode=control-group for an Accept=yes unit),
 ///   and the connection is shut down and the copy closed.
-/// - At `timeout`: the connection is shut down with the SIGTERM (the
-///   handler's group then gets SIGKILL 5 s later as before), and the copy
-///   is closed when the handler is reaped.
+/// - At `timeout`: SIGTERM, then 5 s later SIGKILL to the handler's group
+///   and the connection shut down, unless the handler exited first. Not
+///   at the SIGTERM: a handler that catches it may still say goodbye.
 /// - At stop, when the grace has run out: shut down with the SIGKILL.
 ///
 /// Wait services (`wait: true`, UDP) hand their handler the listening
