@@ -193,6 +193,36 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
         #expect(d.log.contains("signal=SIGKILL"), "\(d.log)")
     }
 
+    /// Documented (swinetd.yaml(5), What a handler leaves behind): the
+    /// master's copy of the connection means a handler that closes it and
+    /// keeps running gives its client end of file when it exits, not when
+    /// it closes. This pins that, so that changing it is a decision: the
+    /// client gets all the data and its EOF, and the handler has been
+    /// reaped by then.
+    @Test func aHandlerThatClosesItsConnectionAndGoesOnGivesEOFWhenItExits() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pidFile = dir + "/handler.pid"   // not killed at the end: it exits, and its pid may be another's by then
+        let (d, p) = try startDaemon { p in
+            """
+            services:
+              closer:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "echo $$ > \(pidFile); echo hi; exec >&- 2>&- <&-; sleep 2"]
+            """
+        }
+        let fd = try connectOnly(p[0])
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        let r = readToEnd(fd, seconds: 10)
+        let handler = try pidFrom(pidFile)
+        let runningAtEOF = isAlive(handler)
+        #expect(r.eof, "the client got no EOF within 10 s of a handler that exits after 2 s:\n\(d.log)")
+        #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
+        #expect(!runningAtEOF, "the client got EOF while the handler still ran: the master no longer holds the connection until the handler exits (update swinetd.yaml(5) if that is meant)")
+    }
+
     @Test(.enabled(if: hasSetsid, "needs setsid(1) (util-linux)"))
     func anUpgradeHandsOverWhatEndsALeftoversConnection() throws {
         let dir = makeTempDir()

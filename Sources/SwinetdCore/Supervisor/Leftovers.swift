@@ -25,6 +25,10 @@ import Glibc
 ///   at the SIGTERM: a handler that catches it may still say goodbye.
 /// - At stop, when the grace has run out: shut down with the SIGKILL.
 ///
+/// The price of the copy: a handler that closes its connection and goes on
+/// running gives its client end of file only when it exits (documented in
+/// swinetd.yaml(5), and pinned by a test).
+///
 /// Wait services (`wait: true`, UDP) hand their handler the listening
 /// socket itself: there is no connection to end, and shutting the socket
 /// down would end the service; their handlers get only the `timeout`
