@@ -15,6 +15,15 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
     /// Reads `fd` until end of file or `seconds` without data; `eof` says
     /// which. The bound is what makes "the client never gets EOF" a failure
     /// rather than a hang.
+    /// A client that connects, sends nothing (ends its side at once) and
+    /// reads until end of file or `seconds`.
+    func askingNothing(_ port: UInt16, seconds: Int) throws -> (bytes: [UInt8], eof: Bool) {
+        let fd = try connectOnly(port)
+        defer { close(fd) }
+        shutdown(fd, Int32(SHUT_WR))
+        return readToEnd(fd, seconds: seconds)
+    }
+
     func readToEnd(_ fd: Int32, seconds: Int, slowly: Bool = false) -> (bytes: [UInt8], eof: Bool) {
         var tv = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -63,10 +72,7 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
                 args: ["-c", "sleep 302 & echo $! > \(pidFile); echo hi; exit 0"]
             """
         }
-        let fd = try connectOnly(p[0])
-        defer { close(fd) }
-        shutdown(fd, Int32(SHUT_WR))
-        let r = readToEnd(fd, seconds: 5)
+        let r = try askingNothing(p[0], seconds: 5)
         #expect(r.eof, "the client got no EOF within 5 s after the handler exited:\n\(d.log)")
         #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
         let leftover = try pidFrom(pidFile)
@@ -112,10 +118,7 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
                 args: ["-c", "setsid sleep 303 & echo $! > \(pidFile); echo hi; exit 0"]
             """
         }
-        let fd = try connectOnly(p[0])
-        defer { close(fd) }
-        shutdown(fd, Int32(SHUT_WR))
-        let r = readToEnd(fd, seconds: 5)
+        let r = try askingNothing(p[0], seconds: 5)
         #expect(r.eof, "the client got no EOF within 5 s after the handler exited:\n\(d.log)")
         #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
         _ = try pidFrom(pidFile)   // for the clean-up
@@ -137,10 +140,7 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
                 timeout: 2
             """
         }
-        let fd = try connectOnly(p[0])
-        defer { close(fd) }
-        shutdown(fd, Int32(SHUT_WR))
-        let r = readToEnd(fd, seconds: 8)
+        let r = try askingNothing(p[0], seconds: 8)
         #expect(r.eof, "the client got no EOF within 8 s of a 2 s timeout:\n\(d.log)")
         #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\n")
         #expect(d.log.contains("stuck: timeout pid="), "\(d.log)")
@@ -161,10 +161,7 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
                 timeout: 1
             """
         }
-        let fd = try connectOnly(p[0])
-        defer { close(fd) }
-        shutdown(fd, Int32(SHUT_WR))
-        let r = readToEnd(fd, seconds: 10)
+        let r = try askingNothing(p[0], seconds: 10)
         #expect(r.eof, "the client got no EOF within 10 s of a 1 s timeout:\n\(d.log)")
         #expect(String(decoding: r.bytes, as: UTF8.self) == "220 hello\n421 timeout\n", "\(d.log)")
     }
@@ -183,10 +180,7 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
                 timeout: 1
             """
         }
-        let fd = try connectOnly(p[0])
-        defer { close(fd) }
-        shutdown(fd, Int32(SHUT_WR))
-        let r = readToEnd(fd, seconds: 15)
+        let r = try askingNothing(p[0], seconds: 15)
         #expect(r.eof, "the client got no EOF within 15 s of a 1 s timeout (SIGKILL at 6 s):\n\(d.log)")
         #expect(String(decoding: r.bytes, as: UTF8.self) == "hi\nstill-here\n", "\(d.log)")
         try d.waitForLog("deaf: timeout pid=", count: 2)
@@ -212,10 +206,7 @@ let hasSetsid = FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid")
                 args: ["-c", "echo $$ > \(pidFile); echo hi; exec >&- 2>&- <&-; sleep 2"]
             """
         }
-        let fd = try connectOnly(p[0])
-        defer { close(fd) }
-        shutdown(fd, Int32(SHUT_WR))
-        let r = readToEnd(fd, seconds: 10)
+        let r = try askingNothing(p[0], seconds: 10)
         let handler = try pidFrom(pidFile)
         let runningAtEOF = isAlive(handler)
         #expect(r.eof, "the client got no EOF within 10 s of a handler that exits after 2 s:\n\(d.log)")
