@@ -7,6 +7,7 @@ import Glibc
 /// The swinetd binary that `swift build` put beside this test bundle, or the
 /// one `SWINETD_TEST_BINARY` names (to show that a test fails on an older build).
 let swinetdBinary: String = {
+    _ = testUmask
     if let other = ProcessInfo.processInfo.environment["SWINETD_TEST_BINARY"], !other.isEmpty { return other }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
@@ -67,8 +68,14 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
+/// The tests write tables and handlers with the modes swinetd's StrictModes
+/// wants as root (0644, not the 0664 a umask of 002 gives), whatever the
+/// umask of the user who runs them: set once, before any test writes a file.
+let testUmask: Void = { _ = umask(0o022) }()
+
 /// A private temporary directory for one test.
 func makeTempDir() -> String {
+    _ = testUmask
     var template = Array((NSTemporaryDirectory() + "swinetd-test-XXXXXX").utf8CString)
     guard let p = mkdtemp(&template) else { fatalError("mkdtemp failed") }
     return String(cString: p)
