@@ -58,6 +58,20 @@ import Glibc
         }
         #expect(PeerBudget.key(v4(1, port: 1000)) == PeerBudget.key(v4(1, port: 60000)))
         #expect(PeerBudget.key(v4(1, port: 1000)) != PeerBudget.key(v4(2, port: 1000)))
+        func v6(_ last: UInt8, port: UInt16, prefix: UInt8 = 0x20) -> sockaddr_storage {
+            var s = sockaddr_storage()
+            withUnsafeMutableBytes(of: &s) { raw in
+                raw.storeBytes(of: sa_family_t(AF_INET6), toByteOffset: 0, as: sa_family_t.self)
+                raw[2] = UInt8(port >> 8); raw[3] = UInt8(port & 0xff)
+                raw[8] = prefix; raw[9] = 0x01; raw[23] = last
+            }
+            return s
+        }
+        #expect(PeerBudget.key(v6(1, port: 1)) == PeerBudget.key(v6(200, port: 9)), "one /64 is one peer")
+        #expect(PeerBudget.key(v6(1, port: 1)) != PeerBudget.key(v6(1, port: 1, prefix: 0x30)))
+        var mapped = v6(0, port: 5, prefix: 0)
+        withUnsafeMutableBytes(of: &mapped) { raw in raw[9] = 0; raw[18] = 0xff; raw[19] = 0xff; raw[20] = 127; raw[23] = 1 }
+        #expect(PeerBudget.key(mapped) == PeerBudget.key(v4(1, port: 6)), "an IPv4-mapped address is its IPv4 address")
         var budget = PeerBudget()
         let start = 1000 * second
         for port in 0..<UInt16(5000) { _ = budget.take(PeerBudget.key(v4(1, port: port)), now: start) }

@@ -2,9 +2,10 @@
 import Glibc
 #endif
 
-/// How many answers a UDP builtin may still send each peer (its address,
-/// whatever the port: one host sending from thousands of ports is one peer
-/// and cannot fill the table alone): a burst of 20, then 5 a second.
+/// How many answers a UDP builtin may still send each peer (its IPv4
+/// address or IPv6 /64, whatever the port: one host sending from thousands
+/// of ports or addresses of its /64 is one peer and cannot fill the table
+/// alone): a burst of 20, then 5 a second.
 ///
 /// A datagram bouncing between a builtin and another server that answers
 /// it (another builtin, another inetd's echo, here or on another host, on
@@ -26,14 +27,17 @@ struct PeerBudget {
     private var peers: [[UInt8]: (bucket: TokenBucket, seen: UInt64)] = [:]
     private var swept: UInt64?
 
-    /// A peer's key: the family and the address, without port (or IPv6's
-    /// flow label and scope).
+    /// A peer's key: an IPv4 address, or an IPv6 /64 (one host commonly
+    /// has a whole /64 to send from), never the port; an IPv4-mapped IPv6
+    /// address is its IPv4 address.
     static func key(_ from: sockaddr_storage) -> [UInt8] {
         var address = from
         return withUnsafeBytes(of: &address) { raw in
             switch Int32(from.ss_family) {
             case AF_INET: return [4] + Array(raw[4..<8])
-            case AF_INET6: return [6] + Array(raw[8..<24])
+            case AF_INET6:
+                if raw[8..<18].allSatisfy({ $0 == 0 }) && raw[18] == 0xff && raw[19] == 0xff { return [4] + Array(raw[20..<24]) }
+                return [6] + Array(raw[8..<16])
             default: return Array(raw.prefix(MemoryLayout<sockaddr_storage>.size))
             }
         }
