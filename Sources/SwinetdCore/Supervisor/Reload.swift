@@ -99,7 +99,8 @@ extension Supervisor {
             log.event(.notice, s.name, "listening", ["address": .string(address.description), "from": .string(handed.origin)])
             return true
         }
-        if let path = address.path, let exposed = SocketFolders.exposure(of: path) {
+        // Said once, not again at each retry of an address that did not open.
+        if s.unopened[address] == nil, let path = address.path, let exposed = SocketFolders.exposure(of: path) {
             log.event(.warning, s.name, "exposed", ["address": .string(path), "folder": .string(exposed.folder), "reason": .string(exposed.reason)])
         }
         switch Socket.listen(address, backlog: s.config.backlog, file: file) {
@@ -111,6 +112,7 @@ extension Supervisor {
         case .failure(let e) where s.config.isOptional(address)
             && (e.errno == .addressFamilyNotSupported || e.errno == .addressNotAvailable):
             // A host without IPv6: the IPv4 half of `PORT` or `localhost:PORT` still serves.
+            s.unopened[address] = nil
             log.event(.warning, s.name, "skipped", ["address": .string(address.description), "error": .string(e.errno.text)])
             return true
         case .failure(let e):

@@ -126,6 +126,8 @@ extension Supervisor {
                 let address = job.plan.open[job.next]
                 job.next += 1
                 let s = services[job.plan.owners[address]!]!
+                // A retry of an address that had not opened may have opened it meanwhile.
+                if listeners[address]?.owner == s.name { continue }
                 if openListener(address, for: s) { refresh(s) } else { job.outcome.failed += 1 }
             case .done:
                 break

@@ -54,9 +54,9 @@ final class ServiceState {
     /// they are tried again on their own and at the next reload.
     var unopened: [ListenAddress: String] = [:]
     /// The wait before the next try of `unopened` on its own (UnopenedRetry),
-    /// and whether that try is scheduled.
+    /// and when that try is due, if it is scheduled.
     var unopenedRetryDelay: UInt64?
-    var unopenedRetryScheduled = false
+    var unopenedRetryAt: UInt64?
 
     static let firstRetry: UInt64 = 100 * Nanoseconds.perMillisecond
     static let lastRetry: UInt64 = 5 * Nanoseconds.perSecond

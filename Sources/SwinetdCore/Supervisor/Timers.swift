@@ -33,7 +33,7 @@ struct Timers {
         /// The metrics listeners' scrape budget has its next token.
         case metricsBudget
         /// A service's addresses that did not open get another try.
-        case retryUnopened(service: String)
+        case retryUnopened(service: String, at: UInt64)
     }
 
     private struct Entry: Comparable {
@@ -98,8 +98,8 @@ extension Supervisor {
                 upgradeCheckTimedOut(pid)
             case .metricsBudget:
                 metricsBudgetReady()
-            case .retryUnopened(let name):
-                if let s = services[name] { retryUnopened(s) }
+            case .retryUnopened(let name, let at):
+                if let s = services[name] { retryUnopened(s, at: at) }
             }
         }
     }

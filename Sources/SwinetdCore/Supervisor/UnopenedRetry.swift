@@ -10,15 +10,24 @@ extension Supervisor {
     static let unopenedLastRetry: UInt64 = 60 * Nanoseconds.perSecond
 
     func scheduleUnopenedRetry(_ s: ServiceState) {
-        guard !s.unopened.isEmpty, !s.unopenedRetryScheduled, !admission.stopping else { return }
-        let delay = s.unopenedRetryDelay ?? Self.unopenedFirstRetry
-        s.unopenedRetryScheduled = true
-        timers.add(.retryUnopened(service: s.name), at: Nanoseconds.adding(now, delay))
+        guard !s.unopened.isEmpty, s.unopenedRetryAt == nil, !admission.stopping else { return }
+        let at = Nanoseconds.adding(now, s.unopenedRetryDelay ?? Self.unopenedFirstRetry)
+        s.unopenedRetryAt = at
+        timers.add(.retryUnopened(service: s.name, at: at), at: at)
     }
 
-    func retryUnopened(_ s: ServiceState) {
-        s.unopenedRetryScheduled = false
+    /// `at` tells this state's own timer from one a removed service of the
+    /// same name left behind (timers are never cancelled).
+    func retryUnopened(_ s: ServiceState, at: UInt64) {
+        guard s.unopenedRetryAt == at else { return }
+        s.unopenedRetryAt = nil
         guard !admission.stopping else { return }
+        // A reload under way opens and closes addresses step by step from a
+        // plan made at its start: try again once it is done.
+        if reloadJob != nil {
+            scheduleUnopenedRetry(s)
+            return
+        }
         // A reload may have dropped the address, or opened it meanwhile.
         let wanted = Set(s.config.addresses)
         s.unopened = s.unopened.filter { wanted.contains($0.key) && listeners[$0.key] == nil }
