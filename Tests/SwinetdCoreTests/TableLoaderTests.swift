@@ -181,6 +181,15 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
                 == ["t.yaml:2:52: error: 'limits.as' must be a size such as 10M, or unlimited, not 'lots'"])
     }
 
+    /// A drop-in's name is any user's choice where it can write the folder:
+    /// a newline or ESC in it must not forge lines of `check` or the log.
+    @Test func aDiagnosticIsOneLineWhateverTheFileIsNamed() {
+        let d = Diagnostic(file: "/d/a\nswinetd: stopped\u{1b}[31m.yaml", mark: Mark(line: 1, column: 1), message: "unknown key 'x\u{202e}y'")
+        #expect(d.description == "/d/a\\u000aswinetd: stopped\\u001b[31m.yaml:1:1: error: unknown key 'x\\u202ey'")
+        #expect(Diagnostic(file: "/etc/swinetd/é.yaml", mark: nil, message: "m").description == "/etc/swinetd/é.yaml: error: m",
+                "a name that is merely not ASCII is shown as it is")
+    }
+
     @Test func aMissingFileIsOneLine() {
         guard case .failure(let e) = TableLoader().load(path: "/nonexistent/swinetd.yaml") else {
             Issue.record("loaded a missing file")

@@ -44,7 +44,11 @@ public struct Diagnostic: Error, Equatable, Sendable, Codable, CustomStringConve
         self.message = message
     }
 
+    /// One line, whatever the file's name and the text quoted from it hold:
+    /// any user may name a drop-in in a folder it can write, and a newline,
+    /// ESC or bidi control there would forge lines of `check` and the log.
     public var description: String {
+        let file = LogText.visible(self.file), message = LogText.visible(self.message)
         if let mark {
             return "\(file):\(mark.line):\(mark.column): error: \(message)"
         }

@@ -14,6 +14,23 @@ enum LogText {
             || (v >= 0x2066 && v <= 0x2069) || v == 0xfeff
     }
 
+    /// `s` with each dangerous character (see `isDangerous`) written as
+    /// \uXXXX and the rest as it is: for text shown to a person rather
+    /// than parsed back (a diagnostic's file name and message).
+    static func visible(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { isDangerous($0.value) }) else { return s }
+        var out = ""
+        for c in s.unicodeScalars {
+            if isDangerous(c.value) {
+                let h = String(c.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: max(0, 4 - h.count)) + h
+            } else {
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
     /// A text value: bare when it is plain, else double-quoted with escapes.
     static func appendText(_ s: String, to line: inout [UInt8]) {
         var plain = !s.isEmpty
