@@ -39,10 +39,16 @@ enum ReplacingWrite {
             if fd < 0 && errno == EEXIST { continue }
             guard fd >= 0 else { return String(cString: strerror(errno)) }
             var failure: String?
-            if !writeAll(fd, bytes) || (replacing && fchmod(fd, mode) != 0) || fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+            // A replaced table keeps its owner and group too (root:swinetd
+            // 0640, say), then its mode (fchown may clear set-id bits).
+            if !writeAll(fd, bytes) { failure = errno == 0 ? "short write" : String(cString: strerror(errno)) }
+            else if replacing && (fchown(fd, st.st_uid, st.st_gid) != 0 || fchmod(fd, mode) != 0) { failure = String(cString: strerror(errno)) }
+            else if fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
             close(fd)
             if failure == nil && renameat(dir, temporary, dir, name) != 0 { failure = String(cString: strerror(errno)) }
             if failure != nil { unlinkat(dir, temporary, 0) }
+            // The rename itself survives a crash once the folder is on disk.
+            else { _ = fsync(dir) }
             return failure
         }
         return "no free temporary name beside it"
@@ -53,6 +59,7 @@ enum ReplacingWrite {
         while !rest.isEmpty {
             let n = rest.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
+            if n == 0 { errno = 0 }
             if n <= 0 { return false }
             rest = rest.dropFirst(n)
         }

@@ -227,7 +227,7 @@ extension ImportedService {
         if !env.isEmpty { key("env", "{" + env.map { "\(YAMLText.scalar($0.0)): \(YAMLText.scalar($0.1))" }.joined(separator: ", ") + "}") }
         if let nice { key("nice", String(nice)) }
         if let umask { key("umask", YAMLText.quoted(umask)) }
-        if !limits.isEmpty { key("limits", "{" + limits.map { "\($0.0): \($0.1.allSatisfy(\.isNumber) ? $0.1 : YAMLText.scalar($0.1))" }.joined(separator: ", ") + "}") }
+        if !limits.isEmpty { key("limits", "{" + limits.map { "\($0.0): \(!$0.1.isEmpty && $0.1.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) ? $0.1 : YAMLText.scalar($0.1))" }.joined(separator: ", ") + "}") }
         return lines.joined(separator: "\n") + "\n\n"
     }
 }
