@@ -25,6 +25,27 @@ func datagram(_ port: UInt16, _ text: String, timeout: Int = 10) throws -> Strin
     /// handler serves a burst, and tells which pid it is.
     static let udpUpper = "import socket,os\ns=socket.socket(fileno=0)\ns.settimeout(1)\ntry:\n  while True:\n    d,a=s.recvfrom(2048); s.sendto(d.upper()+b' '+str(os.getpid()).encode()+b' '+os.environ['PROTO'].encode(),a)\nexcept socket.timeout:\n  pass\n"
 
+    /// With SO_REUSEADDR on a UDP socket, any local user binding the same
+    /// address with it too shares the service's datagrams (the kernel hands
+    /// each to one of them): a UDP listener must not set it.
+    @Test func nobodyElseCanBindAUDPServicesAddress() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              echo-udp:
+                listen: 127.0.0.1:\(p[0])
+                protocol: udp
+                builtin: echo
+            """ })
+        #expect(d.isRunning)
+        let thief = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(thief) }
+        var one: Int32 = 1
+        setsockopt(thief, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withSockaddr("127.0.0.1", ports[0]) { bind(thief, $0, $1) }
+        #expect(bound != 0 && errno == EADDRINUSE, "another socket bound the service's address")
+        #expect(try datagram(ports[0], "mine") == "mine")
+    }
+
     @Test func aUDPWaitServiceAnswersEveryDatagramFromOneHandler() throws {
         let (d, ports) = try startDaemon({ p in """
             services:

@@ -37,7 +37,12 @@ enum Socket {
         case .failure(let e): return .failure(ListenError(step: "socket", errno: e))
         }
         var one: Int32 = 1
-        if case .failure(let e) = syscallResult({ setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) }) {
+        // TCP: a restart binds again while old connections sit in TIME_WAIT.
+        // Never UDP, which has no TIME_WAIT: there SO_REUSEADDR lets any
+        // local user who sets it too bind the same address and take a share
+        // of the service's datagrams.
+        if address.transport == .tcp,
+           case .failure(let e) = syscallResult({ setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) }) {
             closeDescriptor(fd)
             return .failure(ListenError(step: "setsockopt(SO_REUSEADDR)", errno: e))
         }
