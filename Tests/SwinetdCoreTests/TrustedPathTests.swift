@@ -174,4 +174,26 @@ import Glibc
         let viaLink = SocketFolders.exposure(of: t.dir + "/app/run/x.sock")
         #expect(viaLink?.reason == "it is a symlink owned by uid 65534, not root", "\(String(describing: viaLink))")
     }
+
+    /// A symlink root owns is no safer than the folder it sits in: with
+    /// fs.protected_hardlinks=0 a user can hard-link a system symlink
+    /// (/var/run -> /run) into a folder of theirs and keep root as its
+    /// owner. A symlink is followed only from a folder only trusted owners
+    /// can write.
+    @Test(.enabled(if: geteuid() == 0, "needs root: a folder owned by nobody"))
+    func rootsSymlinkInAnotherUsersFolderIsNotFollowed() throws {
+        let t = Tree()
+        t.folder("app", owner: 65534)
+        t.folder("private", mode: 0o700)
+        t.link("app/run", to: t.dir + "/private")   // root's, as a hard link of a system symlink would be
+        let walked = TrustedPath.walk(t.dir + "/app/run", trustedOwners: [0]) { _, _, _ in nil }
+        if case .success(let w) = walked { w.close(); Issue.record("followed a symlink in a folder another user can write") }
+        t.folder("open", mode: 0o1777)
+        t.link("open/run", to: t.dir + "/private")
+        let sticky = TrustedPath.walk(t.dir + "/open/run", trustedOwners: [0]) { _, _, _ in nil }
+        if case .success(let w) = sticky { w.close(); Issue.record("followed a symlink in a folder every user can write") }
+        t.link("mine", to: t.dir + "/private")
+        let rootsOwn = TrustedPath.walk(t.dir + "/mine", trustedOwners: [0]) { _, _, _ in nil }
+        if case .success(let w) = rootsOwn { w.close() } else { Issue.record("root's symlink in root's folder: \(rootsOwn)") }
+    }
 }

@@ -14,7 +14,8 @@ import CLinux
 /// descriptor of "/" with openat(O_PATH | O_NOFOLLOW), each opened
 /// descriptor is fstat'ed and judged, and whatever is read is read from the
 /// descriptor that was judged. A symlink is followed only when one of
-/// `trustedOwners` owns it (its target is spliced into what is left to
+/// `trustedOwners` owns it and its folder (a hard link keeps its owner:
+/// see the walk), and no one else can write that folder (its target is spliced into what is left to
 /// walk; at most `maxLinks` links); a missing component or any error ends
 /// the walk: nothing is trusted that could not be looked at.
 enum TrustedPath {
@@ -90,6 +91,13 @@ enum TrustedPath {
                     return fail(.untrusted(last && links == 0
                         ? " is a symlink owned by uid \(st.st_uid), not root"
                         : " is reached through \(at), a symlink owned by uid \(st.st_uid), not root"))
+                }
+                // Root's symlink is only as safe as its folder: with
+                // fs.protected_hardlinks=0 a user hard-links a system one
+                // (/var/run -> /run) into a folder of theirs, root still its owner.
+                guard trustedOwners.contains(dirSt.st_uid), dirSt.st_mode & 0o022 == 0 else {
+                    closeDescriptor(fd)
+                    return fail(.untrusted(" is reached through \(at), a symlink in a folder others can write"))
                 }
                 links += 1
                 guard links <= maxLinks else { closeDescriptor(fd); return fail(.system(.tooManySymbolicLinkLevels)) }
