@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SwinetdCore
 
 /// `swinetd import -o FILE`: the table written to a new file beside FILE,
 /// then renamed over it. Run as root in a folder others can write (/tmp),
@@ -16,8 +17,12 @@ enum ReplacingWrite {
         let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         guard !name.isEmpty, name != ".", name != ".." else { return "not a file name" }
-        let dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { return String(cString: strerror(errno)) }
+        // As root, never through another user's symlink on the way.
+        let dir: Int32
+        switch TrustedPath.openFolder(folder) {
+        case .success(let fd): dir = fd
+        case .failure(let f): return f.text
+        }
         defer { close(dir) }
         // An existing table keeps its permissions (it may hold env values
         // that are secret); a new one is 0644 less the umask.

@@ -443,6 +443,25 @@ extension ImportTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: shared) == ["services.yaml"])
     }
 
+    /// A symlink another user left in a shared folder, on the way to -o's
+    /// folder: as root, root's own folder must not be written through it
+    /// (where fs.protected_symlinks is 0, open(2) follows it).
+    @Test(.enabled(if: geteuid() == 0, "needs root: the link is another user's, the folder root's"))
+    func outputNeverGoesThroughAnotherUsersFolderLink() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shared = dir + "/tmp", victim = dir + "/etc"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: false)
+        #expect(chmod(shared, 0o1777) == 0)
+        #expect(symlink(victim, shared + "/out") == 0)
+        #expect(lchown(shared + "/out", 65534, 65534) == 0)
+        try "7801\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd\n".write(toFile: dir + "/inetd.conf", atomically: false, encoding: .utf8)
+        let r = try runToEnd([swinetdBinary, "import", "inetd", dir + "/inetd.conf", "-o", shared + "/out/services.yaml"])
+        #expect(r.status == 2, "\(r.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: victim).isEmpty, "written into root's folder through another user's link")
+    }
+
     /// A file's name in the report was printed raw: a newline in it forged
     /// a line of the report, an ESC drove the terminal.
     @Test func fileNamesInTheReportAreEscaped() throws {

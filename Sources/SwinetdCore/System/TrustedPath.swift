@@ -18,7 +18,7 @@ import CLinux
 /// see the walk), and no one else can write that folder (its target is spliced into what is left to
 /// walk; at most `maxLinks` links); a missing component or any error ends
 /// the walk: nothing is trusted that could not be looked at.
-enum TrustedPath {
+public enum TrustedPath {
     static let maxLinks = 40
 
     enum Failure: Error, Equatable {
@@ -127,6 +127,30 @@ enum TrustedPath {
         var st = stat()
         guard fstat(dir, &st) == 0 else { return fail(.system(.current)) }
         return .success(Walked(fd: dir, st: st, folder: nil, name: ".", shown: shown(here)))
+    }
+
+    /// A folder to create a file of one's own in (`import -o`): as root,
+    /// reached without following another user's symlink (the folders on the
+    /// way may be anyone's, as /tmp is), as another user plainly. An
+    /// O_RDONLY descriptor, or why not.
+    public static func openFolder(_ path: String) -> Result<Int32, OpenFolderFailure> {
+        guard geteuid() == 0 else {
+            let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            return fd >= 0 ? .success(fd) : .failure(OpenFolderFailure(text: Errno.current.text))
+        }
+        switch walk(path, trustedOwners: [0], judgeFolder: { _, _, _ in nil }) {
+        case .success(let w):
+            defer { w.close() }
+            guard w.st.st_mode & S_IFMT == S_IFDIR else { return .failure(OpenFolderFailure(text: Errno.notDirectory.text)) }
+            let fd = openat(w.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            return fd >= 0 ? .success(fd) : .failure(OpenFolderFailure(text: Errno.current.text))
+        case .failure(.untrusted(let why)): return .failure(OpenFolderFailure(text: "the folder \(path)\(why)"))
+        case .failure(.system(let e)): return .failure(OpenFolderFailure(text: e.text))
+        }
+    }
+
+    public struct OpenFolderFailure: Error {
+        public var text: String
     }
 
     /// The target of the symlink `fd` (an O_PATH descriptor of it), or nil.
