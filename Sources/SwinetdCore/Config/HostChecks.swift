@@ -52,27 +52,26 @@ enum HostChecks {
 
     /// When swinetd runs as root: why `path` could be changed by someone
     /// else, as text to follow its name (" is writable by others (mode
-    /// 0666)", " is in /srv, which is owned by uid 1000"), or nil.
+    /// 0666)", " is in /srv, which is owned by uid 1000, not root", " is a
+    /// symlink owned by uid 1000, not root"), or nil. Judged on the path as
+    /// written, by the same walk and rules as the table: a folder or a
+    /// symlink of another user on the way could be repointed to their own
+    /// program after the check, so where the path leads today says nothing.
     static func unsafeForRoot(_ path: String) -> String? {
-        // A path that cannot be resolved or looked at is not trusted: it
-        // may be missing only for the moment someone renames it away.
+        // A path that cannot be walked or looked at is not trusted: it may
+        // be missing only for the moment someone renames it away.
         guard geteuid() == 0 else { return nil }
-        guard let real = realpath(path, nil) else { return ": \(Errno.current.text)" }
-        let resolved = String(cString: real)
-        free(real)
-        var st = stat()
-        guard stat(resolved, &st) == 0 else { return ": \(Errno.current.text)" }
-        if let why = untrusted(st, isDirectory: false) { return " \(why)" }
-        var dir = resolved
-        while dir != "/" {
-            dir = dir.lastIndex(of: "/").map { $0 == dir.startIndex ? "/" : String(dir[..<$0]) } ?? "/"
-            guard stat(dir, &st) == 0 else { return " is in \(dir): \(Errno.current.text)" }
-            if let why = untrusted(st, isDirectory: true) { return " is in \(dir), which \(why)" }
+        switch TrustedPath.walk(path, trustedOwners: [0], judgeFolder: { st, _, holdsLast in folderProblem(st, holdsFile: holdsLast) }) {
+        case .success(let walked):
+            defer { walked.close() }
+            if let why = untrusted(walked.st, isDirectory: false) { return " \(why)" }
+            return nil
+        case .failure(.untrusted(let why)): return why
+        case .failure(.system(let e)): return ": \(e.text)"
         }
-        return nil
     }
 
-    /// How a folder on the way to the table or an included file could be
+    /// How a folder on the way to the table, an included file or a handler could be
     /// another user's choice, as text to follow "which" (TrustedPath.walk
     /// asks it of each folder it passes through), or nil. Folders are
     /// root's and writable by no one else, except that a sticky folder such
