@@ -63,6 +63,33 @@ func fileInode(_ path: String) -> UInt64? {
         #expect(fileInode(path) == nil, "the file is removed when swinetd stops")
     }
 
+    /// A socket in folders only root (or swinetd's user) can change is
+    /// bound by its own path: that is the name a client's getpeername, a
+    /// handler's getsockname, /proc/net/unix and ss show.
+    @Test func aSocketInAFolderOnlyItsOwnerCanWriteShowsItsRealPath() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let path = dir + "/peer.sock"
+        let d = try Daemon(table: """
+            services:
+              peer:
+                listen: \(path)
+                exec: /bin/cat
+            """)
+        #expect(d.started, "\(d.log)")
+        let fd = try connectUnix(path)
+        defer { close(fd) }
+        var a = sockaddr_un()
+        var len = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let rc = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) } }
+        #expect(rc == 0)
+        let shown = withUnsafeBytes(of: a.sun_path) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        #expect(shown == path, "the peer's name is \(shown)")
+        d.signal(SIGTERM)
+        #expect(try d.waitForExit() == 0)
+    }
+
     @Test func aReloadKeepsAKeptSocketAndRemovesARemovedOne() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -33,22 +33,31 @@ enum UnixSocketFile {
             return .failure(OpenError(step: "bind", errno: .fileNameTooLong, message: "the socket path \(path) is too long"))
         }
         let (folder, name) = split(path)
-        let folderFD: Int32
+        let opened: OpenedFolder
         switch openFolder(folder) {
-        case .success(let fd): folderFD = fd
+        case .success(let o): opened = o
         case .failure(.untrusted(let why)):
             return .failure(OpenError(step: "bind", errno: .permissionDenied, message: "the folder \(folder) of the socket \(path)\(why)"))
         case .failure(.system(let e)):
             return .failure(OpenError(step: "bind", errno: e, message: "bind \(path): \(e.text)"))
         }
+        let folderFD = opened.fd
         defer { closeDescriptor(folderFD) }
-        // Bound and connected through the folder that was opened, never by
-        // the path again: someone who can rename a folder on the way cannot
-        // send the socket into another folder meanwhile.
-        let bindPath = "/proc/self/fd/\(folderFD)/\(name)"
-        guard bindPath.utf8.count <= ListenAddress.longestPath else {
-            return .failure(OpenError(step: "bind", errno: .fileNameTooLong, message:
-                "the socket name \(name) is too long to bind through its opened folder (\(bindPath))"))
+        // Bound by its own path (the name getsockname, getpeername,
+        // /proc/net/unix and ss show) unless someone else could rename or
+        // swap a folder on the way meanwhile: then bound and connected
+        // through the folder that was opened, never by the path again, so
+        // it cannot be sent into another folder. That name holds the
+        // descriptor's number; the limit is the same whatever it is.
+        let bindPath: String
+        if opened.exposed {
+            guard procFolderPrefixLongest + name.utf8.count <= ListenAddress.longestPath else {
+                return .failure(OpenError(step: "bind", errno: .fileNameTooLong, message:
+                    "the socket name \(name) is too long to bind through its opened folder (at most \(ListenAddress.longestPath - procFolderPrefixLongest) bytes, as \(folder) is not root's alone)"))
+            }
+            bindPath = "/proc/self/fd/\(folderFD)/\(name)"
+        } else {
+            bindPath = path
         }
         if let refused = removeLeftover(path, via: bindPath, folder: folderFD, name: name, owner: owner) { return .failure(refused) }
 
@@ -81,22 +90,42 @@ enum UnixSocketFile {
         return .success(fd)
     }
 
+    /// The longest "/proc/self/fd/N/" (N up to Int32.max) a socket in an
+    /// exposed folder is bound through.
+    static let procFolderPrefixLongest = "/proc/self/fd/\(Int32.max)/".utf8.count
+
+    /// The socket's folder, opened, and whether another user could rename
+    /// or swap a folder on the way to it (see `openFolder`).
+    struct OpenedFolder {
+        var fd: Int32
+        var exposed: Bool
+    }
+
     /// An O_PATH descriptor of the socket's folder. As root, reached by
     /// TrustedPath: a symlink on the way is followed only when root owns it
     /// (so no other user can send the socket into a folder of root's
     /// choosing); folders may be others' (an app's runtime folder), which
-    /// `SocketFolders.exposure` warns about. As another user, the folder
-    /// path as the kernel resolves it.
-    private static func openFolder(_ folder: String) -> Result<Int32, TrustedPath.Failure> {
+    /// `SocketFolders.exposure` warns about and which make it `exposed`.
+    /// As another user, the folder path as the kernel resolves it: nothing
+    /// of root's is at stake, so never exposed.
+    private static func openFolder(_ folder: String) -> Result<OpenedFolder, TrustedPath.Failure> {
         guard geteuid() == 0 else {
             let fd = clinux_open_folder(folder)
-            return fd >= 0 ? .success(fd) : .failure(.system(.current))
+            return fd >= 0 ? .success(OpenedFolder(fd: fd, exposed: false)) : .failure(.system(.current))
         }
-        switch TrustedPath.walk(folder, trustedOwners: [0], judgeFolder: { _, _, _ in nil }) {
+        // Only a folder that is root's and that no one else can write
+        // (sticky ones such as /tmp aside: no one else can rename root's
+        // folder in them) keeps every name on the way root's choice.
+        var exposed = false
+        switch TrustedPath.walk(folder, trustedOwners: [0], judgeFolder: { st, _, _ in
+            if HostChecks.untrusted(st, isDirectory: true) != nil { exposed = true }
+            return nil
+        }) {
         case .success(let w):
             guard w.st.st_mode & S_IFMT == S_IFDIR else { w.close(); return .failure(.system(.notDirectory)) }
             if let parent = w.folder { closeDescriptor(parent) }
-            return .success(w.fd)
+            if HostChecks.untrusted(w.st, isDirectory: true) != nil { exposed = true }
+            return .success(OpenedFolder(fd: w.fd, exposed: exposed))
         case .failure(let f): return .failure(f)
         }
     }
