@@ -9,7 +9,7 @@ import Glibc
 /// exit, and once reaped, an empty group's id may already be a new session
 /// leader's. Real processes, each test reaping only the child it started
 /// (the tests of this process run side by side).
-@Suite(.timeLimit(.minutes(1))) struct ReapTests {
+@Suite(.timeLimit(.minutes(3))) struct ReapTests {
     /// Starts `/bin/sh -c script`, a child of this test process.
     func start(_ script: String) throws -> pid_t {
         var pid: pid_t = 0

@@ -7,7 +7,7 @@ import Glibc
 /// TrustedPath's verdicts on trees of folders and symlinks with various
 /// owners, built in a private folder. The owner-dependent cases need root
 /// (to give files to nobody) and the rules apply to root only.
-@Suite(.timeLimit(.minutes(1))) struct TrustedPathTests {
+@Suite(.timeLimit(.minutes(3))) struct TrustedPathTests {
     /// A fresh root-owned 0755 folder with a root-only secret in it.
     private final class Tree {
         let dir: String
