@@ -66,3 +66,13 @@ import Testing
         #expect(diagnostics("metrics: 127.0.0.1:9477\n" + table).isEmpty)
     }
 }
+
+/// How many scrapes a second /metrics takes, by the size of its text.
+@Suite struct MetricsBudgetTests {
+    @Test func aLargeTextIsScrapedLessOften() {
+        #expect(MetricsServer.rate(forResponseOf: 30_000) == 20, "a small table: 20 a second")
+        #expect(MetricsServer.rate(forResponseOf: 1_530_000) == 5, "1000 services' 1.5 MB: 8 MiB a second")
+        #expect(MetricsServer.rate(forResponseOf: 100 << 20) == 1, "never less than one a second")
+        #expect(MetricsServer.rate(forResponseOf: 0) == 20)
+    }
+}

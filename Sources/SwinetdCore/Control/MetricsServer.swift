@@ -4,20 +4,31 @@ import Glibc
 
 /// `GET /metrics` over HTTP/1.1 from the master, on the table's `metrics`
 /// addresses: the same text as `swinetd status --format prometheus`.
-/// Requests of at most 8 KiB, at most 16 scrapes at once and 20 a second
-/// (beyond that the listeners are not watched and scrapers wait in the
-/// kernel's queue), 5 seconds each; anything but `GET /metrics` gets 404
-/// or 400. The text is built at most once a second and served from that
-/// copy meanwhile: scrapers, however many and however fast, cost the loop
-/// one build a second and 20 sends, and serving goes on.
+/// Requests of at most 8 KiB, at most 16 scrapes at once and 20 a second,
+/// fewer for a large text (at most 8 MiB of it a second: 5 scrapes of a
+/// 1000-service table's 1.5 MB), beyond which the listeners are not
+/// watched and scrapers wait in the kernel's queue; 5 seconds each;
+/// anything but `GET /metrics` gets 404 or 400. The text is built at most
+/// once a second and served from that copy meanwhile: scrapers, however
+/// many and however fast, cost the loop one build a second and a bounded
+/// number of bytes to send, and serving goes on.
 final class MetricsServer {
     static let maxRequest = 8 * 1024
     static let maxScrapes = 16
     static let timeout = 5 * Nanoseconds.perSecond
     /// How long a built response is served again.
     static let cachePeriod = Nanoseconds.perSecond
-    /// Scrapes accepted a second, and at most saved up.
+    /// Scrapes accepted a second, and at most saved up, for a small text.
     static let scrapesPerSecond: UInt64 = 20
+    /// The text sent a second, at most: a large table's scrapes are fewer
+    /// (copying 30 MB a second through loopback took a quarter of the
+    /// services' throughput on two cores).
+    static let bytesPerSecond = 8 << 20
+
+    /// The scrapes a second for a response of `size` bytes.
+    static func rate(forResponseOf size: Int) -> UInt64 {
+        max(1, min(scrapesPerSecond, UInt64(bytesPerSecond / max(1, size))))
+    }
     /// Room in the kernel's queue for scrapers beyond the 16: a full queue
     /// with SYN cookies on resets the next ones instead of making them wait.
     static let backlog = 512
@@ -36,8 +47,9 @@ final class MetricsServer {
 
     var endpoints: [ListenAddress: Endpoint] = [:]
     let conversations: Conversations
-    /// The scrapes a second; empty, the listeners are not watched until its next token.
+    /// The scrapes a second (`rate`); empty, the listeners are not watched until its next token.
     var budget: TokenBucket
+    var rate = MetricsServer.scrapesPerSecond
     /// A timer is set for the budget's next token.
     var budgetTimer = false
     /// The budget ran out and scrapers may be waiting (logged once, as `paused`).
@@ -136,7 +148,7 @@ extension Supervisor {
         if !hasToken && stop == nil {
             if !m.throttled {
                 m.throttled = true
-                log.event(.notice, "metrics", "paused", ["reason": .string("rate"), "rate": .string("\(MetricsServer.scrapesPerSecond)/s")])
+                log.event(.notice, "metrics", "paused", ["reason": .string("rate"), "rate": .string("\(m.rate)/s")])
             }
             if !m.budgetTimer {
                 m.budgetTimer = true
@@ -199,6 +211,11 @@ extension Supervisor {
         // `status --format prometheus` at the same moment does.
         m.renders &+= 1
         m.cached = (built.response, built.headLength, now)
+        let rate = MetricsServer.rate(forResponseOf: built.response.count)
+        if rate != m.rate {
+            m.rate = rate
+            m.budget = TokenBucket(rate: rate, burst: rate, now: now)
+        }
         return built
     }
 
