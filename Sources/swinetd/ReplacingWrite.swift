@@ -25,13 +25,19 @@ enum ReplacingWrite {
         }
         defer { close(dir) }
         // An existing table keeps its permissions (it may hold env values
-        // that are secret); a new one is 0644 less the umask.
+        // that are secret), but never write access for group or others; a
+        // new one is 0644 less the umask. A file of another user (planted
+        // at the name in a shared folder, say) is not replaced: keeping its
+        // owner would hand them the table.
         var mode: mode_t = 0o644
         var replacing = false
         var st = stat()
         if fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
             switch st.st_mode & S_IFMT {
-            case S_IFREG: mode = st.st_mode & 0o777; replacing = true
+            case S_IFREG:
+                guard st.st_uid == geteuid() || st.st_uid == 0 else { return "it belongs to uid \(st.st_uid), and is not replaced" }
+                mode = st.st_mode & 0o755
+                replacing = true
             case S_IFLNK: return "it is a symbolic link, which is not followed (name the file it points to)"
             default: return "not a regular file"
             }
@@ -47,7 +53,7 @@ enum ReplacingWrite {
             // A replaced table keeps its owner and group too (root:swinetd
             // 0640, say), then its mode (fchown may clear set-id bits).
             if !writeAll(fd, bytes) { failure = errno == 0 ? "short write" : String(cString: strerror(errno)) }
-            else if replacing && (fchown(fd, st.st_uid, st.st_gid) != 0 || fchmod(fd, mode) != 0) { failure = String(cString: strerror(errno)) }
+            else if replacing && ((geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) != 0) || fchmod(fd, mode) != 0) { failure = String(cString: strerror(errno)) }
             else if fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
             close(fd)
             if failure == nil && renameat(dir, temporary, dir, name) != 0 { failure = String(cString: strerror(errno)) }

@@ -462,6 +462,30 @@ extension ImportTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: victim).isEmpty, "written into root's folder through another user's link")
     }
 
+    /// A file another user planted at -o's name in a shared folder is not
+    /// theirs to get back: replacing it kept its owner and mode, so root's
+    /// table became theirs to change (0666, uid 65534).
+    @Test(.enabled(if: geteuid() == 0, "needs root: the planted file is another user's"))
+    func outputNeverHandsTheTableToWhoeverPlantedTheFile() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let shared = dir + "/tmp"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+        #expect(chmod(shared, 0o1777) == 0)
+        try "planted\n".write(toFile: shared + "/out.yaml", atomically: false, encoding: .utf8)
+        #expect(chown(shared + "/out.yaml", 65534, 65534) == 0 && chmod(shared + "/out.yaml", 0o666) == 0)
+        try "7801\tstream\ttcp\tnowait\t\(me)\t\(handler)\tswinetd\n".write(toFile: dir + "/inetd.conf", atomically: false, encoding: .utf8)
+        let r = try runToEnd([swinetdBinary, "import", "inetd", dir + "/inetd.conf", "-o", shared + "/out.yaml"])
+        #expect(r.status == 2 && r.output.contains("belongs to uid 65534"), "\(r.output)")
+        #expect(try readFile(shared + "/out.yaml") == "planted\n")
+        // Root's own file that others may write is replaced, but not left writable by them.
+        #expect(chown(shared + "/out.yaml", 0, 0) == 0)
+        let w = try runToEnd([swinetdBinary, "import", "inetd", dir + "/inetd.conf", "-o", shared + "/out.yaml"])
+        #expect(w.status == 0, "\(w.output)")
+        var st = stat()
+        #expect(lstat(shared + "/out.yaml", &st) == 0 && st.st_uid == 0 && st.st_mode & 0o777 == 0o644, "mode \(String(st.st_mode & 0o777, radix: 8))")
+    }
+
     /// A file's name in the report was printed raw: a newline in it forged
     /// a line of the report, an ESC drove the terminal.
     @Test func fileNamesInTheReportAreEscaped() throws {
