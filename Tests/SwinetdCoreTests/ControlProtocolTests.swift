@@ -75,4 +75,22 @@ import Testing
         #expect(MetricsServer.rate(forResponseOf: 100 << 20) == 1, "never less than one a second")
         #expect(MetricsServer.rate(forResponseOf: 0) == 20)
     }
+
+    /// A rate that changes with the text's size grants no extra scrapes:
+    /// the bucket keeps what it had left (a client moving the size across
+    /// a threshold each second would otherwise refill it each second).
+    @Test func aChangeOfRateGrantsNothing() {
+        let now: UInt64 = 1_000 * Nanoseconds.perSecond
+        var bucket = TokenBucket(rate: 20, burst: 20, now: now)
+        for _ in 0..<16 { _ = bucket.take(now: now) }
+        var five = bucket.withRate(5, now: now)
+        var granted = 0
+        while five.take(now: now) { granted += 1 }
+        #expect(granted == 4, "the 4 left of 20, not a fresh 5")
+        var back = five.withRate(6, now: now)
+        let empty = !back.take(now: now)
+        #expect(empty, "an emptied bucket stays empty across a change of rate")
+        let refilled = back.take(now: now + Nanoseconds.perSecond / 6)
+        #expect(refilled, "and refills at the new rate")
+    }
 }

@@ -25,7 +25,8 @@ final class MetricsServer {
     /// services' throughput on two cores).
     static let bytesPerSecond = 8 << 20
 
-    /// The scrapes a second for a response of `size` bytes.
+    /// The scrapes a second for a response of `size` bytes (one at least,
+    /// so a text over 8 MiB still goes out once a second).
     static func rate(forResponseOf size: Int) -> UInt64 {
         max(1, min(scrapesPerSecond, UInt64(bytesPerSecond / max(1, size))))
     }
@@ -214,7 +215,7 @@ extension Supervisor {
         let rate = MetricsServer.rate(forResponseOf: built.response.count)
         if rate != m.rate {
             m.rate = rate
-            m.budget = TokenBucket(rate: rate, burst: rate, now: now)
+            m.budget = m.budget.withRate(rate, now: now)
         }
         return built
     }

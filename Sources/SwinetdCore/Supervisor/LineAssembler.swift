@@ -106,6 +106,17 @@ struct TokenBucket: Equatable {
         return copy.credit >= burst * cost
     }
 
+    /// The same bucket at `rate` a second (saving up as many), keeping the
+    /// whole tokens it has left, never more than the new burst: a change of
+    /// rate grants nothing (an emptied bucket stays empty).
+    func withRate(_ rate: UInt64, now: UInt64) -> TokenBucket {
+        var copy = self
+        copy.refill(now)
+        var next = TokenBucket(rate: rate, burst: rate, now: now)
+        next.credit = min(next.burst, copy.credit / copy.cost) * next.cost
+        return next
+    }
+
     /// When the next token is due.
     func nextToken(now: UInt64) -> UInt64 {
         var copy = self
