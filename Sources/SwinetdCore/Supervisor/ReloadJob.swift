@@ -176,6 +176,8 @@ extension Supervisor {
 
     private func finish(_ job: ReloadJob, now: UInt64) {
         reloadJob = nil
+        // A wait handler that held an old socket may have exited meanwhile.
+        openDeferred()
         refreshAll()
         // What a large table allocated is freed now; give it back, so the
         // master's size follows the table it serves.

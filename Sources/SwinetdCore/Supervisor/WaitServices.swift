@@ -50,16 +50,25 @@ extension Supervisor {
         if children.total >= admission.maxChildren { refreshAll() }
     }
 
+    /// Opens each deferred address whose old socket's last holder is gone,
+    /// for the service that names it now (unless it is open already).
+    func openDeferred() {
+        for (address, owner) in deferredOpens where retiredWaitSockets[address] == nil {
+            deferredOpens[address] = nil
+            guard stop == nil, listeners[address] == nil, let s = services[owner] else { continue }
+            if openListener(address, for: s) { refresh(s) }
+        }
+    }
+
     /// The socket is the master's again: watched at once, or after a
     /// back-off if the handler left it unread.
     func waitHandlerEnded(_ pid: pid_t, _ child: Child, _ address: ListenAddress) {
         if retiredWaitSockets[address] == pid {
-            // The old socket is gone with its last holder: open the new one now.
+            // The old socket is gone with its last holder: open the new one
+            // now, or, while a reload steps through a plan made before, when
+            // it is done (the plan may give the address to another service).
             retiredWaitSockets[address] = nil
-            if let owner = deferredOpens.removeValue(forKey: address), let s = services[owner], stop == nil,
-               openListener(address, for: s) {
-                refresh(s)
-            }
+            if reloadJob == nil { openDeferred() }
             return
         }
         guard let l = listeners[address], l.waitHandler == pid else { return }
