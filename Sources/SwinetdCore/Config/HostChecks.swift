@@ -23,9 +23,12 @@ enum HostChecks {
         var st = stat()
         guard stat(path, &st) == 0 else { return ": \(Errno.current.text)" }
         guard (st.st_mode & S_IFMT) == S_IFREG else { return " is not a regular file" }
+        // Judged on the path as written before anything opens it: as root,
+        // a file reached through another user's folder could be swapped
+        // for a device between the stat above and the open below.
+        if let unsafe = unsafeForRoot(path) { return unsafe }
         guard access(path, X_OK) == 0 else { return " is not executable" }
-        if let format = formatProblem(path) { return format }
-        return unsafeForRoot(path)
+        return formatProblem(path)
     }
 
     /// Why `path` cannot be a working directory (": errno" or " is not a directory"), or nil.
