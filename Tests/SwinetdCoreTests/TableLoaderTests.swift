@@ -188,6 +188,8 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
         #expect(d.description == "/d/a\\u000aswinetd: stopped\\u001b[31m.yaml:1:1: error: unknown key 'x\\u202ey'")
         #expect(Diagnostic(file: "/etc/swinetd/é.yaml", mark: nil, message: "m").description == "/etc/swinetd/é.yaml: error: m",
                 "a name that is merely not ASCII is shown as it is")
+        #expect(Diagnostic(file: "/d/a\\u000ab.yaml", mark: nil, message: "m").description == "/d/a\\\\u000ab.yaml: error: m",
+                "a name holding a backslash cannot pass for one holding a newline")
     }
 
     @Test func aMissingFileIsOneLine() {

@@ -15,13 +15,17 @@ enum LogText {
     }
 
     /// `s` with each dangerous character (see `isDangerous`) written as
-    /// \uXXXX and the rest as it is: for text shown to a person rather
-    /// than parsed back (a diagnostic's file name and message).
+    /// \uXXXX, a backslash as two (so a name holding a real "\u000a" cannot
+    /// pass for one holding a newline), and the rest as it is: for text
+    /// shown to a person rather than parsed back (a diagnostic's file name
+    /// and message).
     static func visible(_ s: String) -> String {
-        guard s.unicodeScalars.contains(where: { isDangerous($0.value) }) else { return s }
+        guard s.unicodeScalars.contains(where: { isDangerous($0.value) || $0 == "\\" }) else { return s }
         var out = ""
         for c in s.unicodeScalars {
-            if isDangerous(c.value) {
+            if c == "\\" {
+                out += "\\\\"
+            } else if isDangerous(c.value) {
                 let h = String(c.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: max(0, 4 - h.count)) + h
             } else {
