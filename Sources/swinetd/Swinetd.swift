@@ -221,7 +221,8 @@ struct Check: ParsableCommand {
             // Not errors (the table is valid), but worth a look before serving it.
             for e in SocketFolders.exposed(in: t) {
                 printError("\(table.config): warning: service '\(e.service)': the socket \(e.path) is in \(e.folder), and \(e.reason): "
-                           + "another user can take the path first (the service does not start) or swap its file")
+                           + (e.refused ? "swinetd as root does not follow it: the service will not open this address"
+                                        : "another user can take the path first (the service does not start) or swap its file"))
             }
             print(TableSummary.render(t, file: table.config), terminator: "")
         }

@@ -207,6 +207,8 @@ import Glibc
         chmod(tableDir + "/t.yaml", 0o644)
         let check = try runToEnd([swinetdBinary, "check", "-f", tableDir + "/t.yaml"])
         #expect(check.output.contains("warning: service 's': the socket \(path) is in"), "check warns:\n\(check.output)")
+        // And says what will happen: as root the master does not follow the link at all.
+        #expect(check.output.contains("swinetd as root does not follow it: the service will not open this address"), "check:\n\(check.output)")
         let d = try Daemon(table: table, waitForStart: false)
         try waitUntil(20, "swinetd to start or give up:\n\(d.log)") { d.started || !d.isRunning || d.log.contains("x.sock") }
         Thread.sleep(forTimeInterval: 0.3)

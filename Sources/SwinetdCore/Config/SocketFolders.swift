@@ -15,6 +15,9 @@ public struct ExposedSocket: Equatable, Sendable {
     public var folder: String
     /// "every user can write it (mode 1777)", "uid 1000 owns it", ...
     public var reason: String
+    /// The way to the folder goes through another user's symlink, which the
+    /// master as root does not follow: the address will not open at all.
+    public var refused: Bool
 }
 
 public enum SocketFolders {
@@ -23,21 +26,21 @@ public enum SocketFolders {
     /// the socket will say why). Every folder on the way is looked at, the
     /// deepest exposed one reported; a symlink on the way owned by someone
     /// else is reported as such (as root, `run` refuses to follow it).
-    public static func exposure(of path: String) -> (folder: String, reason: String)? {
-        var found: (folder: String, reason: String)?
+    public static func exposure(of path: String) -> (folder: String, reason: String, refused: Bool)? {
+        var found: (folder: String, reason: String, refused: Bool)?
         let folder = UnixSocketFile.split(path).folder
         let walked = TrustedPath.walk(folder, trustedOwners: [0, geteuid()]) { st, shown, _ in
-            if let why = HostChecks.socketFolderExposure(st, holdsSocket: false) { found = (shown, why) }
+            if let why = HostChecks.socketFolderExposure(st, holdsSocket: false) { found = (shown, why, false) }
             return nil
         }
         switch walked {
         case .success(let w):
             defer { w.close() }
-            if let why = HostChecks.socketFolderExposure(w.st, holdsSocket: true) { return (w.shown, why) }
+            if let why = HostChecks.socketFolderExposure(w.st, holdsSocket: true) { return (w.shown, why, false) }
             return found
         case .failure(.untrusted(let why)):
             // " is reached through /srv/app/run, a symlink owned by uid 1000, not root"
-            return (folder, "it" + why)
+            return (folder, "it" + why, geteuid() == 0)
         case .failure(.system):
             return found
         }
@@ -47,7 +50,7 @@ public enum SocketFolders {
     public static func exposed(in table: ServiceTable) -> [ExposedSocket] {
         table.services.flatMap { s in
             s.addresses.compactMap { a in
-                a.path.flatMap { p in exposure(of: p).map { ExposedSocket(service: s.name, path: p, folder: $0.folder, reason: $0.reason) } }
+                a.path.flatMap { p in exposure(of: p).map { ExposedSocket(service: s.name, path: p, folder: $0.folder, reason: $0.reason, refused: $0.refused) } }
             }
         }
     }
