@@ -219,6 +219,16 @@ func zombies(of pid: Int32) -> [Int32] {
     }
 }
 
+/// No zombie child of `pid` is left once the master has had its moment to
+/// reap: a handler that exits just before the look is a zombie until the
+/// master's next SIGCHLD round, which is not a leak. One that stays for
+/// 5 seconds is.
+func expectNoZombiesLeft(of pid: Int32, sourceLocation: SourceLocation = #_sourceLocation) {
+    let deadline = monotonicSeconds() + 5
+    while !zombies(of: pid).isEmpty && monotonicSeconds() < deadline { usleep(20_000) }
+    #expect(zombies(of: pid).isEmpty, "zombies of \(pid): \(zombies(of: pid))", sourceLocation: sourceLocation)
+}
+
 func openDescriptors(of pid: Int32) -> Int {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).count
 }

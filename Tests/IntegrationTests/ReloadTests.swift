@@ -136,7 +136,7 @@ import Glibc
         clients.wait()
         #expect(failures.list.isEmpty, "\(failures.list.prefix(5))")
         #expect(served.value > 50)
-        #expect(zombies(of: d.pid).isEmpty)
+        expectNoZombiesLeft(of: d.pid)
     }
 
     @Test func aLoweredLimitHoldsBackAcceptsUntilHandlersExit() throws {

@@ -105,7 +105,7 @@ import Glibc
         let lastApplied = d.logLines.lastIndex { $0.hasPrefix("upgrade: applied") }!
         #expect(exitLine > d.logLines.firstIndex { $0.hasPrefix("upgrade: applied") }!, "\(d.log.suffix(2000))")
         _ = lastApplied
-        #expect(zombies(of: d.pid).isEmpty)
+        expectNoZombiesLeft(of: d.pid)
         // Counters came along: every accepted connection of every image.
         let status = try runToEnd([swinetdBinary, "status", "--json", "-c", d.controlPath])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
@@ -180,7 +180,7 @@ import Glibc
         let n = read(early, &reply, reply.count)
         #expect(n > 0 && String(decoding: reply[0..<max(n, 0)], as: UTF8.self) == "late-e\n")
         try d.waitForLog("slow: exited pid=\(earlyPid) ")
-        #expect(zombies(of: d.pid).isEmpty)
+        expectNoZombiesLeft(of: d.pid)
         let status = try runToEnd([swinetdBinary, "status", "-c", d.controlPath])
         #expect(status.status == 0 && status.output.hasPrefix("swinetd pid \(d.pid),"), "\(status.output)")
     }
@@ -247,7 +247,7 @@ import Glibc
         var reply = [UInt8](repeating: 0, count: 64)
         let n = read(slowAgain, &reply, reply.count)
         #expect(n > 0 && String(decoding: reply[0..<max(n, 0)], as: UTF8.self) == "late-f\n")
-        #expect(zombies(of: d.pid).isEmpty)
+        expectNoZombiesLeft(of: d.pid)
 
         // And a good binary back in place upgrades as usual.
         try FileManager.default.copyItem(atPath: swinetdBinary, toPath: binary + ".good")
