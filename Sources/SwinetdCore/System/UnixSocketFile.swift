@@ -190,8 +190,12 @@ enum UnixSocketFile {
     /// whatever someone put at the path since. Call before closing `socket`.
     static func remove(socket: Int32, path: String, owner: uid_t?) {
         let (folder, name) = split(path)
-        let dir = clinux_open_folder(folder)
-        guard dir >= 0 else { return }
+        // The folder as the socket was opened: as root never through
+        // another user's symlink (without SIOCUNIXFILE, "ours" below is
+        // judged by owner, and a swapped folder could hold root's socket
+        // of another daemon).
+        guard case .success(let opened) = openFolder(folder) else { return }
+        let dir = opened.fd
         defer { closeDescriptor(dir) }
         var there = stat()
         guard fstatat(dir, name, &there, AT_SYMLINK_NOFOLLOW) == 0, there.st_mode & S_IFMT == S_IFSOCK else { return }
@@ -214,8 +218,12 @@ enum UnixSocketFile {
         let handle = clinux_unix_socket_file(socket)
         if handle >= 0 { return .success(handle) }
         let (folder, name) = split(path)
-        let dir = clinux_open_folder(folder)
-        guard dir >= 0 else { return .failure(.current) }
+        let dir: Int32
+        switch openFolder(folder) {
+        case .success(let opened): dir = opened.fd
+        case .failure(.system(let e)): return .failure(e)
+        case .failure(.untrusted): return .failure(.permissionDenied)
+        }
         defer { closeDescriptor(dir) }
         let fd = clinux_open_handle(dir, name)
         guard fd >= 0 else { return .failure(.current) }
