@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// The new image's half of an upgrade: it reads the state the replaced
+/// image left (or sends it back to the old binary when it cannot), takes
+/// the listeners back by address, and adopts the handlers, their pipes,
+/// the counters and the clients waiting for an answer.
+extension Supervisor {
+    /// Reads the state the replaced image left, if this image is an upgrade:
+    /// its sockets go into the pool that opening the table takes from.
+    func takeUpgradeState() -> UpgradeState? {
+        guard let fd = InheritedDescriptors.upgradeState else { return nil }
+        InheritedDescriptors.upgradeStateRead()
+        guard let state = UpgradeState.read(fd) else {
+            // Version skew: the image that wrote it must take it back.
+            UpgradeFallback.reexecOld(reason: "swinetd \(SwinetdVersion.current) cannot read the state of the image it replaces", log: log)
+            log.event(.error, "upgrade", "error", ["reason": .string("the replaced image's state could not be read; starting afresh")])
+            InheritedDescriptors.upgradeDone()
+            return nil
+        }
+        UpgradeState.inherit(state.descriptors, false)
+        for s in state.sockets { inherited.add(s.fd, s.address, origin: "upgrade") }
+        return state
+    }
+
+    /// After the table is in place: the handlers, pipes, counters and
+    /// sockets' states of the replaced image become this one's.
+    func adopt(_ state: UpgradeState) {
+        masterCounters.startedAt = state.startedAt
+        masterCounters.startedMonotonic = state.startedMonotonic
+        masterCounters.reloadsApplied = state.reloadsApplied
+        masterCounters.reloadsRejected = state.reloadsRejected
+        if let at = state.lastReloadAt, let result = state.lastReloadResult { masterCounters.lastReload = (at, result) }
+        for (name, counters) in state.counters { services[name]?.counters = counters }
+        for s in state.sockets {
+            guard let l = listeners.byAddress[s.address], l.fd == s.fd else { continue }
+            l.waitHandler = s.waitHandler
+            l.queueHead = s.queueHead
+            l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
+        }
+        for h in state.handlers {
+            children.add(h.pid, h.child)
+            if h.child.counted, let group = h.child.group { sources[h.child.service, default: SourceTable()].started(group) }
+        }
+        if children.timed > 0 { scheduleTimeoutSweep() }
+        for o in state.outputs {
+            switch output.register(o.fd) {
+            case .success(let token): output.add(token, service: o.service, pid: o.pid, now: now)
+            case .failure: closeDescriptor(o.fd)
+            }
+        }
+        retiredWaitSockets = state.retiredWaitSockets
+        deferredOpens = state.deferredOpens
+        refreshAll()
+        let reply: [UInt8]
+        if let why = InheritedDescriptors.failedUpgrade {
+            // The new image could not serve and execed this one again.
+            log.event(.error, "upgrade", "failed", ["reason": .string(why), "serving": .string(SwinetdVersion.current)])
+            reply = ControlServer.reply(exit: 1, output: "upgrade failed: \(why); swinetd \(SwinetdVersion.current) serves on\n")
+        } else {
+            // Addresses the new image could not open cost only those, as at a
+            // reload, and the answer says so as a reload's does (exit 1).
+            let failed = startOutcome.failed
+            let summary = "applied version=\(state.version)->\(SwinetdVersion.current)" + (failed > 0 ? " failed=\(failed)" : "")
+            log.event(failed > 0 ? .warning : .notice, "upgrade", "applied", [
+                "version": .string("\(state.version)->\(SwinetdVersion.current)"), "handlers": .int(state.handlers.count),
+                "listeners": .int(listeners.count), "failed": .int(failed),
+                "duration": .milliseconds(Nanoseconds.since(monotonicNanoseconds(), state.began)),
+            ])
+            reply = ControlServer.reply(exit: failed > 0 ? 1 : 0, output: summary
+                                        + (failed > 0 ? " (see the log for the addresses that did not open)\n" : "\n"))
+        }
+        for fd in state.waiters {
+            _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            closeDescriptor(fd)
+        }
+        adoptReloadWaiters(state)
+        // Handlers that ended while the exec ran: their SIGCHLD waits in the
+        // signalfd too, but reaping now costs nothing.
+        reapChildren()
+    }
+}
+
+extension Supervisor {
+    /// `swinetd reload` clients the replaced image had not answered yet
+    /// (their reload waited for the upgrade): this image reloads and
+    /// answers them, as if they had asked it.
+    func adoptReloadWaiters(_ state: UpgradeState) {
+        var waiting = false
+        for fd in state.reloadWaiters ?? [] {
+            guard let c = control, let conversation = c.conversations.add(fd, now: now) else { closeDescriptor(fd); continue }
+            conversation.answered = true
+            conversation.waiting = true
+            conversation.deadline = Nanoseconds.adding(now, ControlServer.reloadTimeout)
+            c.reloadWaiters.append((conversation, loadsStarted + 1))
+            waiting = true
+        }
+        if waiting { scheduleConversationSweep(); refreshControlListener() }
+        if waiting || state.reloadPending == true { requestReload() }
+    }
+}
+
+extension Processes {
+    /// Starts `argv` with stdin and stdout on /dev/null, stderr on `stderr`,
+    /// an empty signal mask and every signal at its default: a helper of the
+    /// master's (the upgrade's check), not a handler. Every other descriptor
+    /// of the master is close-on-exec.
+    static func spawnQuiet(_ argv: [String], stderr: Int32, passing fd: Int32 = -1, as variable: String = "") -> Result<pid_t, Errno> {
+        var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawnattr_init(&attributes)
+        defer {
+            posix_spawn_file_actions_destroy(&actions)
+            posix_spawnattr_destroy(&attributes)
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // `fd` stays open in the child under its number (dup2 onto itself
+        // clears close-on-exec), named by `variable`.
+        var extra: [UnsafeMutablePointer<CChar>?] = []
+        if fd >= 0 {
+            posix_spawn_file_actions_adddup2(&actions, fd, fd)
+            var i = 0
+            while let e = environ[i] { extra.append(e); i += 1 }
+            extra.append(strdup("\(variable)=\(fd)"))
+            extra.append(nil)
+        }
+        defer { if fd >= 0 { free(extra[extra.count - 2]) } }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pointers: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in pointers { free(p) } }
+        var pid: pid_t = 0
+        let r = fd >= 0
+            ? extra.withUnsafeMutableBufferPointer { posix_spawn(&pid, argv[0], &actions, &attributes, &pointers, $0.baseAddress) }
+            : posix_spawn(&pid, argv[0], &actions, &attributes, &pointers, environ)
+        return r == 0 ? .success(pid) : .failure(Errno(rawValue: r))
+    }
+}
