@@ -99,8 +99,7 @@ public enum BuiltinServices {
             if n < 0 && errno == EINTR { continue }
             if n < 0 { return 0 }   // idle for a second (or the socket failed): done
             let now = monotonicNanoseconds()
-            let peer = PeerBudget.key(from)
-            guard shouldAnswer(sourcePort: port(of: from), ownPort: ownPort), peers.take(peer, now: now), budget.take(now: now) else { continue }
+            guard shouldAnswer(sourcePort: port(of: from), ownPort: ownPort), peers.take(PeerBudget.key(from), now: now), budget.take(now: now) else { continue }
             let reply: [UInt8]
             switch b {
             case .echo: reply = Array(buffer[0..<n])

@@ -11,9 +11,4 @@ public enum Builtin: String, CaseIterable, Equatable, Sendable, Codable {
 
     /// Whether it also serves UDP (auth, RFC 1413, is TCP only).
     public var servesUDP: Bool { self != .auth }
-
-    /// The binary that serves builtins: this one, by the path it was
-    /// started from (not `/proc/self/exe` now: after a package update that
-    /// reads `PATH (deleted)`).
-    public static var executable: String? { SelfExecutable.path }
 }

@@ -112,7 +112,7 @@ extension Validation {
             error(node, "a builtin takes its socket on descriptors 0 and 1: 'activation: systemd' does not apply")
             ok = false
         }
-        if Builtin.executable == nil {
+        if SelfExecutable.path == nil {
             error(b.node, "swinetd cannot find its own binary (/proc/self/exe) to serve builtins")
             ok = false
         }

@@ -134,7 +134,7 @@ struct Validation {
         let rules = admissionRules(own, defaults)
         let handlerLimits = self.handlerLimits(own, defaults)
         if rules == nil { failed = true }
-        guard !failed, let rules, let listen = own.listen, let exec = builtin.map({ _ in Builtin.executable ?? "" }) ?? own.exec ?? defaults.exec,
+        guard !failed, let rules, let listen = own.listen, let exec = builtin.map({ _ in SelfExecutable.path ?? "" }) ?? own.exec ?? defaults.exec,
               case .some(let credentials) = credentials else {
             return nil
         }

@@ -26,8 +26,7 @@ enum LogText {
             if c == "\\" {
                 out += "\\\\"
             } else if isDangerous(c.value) {
-                let h = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: max(0, 4 - h.count)) + h
+                out += "\\u" + PrintableText.hex(c.value, digits: 4)
             } else {
                 out.unicodeScalars.append(c)
             }

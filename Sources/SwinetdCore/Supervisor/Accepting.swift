@@ -129,7 +129,7 @@ extension Supervisor {
                 ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
         }
 
-        let result = launch(s, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil, keepsConnection: true)
+        let result = launch(s, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil)
         guard result.pid > 0 else {
             // No child at all (clone, or preparing the slots, failed): the
             // spare pipe stays for the next try.
@@ -172,10 +172,9 @@ extension Supervisor {
     /// child table, its client group, its timeout, its stderr pipe, the
     /// counters, and the `accepted` (or, for a wait service, `started`)
     /// and `exec-failed` lines. Its slots are filled by the caller. The one
-    /// spawn path of both kinds of service. `keepsConnection`: `socket` is
-    /// a connection, and a handler that runs keeps it in its child entry.
-    func launch(_ s: ServiceState, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?,
-                keepsConnection: Bool = false) -> Launch {
+    /// spawn path of both kinds of service. Without `waitAddress`, `socket`
+    /// is a connection, which the child entry keeps (see Leftovers).
+    func launch(_ s: ServiceState, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
         let pipe = s.config.stderr == .log ? sparePipe : nil
         let stderrFD: Int32
         switch s.config.stderr {
@@ -191,7 +190,7 @@ extension Supervisor {
         var child = Child(service: s.name, peer: peer, started: now, counted: execed,
                           group: execed ? group : nil, deadline: deadline)
         child.waitAddress = waitAddress
-        if execed && keepsConnection { child.connection = socket }
+        if execed && waitAddress == nil { child.connection = socket }
         children.add(result.pid, child)
         if execed, let group { sources[s.name, default: SourceTable()].started(group) }
         if deadline != nil { scheduleTimeoutSweep() }

@@ -102,7 +102,6 @@ public final class Supervisor {
         signalsToken = .next(.signals, fd: signals.fd)
         devNull = cspawn_null_fd()
         output = HandlerOutput(epoll: epoll)
-        handlerNofile = DescriptorLimit.raise()
         if case .failure(let e) = epoll.add(signalsToken) { throw e }
     }
 
@@ -113,9 +112,10 @@ public final class Supervisor {
     /// returns false.
     public func start() -> Bool {
         let replaced = takeUpgradeState()
-        // The replaced image had raised the limit this one found: handlers
+        // Raised once, before anything is spawned; after an upgrade the
+        // replaced image had raised the limit this one found, and handlers
         // keep the one swinetd was first started with.
-        if let kept = replaced?.handlerNofile { handlerNofile = DescriptorLimit.raise(keepingForHandlers: kept) }
+        handlerNofile = DescriptorLimit.raise(keepingForHandlers: replaced?.handlerNofile)
         if let path = options.pidFile, let fd = replaced?.pidFile {
             pidFile = PidFile.adopt(path: path, fd: fd)
         } else if let path = options.pidFile {

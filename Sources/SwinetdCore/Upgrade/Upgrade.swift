@@ -35,11 +35,6 @@ struct UpgradeProgress {
     static let checkTimeout = 30 * Nanoseconds.perSecond
     /// How long a `swinetd upgrade` may wait for its answer.
     static let answerTimeout = checkTimeout + 30 * Nanoseconds.perSecond
-
-    /// The binary this master was started from, by path, so that a new
-    /// file put there (install(1), dpkg: a rename over the old one) is what
-    /// an upgrade runs.
-    static var executable: String? { SelfExecutable.path }
 }
 
 extension Supervisor {
@@ -66,7 +61,7 @@ extension Supervisor {
               !services.values.contains(where: { $0.held != nil }) else { return }
         upgrade.pending = false
         upgrade.began = monotonicNanoseconds()
-        guard let exe = UpgradeProgress.executable else { return upgradeFailed("cannot tell which binary swinetd was started from") }
+        guard let exe = SelfExecutable.path else { return upgradeFailed("cannot tell which binary swinetd was started from") }
         serviceManager?.reloading(status: "upgrading: checking \(exe)")
         // The pre-flight gets a state as the exec would hand over (without
         // descriptors: it only reads it) and this master's command line.
@@ -151,7 +146,7 @@ extension Supervisor {
     /// Hands everything over and execs the new binary; returns only if the
     /// exec failed (then nothing has changed).
     private func execNewImage() {
-        guard let exe = UpgradeProgress.executable else { return upgradeFailed("cannot tell which binary swinetd was started from") }
+        guard let exe = SelfExecutable.path else { return upgradeFailed("cannot tell which binary swinetd was started from") }
         let outputs = output.handOver(now: now, log: log)
         let waiters = upgrade.waiters.filter { control?.conversations.open[$0.fd] === $0 }
         let reloadWaiters: [Conversations.Conversation] = control.map { c in
