@@ -86,7 +86,7 @@ import Glibc
         let t = Tree()
         // Refused by the walk, not taken as "nothing to object to".
         if case .success = t.read("gone/t.yaml") { Issue.record("a missing folder was read") }
-        if case .success = t.read("gone.yaml") { Issue.record("a missing file was read") }
+        #expect(t.read("gone.yaml") == .failure(.unreadable(.system(.noSuchFileOrDirectory))))
         #expect(t.read("gone/t.yaml") == .failure(.unreadable(.system(.noSuchFileOrDirectory))))
         // The check handlers still use: a path it cannot look at is not safe.
         #expect(HostChecks.unsafeForRoot(t.dir + "/gone/t.yaml") != nil, "a missing path was judged safe")
@@ -168,7 +168,8 @@ import Glibc
         let ok = TrustedPath.walk(t.dir + "/app/sub", trustedOwners: [0]) { _, _, _ in nil }
         if case .success(let w) = ok { #expect(w.shown == t.dir + "/app/sub"); w.close() } else { Issue.record("\(ok)") }
         let refused = TrustedPath.walk(t.dir + "/app/run", trustedOwners: [0]) { _, _, _ in nil }
-        if case .success(let w) = refused { w.close(); Issue.record("followed another user's symlink") }
+        if case .success(let w) = refused { w.close() }
+        #expect(untrustedWhy(refused)?.contains("symlink owned by uid 65534") == true, "refused as another user's symlink: \(refused)")
         let exposed = SocketFolders.exposure(of: t.dir + "/app/sub/x.sock")
         #expect(exposed?.folder == t.dir + "/app/sub" && exposed?.reason == "uid 65534 owns it", "\(String(describing: exposed))")
         let viaLink = SocketFolders.exposure(of: t.dir + "/app/run/x.sock")
@@ -187,13 +188,21 @@ import Glibc
         t.folder("private", mode: 0o700)
         t.link("app/run", to: t.dir + "/private")   // root's, as a hard link of a system symlink would be
         let walked = TrustedPath.walk(t.dir + "/app/run", trustedOwners: [0]) { _, _, _ in nil }
-        if case .success(let w) = walked { w.close(); Issue.record("followed a symlink in a folder another user can write") }
+        if case .success(let w) = walked { w.close() }
+        #expect(untrustedWhy(walked)?.contains("a symlink in a folder others can write") == true, "\(walked)")
         t.folder("open", mode: 0o1777)
         t.link("open/run", to: t.dir + "/private")
         let sticky = TrustedPath.walk(t.dir + "/open/run", trustedOwners: [0]) { _, _, _ in nil }
-        if case .success(let w) = sticky { w.close(); Issue.record("followed a symlink in a folder every user can write") }
+        if case .success(let w) = sticky { w.close() }
+        #expect(untrustedWhy(sticky)?.contains("a symlink in a folder others can write") == true, "\(sticky)")
         t.link("mine", to: t.dir + "/private")
         let rootsOwn = TrustedPath.walk(t.dir + "/mine", trustedOwners: [0]) { _, _, _ in nil }
         if case .success(let w) = rootsOwn { w.close() } else { Issue.record("root's symlink in root's folder: \(rootsOwn)") }
     }
+}
+
+/// Why a walk refused its path as untrusted, or nil (success or a system error).
+private func untrustedWhy(_ r: Result<TrustedPath.Walked, TrustedPath.Failure>) -> String? {
+    if case .failure(.untrusted(let why)) = r { return why }
+    return nil
 }
