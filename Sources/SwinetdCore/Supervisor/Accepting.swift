@@ -14,15 +14,14 @@ extension Supervisor {
     func acceptReady(_ l: Listener) {
         guard let s = services[l.owner] else {
             // Its service was removed and a reload job closes it soon.
-            epoll.remove(l.fd)
-            l.watched = false
+            l.watch.set(false, in: epoll)
             return
         }
         let needsPipe = s.config.stderr == .log
         if l.blocking { setNonBlocking(l, true) }
         var budget = Self.acceptBatch
-        // `watched` is admission's answer: a spawn that reaches a limit unwatches.
-        while budget > 0 && l.watched {
+        // The watch is admission's answer: a spawn that reaches a limit unwatches.
+        while budget > 0 && l.watch.isOn {
             budget -= 1
             // The stderr pipe comes before the accept: when descriptors run
             // out, the connection is better left in the kernel's queue than

@@ -61,16 +61,9 @@ extension Supervisor {
             // A wait service's socket is left alone while its handler has it
             // and while it backs off.
             let want = serviceWants && l.waitHandler == nil && (l.backoffUntil.map { now >= $0 } ?? true)
-            guard l.watched != want else { continue }
-            if want {
-                if case .failure(let e) = epoll.add(l.token) {
-                    log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
-                    continue
-                }
-            } else {
-                epoll.remove(l.fd)
+            if case .failure(let e) = l.watch.set(want, in: epoll) {
+                log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
             }
-            l.watched = want
         }
     }
 

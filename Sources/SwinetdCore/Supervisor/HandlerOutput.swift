@@ -25,18 +25,19 @@ final class HandlerOutput {
     /// A class: the hot path reads and changes a pipe in place, without
     /// copying it out of the table and back.
     private final class Pipe {
-        let token: EventToken
+        /// In the epoll set from its registration, out while its budget is spent.
+        var watch: Watch
+        var token: EventToken { watch.token }
         let service: String
         let pid: pid_t
         var lines = LineAssembler()
         var budget: TokenBucket
         var suppressed = 0
-        var watched = true
         /// When its handler was reaped (0: it runs).
         var reapedAt: UInt64 = 0
 
         init(token: EventToken, service: String, pid: pid_t, budget: TokenBucket) {
-            self.token = token
+            self.watch = Watch(token, isOn: true)
             self.service = service
             self.pid = pid
             self.budget = budget
@@ -89,17 +90,15 @@ final class HandlerOutput {
             let before = pipe.suppressed
             feed(pipe, count: count, now, log)
             guard pipe.suppressed > before else { return .open }
-            pipe.watched = false
-            epoll.remove(token.fd)
+            pipe.watch.set(false, in: epoll)
             return .paused(until: Nanoseconds.adding(now, Self.pauseWhenFlooded))
         }
     }
 
     /// After a pause: watches the pipe again (false: it is gone).
     func resume(_ token: EventToken) -> Bool {
-        guard let pipe = pipes[token.fd], pipe.token == token, !pipe.watched else { return false }
-        pipe.watched = true
-        if case .failure = epoll.add(token) { return false }
+        guard let pipe = pipes[token.fd], pipe.token == token, !pipe.watch.isOn else { return false }
+        if case .failure = pipe.watch.set(true, in: epoll) { return false }
         return true
     }
 

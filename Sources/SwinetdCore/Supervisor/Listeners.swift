@@ -7,13 +7,13 @@ import Glibc
 final class Listener {
     let address: ListenAddress
     let fd: Int32
-    let token: EventToken
+    var token: EventToken { watch.token }
     var backlog: Int
     /// The service that accepts on it. Exactly one; a retired service owns none.
     var owner: String
     /// Whether the event loop watches it now (it does not while its service
     /// is paused: connections then wait in the kernel's queue).
-    var watched = false
+    var watch: Watch
     /// The local IP as text when the address is not a wildcard, so the spawn
     /// path needs no getsockname for TCPLOCALIP.
     let fixedLocalIP: [CChar]?
@@ -44,7 +44,7 @@ final class Listener {
     init(address: ListenAddress, fd: Int32, backlog: Int, owner: String) {
         self.address = address
         self.fd = fd
-        self.token = .next(.listener, fd: fd)
+        self.watch = Watch(.next(.listener, fd: fd))
         self.backlog = backlog
         self.owner = owner
         self.fixedLocalIP = address.isWildcard ? nil

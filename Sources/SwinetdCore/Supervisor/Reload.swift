@@ -127,8 +127,7 @@ extension Supervisor {
         deferredOpens[address] = nil
         guard let l = listeners.remove(address) else { return }
         if let pid = l.waitHandler { retiredWaitSockets[address] = pid }
-        if l.watched { epoll.remove(l.fd) }
-        l.watched = false
+        l.watch.set(false, in: epoll)
         // A UNIX socket's file goes with its socket (a kept address keeps
         // both), but not what someone else has put at its path since.
         if let path = address.path { UnixSocketFile.remove(socket: l.fd, path: path, owner: services[l.owner]?.config.socketFile.owner) }

@@ -72,7 +72,7 @@ extension Supervisor {
         guard let ready = s.rateReadyAt, now >= ready else { return }
         s.rateReadyAt = nil
         refresh(s)
-        for l in listeners.owned(by: s.name) where l.watched { acceptReady(l) }
+        for l in listeners.owned(by: s.name) where l.watch.isOn { acceptReady(l) }
     }
 
     /// The rate pause is over when a watched listener's queue is found empty.
