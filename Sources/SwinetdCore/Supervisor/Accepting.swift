@@ -14,11 +14,11 @@ extension Supervisor {
     func acceptReady(_ l: Listener) {
         guard let s = services[l.owner] else {
             // Its service was removed and a reload job closes it soon.
-            l.watch.set(false, in: epoll)
+            listeners.unwatch(l)
             return
         }
         let needsPipe = s.config.stderr == .log
-        if l.blocking { setNonBlocking(l, true) }
+        if l.blocking { listeners.setBlocking(l, false) }
         var budget = Self.acceptBatch
         // The watch is admission's answer: a spawn that reaches a limit unwatches.
         while budget > 0 && l.watch.isOn {
@@ -116,8 +116,8 @@ extension Supervisor {
             let remotePort = Socket.format(&c.peer, into: remoteIP, capacity: capacity)
             plan.setPort(1, remotePort)
             let (localIP, localCapacity) = plan.slot(2)
-            if let fixed = c.listener.fixedLocalIP {
-                fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
+            if c.listener.copyLocalText(to: localIP) {
+                // fixed: no getsockname
             } else if Socket.localName(c.fd, into: &local) {
                 _ = Socket.format(&local, into: localIP, capacity: localCapacity)
             } else {
@@ -229,7 +229,7 @@ extension Supervisor {
             for i in 0..<3 { plan.slot(i).0[0] = 0 }
         }
         let (path, _) = plan.slot(3)
-        l.fixedLocalIP?.withUnsafeBufferPointer { path.update(from: $0.baseAddress!, count: $0.count) }
+        _ = l.copyLocalText(to: path)
         return known ? "uid=\(uid) gid=\(gid) pid=\(pid)" : "unknown"
     }
 

@@ -56,14 +56,9 @@ struct Admission {
 extension Supervisor {
     /// Watches a service's listeners exactly when admission says it accepts.
     func refresh(_ s: ServiceState) {
-        let serviceWants = admission.pause(admissionView(s), total: children.total, now: now) == nil
-        for l in listeners.owned(by: s.name) {
-            // A wait service's socket is left alone while its handler has it
-            // and while it backs off.
-            let want = serviceWants && l.waitHandler == nil && (l.backoffUntil.map { now >= $0 } ?? true)
-            if case .failure(let e) = l.watch.set(want, in: epoll) {
-                log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
-            }
+        let accepts = admission.pause(admissionView(s), total: children.total, now: now) == nil
+        for (l, e) in listeners.watch(s.name, serviceAccepts: accepts, now: now) {
+            log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
         }
     }
 

@@ -3,43 +3,39 @@ import Glibc
 #endif
 
 /// One listening socket, kept by address across reloads (the same socket,
-/// open the whole time, when both tables have the address).
+/// open the whole time, when both tables have the address). What changes
+/// in it is changed only by `Listeners`' verbs; everyone else reads.
 final class Listener {
     let address: ListenAddress
     let fd: Int32
     var token: EventToken { watch.token }
-    var backlog: Int
+    fileprivate(set) var backlog: Int
     /// The service that accepts on it. Exactly one; a retired service owns none.
-    var owner: String
+    fileprivate(set) var owner: String
     /// Whether the event loop watches it now (it does not while its service
     /// is paused: connections then wait in the kernel's queue).
-    var watch: Watch
-    /// The local IP as text when the address is not a wildcard, so the spawn
-    /// path needs no getsockname for TCPLOCALIP.
-    let fixedLocalIP: [CChar]?
+    fileprivate(set) var watch: Watch
+    /// The local address as text when it is fixed: the IP of an address
+    /// that is not a wildcard, or a UNIX socket's path; so the spawn path
+    /// needs no getsockname for TCPLOCALIP (or UNIXLOCALPATH).
+    let localText: [CChar]?
     /// Wait services: the handler that has the socket now (not watched meanwhile).
-    var waitHandler: pid_t?
+    fileprivate(set) var waitHandler: pid_t?
     /// Wait services: not watched before then, after a handler that left
     /// its socket unread; and the next back-off (doubling, at most a minute).
-    var backoffUntil: UInt64?
-    var nextBackoff = Listener.firstBackoff
-    var backoffLogged: UInt64 = 0
+    fileprivate(set) var backoffUntil: UInt64?
+    fileprivate(set) var nextBackoff = Listener.firstBackoff
+    fileprivate(set) var backoffLogged: UInt64 = 0
     /// UDP wait services: the kernel's arrival stamp of the datagram first
     /// in line when the handler started (DatagramQueue), to tell at its
     /// exit whether it read anything or only left before a newer one arrived.
-    var queueHead: UInt64?
+    fileprivate(set) var queueHead: UInt64?
     /// Made blocking for a wait handler (the master only polls it then);
     /// made non-blocking again before the master accepts on it.
-    var blocking = false
+    fileprivate(set) var blocking = false
 
     static let firstBackoff = Nanoseconds.perSecond
     static let lastBackoff = 60 * Nanoseconds.perSecond
-
-    func endBackoff() {
-        backoffUntil = nil
-        nextBackoff = Listener.firstBackoff
-        backoffLogged = 0
-    }
 
     init(address: ListenAddress, fd: Int32, backlog: Int, owner: String) {
         self.address = address
@@ -47,19 +43,38 @@ final class Listener {
         self.watch = Watch(.next(.listener, fd: fd))
         self.backlog = backlog
         self.owner = owner
-        self.fixedLocalIP = address.isWildcard ? nil
+        self.localText = address.isWildcard ? nil
             : Array(ListenAddress.text(family: address.family, ip: address.ip).utf8CString)
+    }
+
+    /// Copies `localText` (with its NUL) to `slot`; false when it is not fixed.
+    func copyLocalText(to slot: UnsafeMutablePointer<CChar>) -> Bool {
+        guard let text = localText else { return false }
+        text.withUnsafeBufferPointer { slot.update(from: $0.baseAddress!, count: $0.count) }
+        return true
     }
 }
 
 /// The one owner of the listening sockets: by address (what a reload
 /// matches), by event token (what the loop dispatches), and by owning
 /// service (what admission watches or not). Every change goes through here,
-/// so the three never disagree.
-struct Listeners {
+/// so the three never disagree, and a listener's watch, back-off and wait
+/// handler change only by these verbs.
+///
+/// Also the sockets a reload closed while a wait handler still held them
+/// (`retiredWaitSockets`), and the addresses that open again once that
+/// handler is gone (`deferredOpens`).
+final class Listeners {
+    private let epoll: Epoll
     private(set) var byAddress: [ListenAddress: Listener] = [:]
     private var byFD: [Int32: Listener] = [:]
     private var byOwner: [String: [Listener]] = [:]
+    /// Addresses whose old socket a wait handler still holds (a reload
+    /// closed ours), and the service waiting to open each again.
+    private(set) var retiredWaitSockets: [ListenAddress: pid_t] = [:]
+    private(set) var deferredOpens: [ListenAddress: String] = [:]
+
+    init(epoll: Epoll) { self.epoll = epoll }
 
     var count: Int { byAddress.count }
     var all: Dictionary<ListenAddress, Listener>.Values { byAddress.values }
@@ -75,31 +90,173 @@ struct Listeners {
 
     func owned(by service: String) -> [Listener] { byOwner[service] ?? [] }
 
-    mutating func insert(_ l: Listener) {
+    // MARK: Opening and closing
+
+    /// A socket just opened (or handed over) for `owner`, not yet watched.
+    func insert(_ l: Listener) {
         byAddress[l.address] = l
         byFD[l.fd] = l
         byOwner[l.owner, default: []].append(l)
     }
 
-    /// Takes `address` out of every index (the caller closes its socket).
-    mutating func remove(_ address: ListenAddress) -> Listener? {
+    /// Closes the socket at `address`: out of every index and of epoll, its
+    /// UNIX socket file removed (`fileOwner`: the uid the file should have,
+    /// by owning service), and its descriptor closed. A wait handler that
+    /// holds it keeps it: the address is retired until that handler exits.
+    /// Returns what was closed (nil: nothing was open there).
+    func close(_ address: ListenAddress, fileOwner: (String) -> uid_t?) -> Listener? {
+        deferredOpens[address] = nil
         guard let l = byAddress.removeValue(forKey: address) else { return nil }
         byFD[l.fd] = nil
         detach(l)
+        if let pid = l.waitHandler { retiredWaitSockets[address] = pid }
+        l.watch.set(false, in: epoll)
+        // A UNIX socket's file goes with its socket (a kept address keeps
+        // both), but not what someone else has put at its path since.
+        if let path = address.path { UnixSocketFile.remove(socket: l.fd, path: path, owner: fileOwner(l.owner)) }
+        closeDescriptor(l.fd)
         return l
     }
 
     /// Gives the listener at `address` to `owner` (a kept address moving
     /// to a renamed service, say).
-    mutating func setOwner(_ address: ListenAddress, _ owner: String) {
+    func setOwner(_ address: ListenAddress, _ owner: String) {
         guard let l = byAddress[address], l.owner != owner else { return }
         detach(l)
         l.owner = owner
         byOwner[owner, default: []].append(l)
     }
 
-    private mutating func detach(_ l: Listener) {
+    /// The listen queue of the socket at `address` becomes `backlog` long
+    /// (TCP; left as it was if the kernel refuses).
+    func setBacklog(_ address: ListenAddress, _ backlog: Int) {
+        guard let l = byAddress[address], l.backlog != backlog else { return }
+        if case .success = Socket.setBacklog(l.fd, backlog) { l.backlog = backlog }
+    }
+
+    private func detach(_ l: Listener) {
         byOwner[l.owner]?.removeAll { $0 === l }
         if byOwner[l.owner]?.isEmpty == true { byOwner[l.owner] = nil }
+    }
+
+    // MARK: Watching
+
+    /// Watches `service`'s listeners when it accepts (`serviceAccepts`),
+    /// except a wait service's socket while its handler has it or while it
+    /// backs off; unwatches the rest. Returns the listeners that could not
+    /// be watched, with why (ENOMEM, ENOSPC), for the log.
+    func watch(_ service: String, serviceAccepts: Bool, now: UInt64) -> [(Listener, Errno)] {
+        guard let owned = byOwner[service] else { return [] }
+        var failed: [(Listener, Errno)] = []
+        for l in owned {
+            let want = serviceAccepts && l.waitHandler == nil && (l.backoffUntil.map { now >= $0 } ?? true)
+            if case .failure(let e) = l.watch.set(want, in: epoll) { failed.append((l, e)) }
+        }
+        return failed
+    }
+
+    /// Stops watching `l` (its service is gone; a reload job closes it soon).
+    func unwatch(_ l: Listener) {
+        l.watch.set(false, in: epoll)
+    }
+
+    /// Makes `l` blocking (for a wait handler, which reads it as programs
+    /// expect) or non-blocking (before the master accepts on it).
+    func setBlocking(_ l: Listener, _ blocking: Bool) {
+        let flags = fcntl(l.fd, F_GETFL)
+        guard flags >= 0 else { return }
+        _ = fcntl(l.fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK)
+        l.blocking = blocking
+    }
+
+    // MARK: Wait services
+
+    /// `pid` has `l` now; `queueHead`: the arrival stamp of the datagram
+    /// first in line (UDP). The caller refreshes the watch.
+    func giveToWaitHandler(_ l: Listener, _ pid: pid_t, queueHead: UInt64?) {
+        l.waitHandler = pid
+        l.queueHead = queueHead
+    }
+
+    /// What a wait handler's exit meant for the socket at its address.
+    enum WaitHandlerEnd {
+        /// It held a socket a reload had closed: that address may open again.
+        case retiredSocketFreed
+        /// The socket is the master's again.
+        case returned(Listener)
+        /// Neither (the address was closed and opened again meanwhile).
+        case none
+    }
+
+    func waitHandlerEnded(_ pid: pid_t, at address: ListenAddress) -> WaitHandlerEnd {
+        if retiredWaitSockets[address] == pid {
+            retiredWaitSockets[address] = nil
+            return .retiredSocketFreed
+        }
+        guard let l = byAddress[address], l.waitHandler == pid else { return .none }
+        l.waitHandler = nil
+        return .returned(l)
+    }
+
+    /// The handler left `l` unread: not watched for the next back-off (1 s,
+    /// doubling to a minute). Returns until when, the delay, and whether it
+    /// is news for the log (the same delay again, at the last step, is not).
+    func startBackoff(_ l: Listener, now: UInt64) -> (until: UInt64, delay: UInt64, isNews: Bool) {
+        let delay = l.nextBackoff
+        let until = Nanoseconds.adding(now, delay)
+        l.backoffUntil = until
+        let isNews = l.backoffLogged != delay
+        l.backoffLogged = delay
+        l.nextBackoff = min(delay * 2, Listener.lastBackoff)
+        return (until, delay, isNews)
+    }
+
+    func endBackoff(_ l: Listener) {
+        l.backoffUntil = nil
+        l.nextBackoff = Listener.firstBackoff
+        l.backoffLogged = 0
+    }
+
+    /// A changed service (a fixed handler, say) gets its sockets back at once.
+    func endBackoff(ownedBy service: String) {
+        for l in owned(by: service) { endBackoff(l) }
+    }
+
+    /// The old socket of `address` a retired wait handler still holds: its pid.
+    func retiredHolder(of address: ListenAddress) -> pid_t? { retiredWaitSockets[address] }
+
+    /// `address` opens for `service` once its retired socket's holder exits.
+    func deferOpen(_ address: ListenAddress, for service: String) {
+        deferredOpens[address] = service
+    }
+
+    func isDeferred(_ address: ListenAddress) -> Bool { deferredOpens[address] != nil }
+
+    /// The deferred addresses whose old socket's last holder is gone, with
+    /// the service each opens for; no longer deferred.
+    func takeReadyDeferredOpens() -> [(address: ListenAddress, service: String)] {
+        var ready: [(address: ListenAddress, service: String)] = []
+        for (address, service) in deferredOpens where retiredWaitSockets[address] == nil {
+            deferredOpens[address] = nil
+            ready.append((address, service))
+        }
+        return ready
+    }
+
+    // MARK: Upgrade
+
+    /// The replaced image's state of the socket at `address` (the same
+    /// descriptor, `fd`): its wait handler, queue head, and blocking mode.
+    func adopt(_ address: ListenAddress, fd: Int32, waitHandler: pid_t?, queueHead: UInt64?) {
+        guard let l = byAddress[address], l.fd == fd else { return }
+        l.waitHandler = waitHandler
+        l.queueHead = queueHead
+        l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
+    }
+
+    /// The replaced image's retired wait sockets and deferred opens.
+    func adopt(retiredWaitSockets: [ListenAddress: pid_t], deferredOpens: [ListenAddress: String]) {
+        self.retiredWaitSockets = retiredWaitSockets
+        self.deferredOpens = deferredOpens
     }
 }

@@ -80,8 +80,8 @@ extension Supervisor {
         // A wait handler still has the old socket of this address: binding
         // a new one underneath it would split its datagrams (UDP) or
         // connections between the two. It opens when that handler exits.
-        if let pid = retiredWaitSockets[address], children.byPID[pid] != nil {
-            deferredOpens[address] = s.name
+        if let pid = listeners.retiredHolder(of: address), children.byPID[pid] != nil {
+            listeners.deferOpen(address, for: s.name)
             log.event(.notice, s.name, "deferred", ["address": .string(address.description), "until-exit-of": .int(Int(pid))])
             return true
         }
@@ -124,14 +124,7 @@ extension Supervisor {
     }
 
     func closeListener(_ address: ListenAddress) {
-        deferredOpens[address] = nil
-        guard let l = listeners.remove(address) else { return }
-        if let pid = l.waitHandler { retiredWaitSockets[address] = pid }
-        l.watch.set(false, in: epoll)
-        // A UNIX socket's file goes with its socket (a kept address keeps
-        // both), but not what someone else has put at its path since.
-        if let path = address.path { UnixSocketFile.remove(socket: l.fd, path: path, owner: services[l.owner]?.config.socketFile.owner) }
-        closeDescriptor(l.fd)
+        guard let l = listeners.close(address, fileOwner: { self.services[$0]?.config.socketFile.owner }) else { return }
         log.event(.notice, l.owner, "closed", ["address": .string(address.description)])
     }
 

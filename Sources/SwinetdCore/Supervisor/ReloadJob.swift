@@ -98,7 +98,7 @@ extension Supervisor {
                         let wanted = Set(config.addresses)
                         s.unopened = s.unopened.filter { wanted.contains($0.key) }
                         // A changed service (a fixed handler, say) gets its sockets back at once.
-                        for l in listeners.owned(by: s.name) { l.endBackoff() }
+                        listeners.endBackoff(ownedBy: s.name)
                         refresh(s)
                     }
                 } else {
@@ -155,7 +155,7 @@ extension Supervisor {
             setSocketFile(l, path: path, s.config.socketFile, previousOwner: services[l.owner]?.config.socketFile.owner, service: owner)
         }
         listeners.setOwner(address, owner)
-        if l.backlog != s.config.backlog, case .success = Socket.setBacklog(l.fd, s.config.backlog) { l.backlog = s.config.backlog }
+        listeners.setBacklog(address, s.config.backlog)
     }
 
     /// A kept UNIX socket's file gets the table's new `socket_mode`,

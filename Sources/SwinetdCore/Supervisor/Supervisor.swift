@@ -44,15 +44,11 @@ public final class Supervisor {
     let output: HandlerOutput
 
     var services: [String: ServiceState] = [:]
-    var listeners = Listeners()
+    let listeners: Listeners
     var children = ChildTable()
     /// Each service's client groups, by service name (see SourceTable).
     var sources: [String: SourceTable] = [:]
     var timeoutSweepScheduled = false
-    /// Addresses whose old socket a wait handler still holds (a reload
-    /// closed ours), and the service waiting to open each again.
-    var retiredWaitSockets: [ListenAddress: pid_t] = [:]
-    var deferredOpens: [ListenAddress: String] = [:]
     var control: ControlServer?
     var metrics: MetricsServer?
     var conversationSweepScheduled = false
@@ -102,6 +98,7 @@ public final class Supervisor {
         signalsToken = .next(.signals, fd: signals.fd)
         devNull = cspawn_null_fd()
         output = HandlerOutput(epoll: epoll)
+        listeners = Listeners(epoll: epoll)
         if case .failure(let e) = epoll.add(signalsToken) { throw e }
     }
 

@@ -39,7 +39,7 @@ extension Supervisor {
         // schedules it again for what still fails.
         s.unopenedRetryDelay = min(2 * (s.unopenedRetryDelay ?? Self.unopenedFirstRetry), Self.unopenedLastRetry)
         var opened = false
-        for address in s.unopened.keys.sorted(by: { $0.description < $1.description }) where deferredOpens[address] == nil {
+        for address in s.unopened.keys.sorted(by: { $0.description < $1.description }) where !listeners.isDeferred(address) {
             if openListener(address, for: s) { opened = true }
         }
         if opened { refresh(s) }

@@ -18,7 +18,7 @@ extension Supervisor {
         if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) { return }
         // The handler reads the socket as programs expect, blocking; the
         // master only waits for readability on it meanwhile.
-        if !l.blocking { setNonBlocking(l, false) }
+        if !l.blocking { listeners.setBlocking(l, true) }
         let plan = s.plan
         plan.slot(0).0[0] = 0
         plan.slot(1).0[0] = 0
@@ -26,11 +26,11 @@ extension Supervisor {
             // No peer yet: UNIXREMOTE* empty, UNIXLOCALPATH the socket's path.
             plan.slot(2).0[0] = 0
             let (path, _) = plan.slot(3)
-            l.fixedLocalIP?.withUnsafeBufferPointer { path.update(from: $0.baseAddress!, count: $0.count) }
+            _ = l.copyLocalText(to: path)
         } else {
             let (localIP, localCapacity) = plan.slot(2)
-            if let fixed = l.fixedLocalIP {
-                fixed.withUnsafeBufferPointer { localIP.update(from: $0.baseAddress!, count: $0.count) }
+            if l.copyLocalText(to: localIP) {
+                // fixed: no getsockname
             } else if Socket.localName(l.fd, into: &local) {
                 _ = Socket.format(&local, into: localIP, capacity: localCapacity)
             } else {
@@ -38,14 +38,14 @@ extension Supervisor {
             }
             plan.setPort(3, l.address.port)
         }
-        l.queueHead = l.address.transport == .udp ? DatagramQueue.headArrival(l.fd) : nil
+        let queueHead = l.address.transport == .udp ? DatagramQueue.headArrival(l.fd) : nil
         let result = launch(s, socket: l.fd, peer: l.address.description, group: nil, waitAddress: l.address)
         guard result.pid > 0 else {
             log.event(.error, s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
             backOff(l, s)
             return
         }
-        l.waitHandler = result.pid
+        listeners.giveToWaitHandler(l, result.pid, queueHead: queueHead)
         refresh(s)
         if children.total >= admission.maxChildren { refreshAll() }
     }
@@ -53,8 +53,7 @@ extension Supervisor {
     /// Opens each deferred address whose old socket's last holder is gone,
     /// for the service that names it now (unless it is open already).
     func openDeferred() {
-        for (address, owner) in deferredOpens where retiredWaitSockets[address] == nil {
-            deferredOpens[address] = nil
+        for (address, owner) in listeners.takeReadyDeferredOpens() {
             guard stop == nil, listeners[address] == nil, let s = services[owner] else { continue }
             if openListener(address, for: s) { refresh(s) }
         }
@@ -63,16 +62,19 @@ extension Supervisor {
     /// The socket is the master's again: watched at once, or after a
     /// back-off if the handler left it unread.
     func waitHandlerEnded(_ pid: pid_t, _ child: Child, _ address: ListenAddress) {
-        if retiredWaitSockets[address] == pid {
+        let l: Listener
+        switch listeners.waitHandlerEnded(pid, at: address) {
+        case .retiredSocketFreed:
             // The old socket is gone with its last holder: open the new one
             // now, or, while a reload steps through a plan made before, when
             // it is done (the plan may give the address to another service).
-            retiredWaitSockets[address] = nil
             if reloadJob == nil { openDeferred() }
             return
+        case .none:
+            return
+        case .returned(let returned):
+            l = returned
         }
-        guard let l = listeners[address], l.waitHandler == pid else { return }
-        l.waitHandler = nil
         guard let s = services[l.owner] else { return }
         var p = pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)
         var unread = poll(&p, 1, 0) == 1 && p.revents & Int16(POLLIN) != 0
@@ -88,29 +90,19 @@ extension Supervisor {
         if unread && Nanoseconds.since(now, child.started) < Self.quickExit {
             backOff(l, s)
         } else {
-            l.endBackoff()
+            listeners.endBackoff(l)
             refresh(s)
         }
     }
 
     private func backOff(_ l: Listener, _ s: ServiceState) {
-        let delay = l.nextBackoff
-        l.backoffUntil = Nanoseconds.adding(now, delay)
+        let (until, delay, isNews) = listeners.startBackoff(l, now: now)
         // One line per step: the same delay again (at the last step) is not news.
-        if l.backoffLogged != delay {
+        if isNews {
             log.event(.warning, s.name, "backoff", ["address": .string(l.address.description), "delay": .seconds(delay),
                                           "reason": .string("the handler ended within 1 s and left its socket unread")])
-            l.backoffLogged = delay
         }
-        l.nextBackoff = min(delay * 2, Listener.lastBackoff)
-        timers.add(.backoffEnds(service: s.name), at: l.backoffUntil!)
+        timers.add(.backoffEnds(service: s.name), at: until)
         refresh(s)
-    }
-
-    func setNonBlocking(_ l: Listener, _ on: Bool) {
-        let flags = fcntl(l.fd, F_GETFL)
-        guard flags >= 0 else { return }
-        _ = fcntl(l.fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK)
-        l.blocking = !on
     }
 }

@@ -192,7 +192,7 @@ extension Supervisor {
             handlers: children.byPID.map { .init(pid: $0.key, child: $0.value) },
             counters: services.mapValues(\.counters),
             outputs: outputs,
-            retiredWaitSockets: retiredWaitSockets, deferredOpens: deferredOpens,
+            retiredWaitSockets: listeners.retiredWaitSockets, deferredOpens: listeners.deferredOpens,
             control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters, handlerNofile: handlerNofile,
             reloadWaiters: reloadWaiters, reloadPending: reloadPending, arguments: SelfExecutable.arguments)
         state.handlers.sort { $0.pid < $1.pid }

@@ -35,10 +35,7 @@ extension Supervisor {
         if let at = state.lastReloadAt, let result = state.lastReloadResult { masterCounters.lastReload = (at, result) }
         for (name, counters) in state.counters { services[name]?.counters = counters }
         for s in state.sockets {
-            guard let l = listeners.byAddress[s.address], l.fd == s.fd else { continue }
-            l.waitHandler = s.waitHandler
-            l.queueHead = s.queueHead
-            l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
+            listeners.adopt(s.address, fd: s.fd, waitHandler: s.waitHandler, queueHead: s.queueHead)
         }
         for h in state.handlers {
             children.add(h.pid, h.child)
@@ -51,8 +48,7 @@ extension Supervisor {
             case .failure: closeDescriptor(o.fd)
             }
         }
-        retiredWaitSockets = state.retiredWaitSockets
-        deferredOpens = state.deferredOpens
+        listeners.adopt(retiredWaitSockets: state.retiredWaitSockets, deferredOpens: state.deferredOpens)
         refreshAll()
         let reply: [UInt8]
         if let why = InheritedDescriptors.failedUpgrade {
