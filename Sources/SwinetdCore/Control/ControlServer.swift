@@ -174,7 +174,7 @@ extension Supervisor {
             // The answer is the outcome of a load that reads the table after this request.
             conversation.waiting = true
             conversation.deadline = Nanoseconds.adding(now, ControlServer.reloadTimeout)
-            c.reloadWaiters.append((conversation, loadsStarted + 1))
+            c.reloadWaiters.append((conversation, reload.loadsBegun + 1))
             requestReload()
             return nil
         case "upgrade":
@@ -195,8 +195,8 @@ extension Supervisor {
     /// Answers the `reload` requests that the load just ended covers.
     func answerReloadWaiters(exit: Int, output: String, all: Bool = false) {
         guard let c = control else { return }
-        let done = c.reloadWaiters.filter { all || $0.load <= loadsStarted }
-        c.reloadWaiters.removeAll { all || $0.load <= loadsStarted }
+        let done = c.reloadWaiters.filter { all || $0.load <= reload.loadsBegun }
+        c.reloadWaiters.removeAll { all || $0.load <= reload.loadsBegun }
         for w in done { c.conversations.reply(w.conversation, ControlServer.reply(exit: exit, output: output), now: now) }
     }
 

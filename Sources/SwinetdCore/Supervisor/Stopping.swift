@@ -20,8 +20,7 @@ extension Supervisor {
         answerReloadWaiters(exit: 1, output: "swinetd is stopping; the reload was not done\n", all: true)
         for s in services.values { dropHeld(s, reason: "stopping") }
         for pid in children.pids { Processes.signalGroup(pid, SIGTERM) }
-        if let process = loader { endLoader(process, kill: true) }
-        reloadJob = nil
+        if let process = reload.abandon() { endLoader(process, kill: true) }
         let sequence = StopSequence(now: monotonicNanoseconds(), grace: grace)
         stop = sequence
         timers.add(.stopStep, at: sequence.deadline)

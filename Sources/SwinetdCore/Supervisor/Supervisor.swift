@@ -52,8 +52,6 @@ public final class Supervisor {
     var control: ControlServer?
     var metrics: MetricsServer?
     var conversationSweepScheduled = false
-    /// Table loads started since start, to tell which a `reload` waits for.
-    var loadsStarted: UInt64 = 0
     var masterCounters = MasterCounters(startedAt: StatusReport.now(), startedMonotonic: monotonicNanoseconds())
     /// A `stop` from the control socket, and the grace it asked for.
     var stopRequested = false
@@ -61,12 +59,7 @@ public final class Supervisor {
     var admission = Admission()
     var timers = Timers()
     var stop: StopSequence?
-    var loader: TableLoadProcess?
-    var reloadJob: ReloadJob?
-    /// What the start's job did (start runs it to the end at once).
-    var startOutcome = Outcome()
-    var reloadPending = false
-    var reloadStarted: UInt64 = 0
+    let reload = Reload()
     var sparePipe: (read: EventToken, write: Int32)?
     var resourceTroubleLogged = false
     /// Whether a sweep of orphaned stderr pipes is due (see HandlerOutput).
@@ -127,8 +120,8 @@ public final class Supervisor {
         switch TableLoadProcess.load(path: options.configPath) {
         case .success(let stream):
             // The same job as a reload's, run to its end: nothing is served yet.
-            reloadJob = ReloadJob(stream, purpose: .start)
-            while reloadJob != nil { stepReloadJob(budget: .max) }
+            reload.beginJob(stream, purpose: .start)
+            while reload.job != nil { stepReloadJob(budget: .max) }
         case .failure(let errors):
             for line in errors.lines { log.event(.error, "swinetd", "error", ["diagnostic": .string(line)]) }
             return notStarted(errors.count, errors.lines.first ?? "the table did not load")
@@ -137,8 +130,8 @@ public final class Supervisor {
         // another user planted at a socket path) costs its service that
         // address, as at a reload, never the rest of the table; but when
         // not one address opened, nothing can serve: that is no start.
-        if startOutcome.failed > 0 && listeners.count == 0 {
-            return notStarted(startOutcome.failed, "not one address of the table opened")
+        if reload.startOutcome.failed > 0 && listeners.count == 0 {
+            return notStarted(reload.startOutcome.failed, "not one address of the table opened")
         }
         // The spare pipe exists from the start, so the master's descriptor
         // count is the same idle as after load.
@@ -151,8 +144,8 @@ public final class Supervisor {
         var started: [(key: String, value: LogValue)] = [
             ("pid", .int(Int(getpid()))), ("services", .int(services.count)), ("listeners", .int(listeners.count)),
         ]
-        if startOutcome.failed > 0 { started.append(("failed", .int(startOutcome.failed))) }
-        log.event(startOutcome.failed > 0 ? .warning : .notice, "swinetd", "started", fields: started)
+        if reload.startOutcome.failed > 0 { started.append(("failed", .int(reload.startOutcome.failed))) }
+        log.event(reload.startOutcome.failed > 0 ? .warning : .notice, "swinetd", "started", fields: started)
         if let replaced { adopt(replaced) }
         InheritedDescriptors.upgradeDone()
         serviceManager?.ready(status: (replaced.map { "upgrade applied version=\($0.version)->\(SwinetdVersion.current); " } ?? "")
@@ -194,7 +187,7 @@ public final class Supervisor {
     public func run() -> Int32 {
         while !stepStop() {
             // A reload job in progress: look at events without waiting, then take its next step.
-            let timeout = reloadJob != nil ? 0
+            let timeout = reload.job != nil ? 0
                 : timers.next.map { Nanoseconds.timeoutMilliseconds(until: $0, now: monotonicNanoseconds()) } ?? -1
             let n = epoll.wait(timeoutMilliseconds: timeout)
             now = monotonicNanoseconds()
@@ -204,7 +197,7 @@ public final class Supervisor {
             }
             if stopRequested && stop == nil { beginStop(reason: "control") }
             fireTimers()
-            if reloadJob != nil { stepReloadJob() }
+            if reload.job != nil { stepReloadJob() }
             if upgrade.pending { beginUpgradeWhenIdle() }
             watchLog()
         }

@@ -138,15 +138,21 @@ struct FrameWriter {
 
     init(fd: Int32) { self.fd = fd }
 
+    /// One frame: its kind, its payload's length (4 bytes, little-endian), its payload.
+    static func frame(_ kind: FrameKind, _ payload: [UInt8]) -> [UInt8] {
+        var frame: [UInt8] = [kind.rawValue]
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame.append(contentsOf: $0) }
+        frame.append(contentsOf: payload)
+        return frame
+    }
+
     mutating func write<T: Encodable>(_ kind: FrameKind, _ value: T) {
         guard let payload = try? PackedCoding.encode(value) else { failed = true; return }
         writeRaw(kind, payload)
     }
 
     mutating func writeRaw(_ kind: FrameKind, _ payload: [UInt8]) {
-        var frame: [UInt8] = [kind.rawValue]
-        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame.append(contentsOf: $0) }
-        frame.append(contentsOf: payload)
+        let frame = Self.frame(kind, payload)
         var offset = 0
         while offset < frame.count && !failed {
             let n = frame.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }

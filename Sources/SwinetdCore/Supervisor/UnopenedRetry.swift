@@ -24,7 +24,7 @@ extension Supervisor {
         guard !admission.stopping else { return }
         // A reload under way opens and closes addresses step by step from a
         // plan made at its start: try again once it is done.
-        if reloadJob != nil {
+        if reload.job != nil {
             scheduleUnopenedRetry(s)
             return
         }

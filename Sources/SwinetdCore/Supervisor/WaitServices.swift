@@ -68,7 +68,7 @@ extension Supervisor {
             // The old socket is gone with its last holder: open the new one
             // now, or, while a reload steps through a plan made before, when
             // it is done (the plan may give the address to another service).
-            if reloadJob == nil { openDeferred() }
+            if reload.job == nil { openDeferred() }
             return
         case .none:
             return

@@ -57,7 +57,7 @@ extension Supervisor {
     /// Starts the new binary's check once nothing else is in flight (a
     /// table load, a reload job, a connection held for a handler).
     func beginUpgradeWhenIdle() {
-        guard upgrade.pending, upgrade.check == nil, stop == nil, loader == nil, reloadJob == nil,
+        guard upgrade.pending, upgrade.check == nil, stop == nil, !reload.isBusy,
               !services.values.contains(where: { $0.held != nil }) else { return }
         upgrade.pending = false
         upgrade.began = monotonicNanoseconds()
@@ -194,7 +194,7 @@ extension Supervisor {
             outputs: outputs,
             retiredWaitSockets: listeners.retiredWaitSockets, deferredOpens: listeners.deferredOpens,
             control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters, handlerNofile: handlerNofile,
-            reloadWaiters: reloadWaiters, reloadPending: reloadPending, arguments: SelfExecutable.arguments)
+            reloadWaiters: reloadWaiters, reloadPending: reload.pending, arguments: SelfExecutable.arguments)
         state.handlers.sort { $0.pid < $1.pid }
         return state
     }

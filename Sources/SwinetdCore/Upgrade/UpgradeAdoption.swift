@@ -58,7 +58,7 @@ extension Supervisor {
         } else {
             // Addresses the new image could not open cost only those, as at a
             // reload, and the answer says so as a reload's does (exit 1).
-            let failed = startOutcome.failed
+            let failed = reload.startOutcome.failed
             let summary = "applied version=\(state.version)->\(SwinetdVersion.current)" + (failed > 0 ? " failed=\(failed)" : "")
             log.event(failed > 0 ? .warning : .notice, "upgrade", "applied", [
                 "version": .string("\(state.version)->\(SwinetdVersion.current)"), "handlers": .int(state.handlers.count),
@@ -90,7 +90,7 @@ extension Supervisor {
             conversation.answered = true
             conversation.waiting = true
             conversation.deadline = Nanoseconds.adding(now, ControlServer.reloadTimeout)
-            c.reloadWaiters.append((conversation, loadsStarted + 1))
+            c.reloadWaiters.append((conversation, reload.loadsBegun + 1))
             waiting = true
         }
         if waiting { scheduleConversationSweep(); refreshControlListener() }
