@@ -4,7 +4,9 @@ import Glibc
 import CLinux
 
 /// The control socket in the loop: who may talk to it, its conversations,
-/// and the `reload` requests waiting for their outcome.
+/// the `reload` requests waiting for their outcome, and a `stop` asked
+/// for. Only its verbs change it; what a request means for the rest of the
+/// master the loop carries out (the extension below).
 final class ControlServer {
     /// A request line may be at most this long (a longer one is answered
     /// with an error and not acted on). A reply is bounded by the table:
@@ -17,22 +19,104 @@ final class ControlServer {
     /// clients that connect and never send cannot use up descriptors.
     static let maxClients = 32
 
-    /// Whether the loop watches the socket (it does not at `maxClients`).
-    var watched = true
+    /// The socket's place in the epoll set (out at `maxClients`).
+    private(set) var watch: Watch
     let path: String
     let fd: Int32
-    let token: EventToken
+    var token: EventToken { watch.token }
     let conversations: Conversations
+    private let epoll: Epoll
     /// Each waits for the outcome of the load numbered `load` or later.
-    var reloadWaiters: [(conversation: Conversations.Conversation, load: UInt64)] = []
+    private(set) var reloadWaiters: [(conversation: Conversations.Conversation, load: UInt64)] = []
+    /// A `stop` came, and the grace it asked for (nil: swinetd's own).
+    private(set) var stopRequested = false
+    private(set) var stopGrace: Double?
 
+    /// Not watched yet: `watchListener` puts it in the loop.
     init(path: String, fd: Int32, epoll: Epoll) {
         self.path = path
         self.fd = fd
-        token = .next(.control, fd: fd)
+        self.epoll = epoll
+        watch = Watch(.next(.control, fd: fd))
         conversations = Conversations(kind: .controlClient, epoll: epoll, maxRequest: Self.maxRequest, timeout: Self.timeout) { input in
             input.firstIndex(of: 10)
         }
+    }
+
+    /// Watches the socket while fewer than `maxClients` are served.
+    @discardableResult
+    func watchListener() -> Result<Void, Errno> {
+        watch.set(conversations.count < Self.maxClients, in: epoll)
+    }
+
+    /// What one round of accepting did.
+    struct Accepted {
+        /// Clients taken in.
+        var added = 0
+        /// The uid of each peer refused (-1: unknown).
+        var refused: [Int] = []
+    }
+
+    /// New clients, up to `maxClients`: only root and swinetd's own user may ask.
+    func acceptClients(now: UInt64) -> Accepted {
+        var accepted = Accepted()
+        defer { watchListener() }
+        while conversations.count < Self.maxClients {
+            var peer = sockaddr_storage()
+            switch Socket.accept(fd, peer: &peer, nonBlocking: true) {
+            case .empty, .failed: return accepted
+            case .accepted(let client):
+                let uid = ControlSocket.peerUID(client)
+                guard let uid, uid == 0 || uid == geteuid() else {
+                    accepted.refused.append(Int(uid.map { Int64($0) } ?? -1))
+                    closeDescriptor(client)
+                    continue
+                }
+                if conversations.add(client, now: now, peerUID: uid) != nil { accepted.added += 1 }
+            }
+        }
+        return accepted
+    }
+
+    /// `conversation` waits for the outcome of the load numbered `load` or later.
+    func addReloadWaiter(_ conversation: Conversations.Conversation, load: UInt64, now: UInt64) {
+        conversation.awaitLaterReply(until: Nanoseconds.adding(now, Self.reloadTimeout))
+        reloadWaiters.append((conversation, load))
+    }
+
+    /// Answers the `reload` requests that the loads up to `loadsBegun`
+    /// cover (`all`: every one).
+    func answerReloadWaiters(upTo loadsBegun: UInt64, all: Bool, exit: Int, output: String, now: UInt64) {
+        let done = reloadWaiters.filter { all || $0.load <= loadsBegun }
+        reloadWaiters.removeAll { all || $0.load <= loadsBegun }
+        for w in done { conversations.reply(w.conversation, Self.reply(exit: exit, output: output), now: now) }
+    }
+
+    /// The `reload` requests still waiting whose clients are still there.
+    var openReloadWaiters: [Conversations.Conversation] {
+        reloadWaiters.map(\.conversation).filter { conversations.isOpen($0) }
+    }
+
+    /// Drops the clients that overstayed (and their waits).
+    func sweep(now: UInt64) {
+        conversations.sweep(now: now)
+        reloadWaiters.removeAll { !conversations.isOpen($0.conversation) }
+        watchListener()
+    }
+
+    func requestStop(grace: Double?) {
+        if let grace { stopGrace = grace }
+        stopRequested = true
+    }
+
+    /// Answers what still waits, drops every client, and closes the socket
+    /// and removes its file.
+    func close(now: UInt64) {
+        answerReloadWaiters(upTo: 0, all: true, exit: 1, output: "swinetd is stopping; the reload was not done\n", now: now)
+        conversations.closeAll()
+        watch.set(false, in: epoll)
+        UnixSocketFile.remove(socket: fd, path: path, owner: nil)
+        closeDescriptor(fd)
     }
 
     /// The reply to a request: what the client prints and how it exits.
@@ -50,7 +134,7 @@ extension Supervisor {
         if let adopted, let path = options.controlPath {
             // An upgrade: the very socket the replaced image listened on.
             let server = ControlServer(path: path, fd: adopted, epoll: epoll)
-            guard case .success = epoll.add(server.token) else { closeDescriptor(adopted); return false }
+            guard case .success = server.watchListener() else { closeDescriptor(adopted); return false }
             control = server
             log.event(.notice, "swinetd", "control", ["socket": .string(path), "from": .string("upgrade")])
             return true
@@ -66,7 +150,7 @@ extension Supervisor {
         switch ControlSocket.listen(path) {
         case .success(let fd):
             let server = ControlServer(path: path, fd: fd, epoll: epoll)
-            guard case .success = epoll.add(server.token) else {
+            guard case .success = server.watchListener() else {
                 UnixSocketFile.remove(socket: fd, path: path, owner: nil)
                 closeDescriptor(fd)
                 return false
@@ -81,54 +165,20 @@ extension Supervisor {
     }
 
     func closeControl() {
-        guard let c = control else { return }
-        for w in c.reloadWaiters {
-            c.conversations.reply(w.conversation, ControlServer.reply(exit: 1, output: "swinetd is stopping; the reload was not done\n"), now: now)
-        }
-        c.reloadWaiters = []
-        c.conversations.closeAll()
-        if c.watched { epoll.remove(c.fd) }
-        UnixSocketFile.remove(socket: c.fd, path: c.path, owner: nil)
-        closeDescriptor(c.fd)
+        control?.close(now: now)
         control = nil
     }
 
     /// New clients: only root and swinetd's own user may ask.
     func controlAcceptable() {
         guard let c = control else { return }
-        defer { refreshControlListener() }
-        while c.conversations.count < ControlServer.maxClients {
-            var peer = sockaddr_storage()
-            switch Socket.accept(c.fd, peer: &peer, nonBlocking: true) {
-            case .empty, .failed: return
-            case .accepted(let fd):
-                let uid = ControlSocket.peerUID(fd)
-                guard let uid, uid == 0 || uid == geteuid() else {
-                    log.event(.warning, "swinetd", "control-refused", ["uid": .int(Int(uid.map { Int64($0) } ?? -1))])
-                    closeDescriptor(fd)
-                    continue
-                }
-                c.conversations.add(fd, now: now)?.peerUID = uid
-                scheduleConversationSweep()
-            }
-        }
-    }
-
-    /// Watches the control socket while fewer than `maxClients` are served.
-    func refreshControlListener() {
-        guard let c = control else { return }
-        let want = c.conversations.count < ControlServer.maxClients
-        guard want != c.watched else { return }
-        if want {
-            guard case .success = epoll.add(c.token) else { return }
-        } else {
-            epoll.remove(c.fd)
-        }
-        c.watched = want
+        let accepted = c.acceptClients(now: now)
+        for uid in accepted.refused { log.event(.warning, "swinetd", "control-refused", ["uid": .int(uid)]) }
+        if accepted.added > 0 { scheduleConversationSweep() }
     }
 
     func controlReady(_ token: EventToken, bits: UInt32) {
-        defer { refreshControlListener() }
+        defer { control?.watchListener() }
         guard let c = control else { return }
         let conversation: Conversations.Conversation, line: [UInt8]
         switch c.conversations.ready(token, bits: bits) {
@@ -172,20 +222,18 @@ extension Supervisor {
         case "reload":
             guard stop == nil, let c = control else { return ControlServer.reply(exit: 1, output: "swinetd is stopping\n") }
             // The answer is the outcome of a load that reads the table after this request.
-            conversation.waiting = true
-            conversation.deadline = Nanoseconds.adding(now, ControlServer.reloadTimeout)
-            c.reloadWaiters.append((conversation, reload.loadsBegun + 1))
+            c.addReloadWaiter(conversation, load: reload.loadsBegun + 1, now: now)
             requestReload()
             return nil
         case "upgrade":
             requestUpgrade(from: conversation)
             return nil
         case "stop":
-            if let grace = request["grace"]?.number {
-                guard grace >= 0, grace <= 86_400 else { return ControlServer.reply(exit: 2, output: "swinetd: grace must be 0 to 86400 seconds\n") }
-                stopGrace = grace
+            let grace = request["grace"]?.number
+            if let grace, !(grace >= 0 && grace <= 86_400) {
+                return ControlServer.reply(exit: 2, output: "swinetd: grace must be 0 to 86400 seconds\n")
             }
-            stopRequested = true
+            control?.requestStop(grace: grace)
             return ControlServer.reply(exit: 0, output: "", extra: [("pid", .number(Double(getpid())))])
         default:
             return ControlServer.reply(exit: 2, output: "swinetd: unknown command; known are status, reload, upgrade and stop\n")
@@ -194,10 +242,7 @@ extension Supervisor {
 
     /// Answers the `reload` requests that the load just ended covers.
     func answerReloadWaiters(exit: Int, output: String, all: Bool = false) {
-        guard let c = control else { return }
-        let done = c.reloadWaiters.filter { all || $0.load <= reload.loadsBegun }
-        c.reloadWaiters.removeAll { all || $0.load <= reload.loadsBegun }
-        for w in done { c.conversations.reply(w.conversation, ControlServer.reply(exit: exit, output: output), now: now) }
+        control?.answerReloadWaiters(upTo: reload.loadsBegun, all: all, exit: exit, output: output, now: now)
     }
 
     func scheduleConversationSweep() {
@@ -209,11 +254,7 @@ extension Supervisor {
     /// Drops the control and metrics clients that overstayed.
     func sweepConversations() {
         conversationSweepScheduled = false
-        if let c = control {
-            c.conversations.sweep(now: now)
-            c.reloadWaiters.removeAll { c.conversations.open[$0.conversation.fd] !== $0.conversation }
-            refreshControlListener()
-        }
+        control?.sweep(now: now)
         if let m = metrics {
             m.conversations.sweep(now: now)
             refreshMetricsListeners()

@@ -10,22 +10,33 @@ import Glibc
 final class Conversations {
     final class Conversation {
         let fd: Int32
-        let token: EventToken
-        var input: [UInt8] = []
-        var output: [UInt8] = []
-        var written = 0
-        var deadline: UInt64
+        /// Its place in the epoll set: in from `add` to `close`.
+        fileprivate(set) var watch: Watch
+        var token: EventToken { watch.token }
+        fileprivate(set) var input: [UInt8] = []
+        fileprivate(set) var output: [UInt8] = []
+        fileprivate(set) var written = 0
+        fileprivate(set) var deadline: UInt64
         /// The request has been taken; what comes next is only the reply.
-        var answered = false
+        fileprivate(set) var answered = false
         /// Waiting for something the loop does later (a reload's outcome).
-        var waiting = false
-        var discarded = 0
+        fileprivate(set) var waiting = false
+        fileprivate(set) var discarded = 0
         /// The peer's uid (UNIX sockets), for who may ask.
-        var peerUID: uid_t?
+        fileprivate(set) var peerUID: uid_t?
 
-        init(fd: Int32, token: EventToken, deadline: UInt64) {
+        init(fd: Int32, token: EventToken, deadline: UInt64, peerUID: uid_t?) {
             self.fd = fd
-            self.token = token
+            self.watch = Watch(token)
+            self.deadline = deadline
+            self.peerUID = peerUID
+        }
+
+        /// Its request is taken and its reply comes later, from the loop
+        /// (a reload's or an upgrade's outcome), by `deadline` at the latest.
+        func awaitLaterReply(until deadline: UInt64) {
+            answered = true
+            waiting = true
             self.deadline = deadline
         }
     }
@@ -59,11 +70,14 @@ final class Conversations {
 
     var count: Int { open.count }
 
+    /// Whether `c` is still open (not closed, its descriptor not reused).
+    func isOpen(_ c: Conversation) -> Bool { open[c.fd] === c }
+
     /// Takes an accepted, non-blocking socket into the loop.
     @discardableResult
-    func add(_ fd: Int32, now: UInt64) -> Conversation? {
-        let c = Conversation(fd: fd, token: .next(kind, fd: fd), deadline: Nanoseconds.adding(now, timeout))
-        guard case .success = epoll.add(c.token) else {
+    func add(_ fd: Int32, now: UInt64, peerUID: uid_t? = nil) -> Conversation? {
+        let c = Conversation(fd: fd, token: .next(kind, fd: fd), deadline: Nanoseconds.adding(now, timeout), peerUID: peerUID)
+        guard case .success = c.watch.set(true, in: epoll) else {
             closeDescriptor(fd)
             return nil
         }
@@ -150,7 +164,7 @@ final class Conversations {
     func close(_ c: Conversation) {
         guard open[c.fd] === c else { return }
         open[c.fd] = nil
-        epoll.remove(c.fd)
+        c.watch.set(false, in: epoll)
         closeDescriptor(c.fd)
     }
 

@@ -37,30 +37,33 @@ final class MetricsServer {
     final class Endpoint {
         let address: ListenAddress
         let fd: Int32
-        let token: EventToken
-        var watched = false
+        /// Its place in the epoll set (out while scrapes are at their limit).
+        fileprivate(set) var watch: Watch
+        var token: EventToken { watch.token }
         init(address: ListenAddress, fd: Int32) {
             self.address = address
             self.fd = fd
-            token = .next(.metrics, fd: fd)
+            watch = Watch(.next(.metrics, fd: fd))
         }
     }
 
-    var endpoints: [ListenAddress: Endpoint] = [:]
+    private(set) var endpoints: [ListenAddress: Endpoint] = [:]
     let conversations: Conversations
+    private let epoll: Epoll
     /// The scrapes a second (`rate`); empty, the listeners are not watched until its next token.
-    var budget: TokenBucket
-    var rate = MetricsServer.scrapesPerSecond
+    private(set) var budget: TokenBucket
+    private(set) var rate = MetricsServer.scrapesPerSecond
     /// A timer is set for the budget's next token.
-    var budgetTimer = false
+    private(set) var budgetTimer = false
     /// The budget ran out and scrapers may be waiting (logged once, as `paused`).
-    var throttled = false
+    private(set) var throttled = false
     /// The last `200 OK` response, where its head ends (for HEAD), and when it was built.
-    var cached: (response: [UInt8], headLength: Int, at: UInt64)?
+    private(set) var cached: (response: [UInt8], headLength: Int, at: UInt64)?
     /// How many times the text was built for a scrape.
-    var renders: UInt64 = 0
+    private(set) var renders: UInt64 = 0
 
     init(epoll: Epoll, now: UInt64) {
+        self.epoll = epoll
         budget = TokenBucket(rate: Self.scrapesPerSecond, burst: Self.scrapesPerSecond, now: now)
         conversations = Conversations(kind: .metricsClient, epoll: epoll, maxRequest: Self.maxRequest, timeout: Self.timeout) { input in
             // The request ends with its headers (a GET has no body).
@@ -70,6 +73,93 @@ final class MetricsServer {
             }
             return nil
         }
+    }
+
+    /// Serves `fd` (listening, non-blocking) at `address`; watched from the next `refresh`.
+    func addEndpoint(_ address: ListenAddress, fd: Int32) {
+        endpoints[address] = Endpoint(address: address, fd: fd)
+    }
+
+    /// Closes the endpoints at addresses not in `kept`; returns their addresses.
+    func closeEndpoints(keeping kept: [ListenAddress]) -> [ListenAddress] {
+        var closed: [ListenAddress] = []
+        for (address, e) in endpoints where !kept.contains(address) {
+            e.watch.set(false, in: epoll)
+            closeDescriptor(e.fd)
+            endpoints[address] = nil
+            closed.append(address)
+        }
+        return closed
+    }
+
+    /// What a `refresh` found for the loop to do.
+    struct Refresh {
+        /// The budget just ran out: a `paused` line is due.
+        var paused = false
+        /// A timer is due at the budget's next token.
+        var timerAt: UInt64?
+    }
+
+    /// Watches the listeners while fewer than 16 scrapes run and the budget
+    /// has a scrape left (never once `stopping`); when it has none, asks for
+    /// a timer at its next one (scrapers wait in the kernel's queue meanwhile).
+    func refresh(now: UInt64, stopping: Bool) -> Refresh {
+        var refresh = Refresh()
+        let hasToken = budget.hasToken(now: now)
+        if !hasToken && !stopping {
+            if !throttled {
+                throttled = true
+                refresh.paused = true
+            }
+            if !budgetTimer {
+                budgetTimer = true
+                refresh.timerAt = budget.nextToken(now: now)
+            }
+        }
+        let want = conversations.count < Self.maxScrapes && !stopping && hasToken
+        for e in endpoints.values { e.watch.set(want, in: epoll) }
+        return refresh
+    }
+
+    /// The budget's timer fired.
+    func budgetTimerFired() { budgetTimer = false }
+
+    /// Accepts scrapes on `e` while the budget and the limit allow; true
+    /// when its queue was found empty after a pause (a `resumed` line is due).
+    func acceptScrapes(_ e: Endpoint, now: UInt64) -> (added: Int, resumed: Bool) {
+        var added = 0
+        while conversations.count < Self.maxScrapes && budget.hasToken(now: now) {
+            var peer = sockaddr_storage()
+            switch Socket.accept(e.fd, peer: &peer, nonBlocking: true) {
+            case .accepted(let fd):
+                _ = budget.take(now: now)
+                if conversations.add(fd, now: now) != nil { added += 1 }
+            case .empty:
+                let resumed = throttled
+                throttled = false
+                return (added, resumed)
+            case .failed:
+                return (added, false)
+            }
+        }
+        return (added, false)
+    }
+
+    /// The `200 OK` response to a scrape: the one built less than a second
+    /// ago, or a new one of `text()`.
+    func okResponse(now: UInt64, text: () -> String) -> (response: [UInt8], headLength: Int) {
+        if let c = cached, Nanoseconds.since(now, c.at) < Self.cachePeriod { return (c.response, c.headLength) }
+        let built = Self.ok(text())
+        // Counted once built: the text shows the renders before it, as
+        // `status --format prometheus` at the same moment does.
+        renders &+= 1
+        cached = (built.response, built.headLength, now)
+        let rate = Self.rate(forResponseOf: built.response.count)
+        if rate != self.rate {
+            self.rate = rate
+            budget = budget.withRate(rate, now: now)
+        }
+        return built
     }
 
     /// The response to one request's head; `metrics` gives the `200 OK`
@@ -113,23 +203,20 @@ extension Supervisor {
         let m = metrics ?? MetricsServer(epoll: epoll, now: now)
         metrics = m
         var failed = 0
-        for (address, e) in m.endpoints where !addresses.contains(address) {
-            if e.watched { epoll.remove(e.fd) }
-            closeDescriptor(e.fd)
-            m.endpoints[address] = nil
+        for address in m.closeEndpoints(keeping: addresses) {
             log.event(.notice, "metrics", "closed", ["address": .string(address.description)])
         }
         for address in addresses where m.endpoints[address] == nil {
             // A socket handed over (systemd's, or the replaced image's in an upgrade).
             if let handed = inherited.take(address) {
                 _ = fcntl(handed.fd, F_SETFL, fcntl(handed.fd, F_GETFL) | O_NONBLOCK)
-                m.endpoints[address] = MetricsServer.Endpoint(address: address, fd: handed.fd)
+                m.addEndpoint(address, fd: handed.fd)
                 log.event(.notice, "metrics", "listening", ["address": .string(address.description), "from": .string(handed.origin)])
                 continue
             }
             switch Socket.listen(address, backlog: MetricsServer.backlog) {
             case .success(let fd):
-                m.endpoints[address] = MetricsServer.Endpoint(address: address, fd: fd)
+                m.addEndpoint(address, fd: fd)
                 log.event(.notice, "metrics", "listening", ["address": .string(address.description)])
             case .failure(let e):
                 log.event(.error, "metrics", "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.errno.text)])
@@ -140,31 +227,13 @@ extension Supervisor {
         return failed
     }
 
-    /// Watches the metrics listeners while fewer than 16 scrapes run and
-    /// the budget has a scrape left; when it has none, sets a timer for its
-    /// next one (scrapers wait in the kernel's queue meanwhile).
+    /// Watches the metrics listeners as MetricsServer says, and logs and
+    /// sets the timer it asks for.
     func refreshMetricsListeners() {
         guard let m = metrics else { return }
-        let hasToken = m.budget.hasToken(now: now)
-        if !hasToken && stop == nil {
-            if !m.throttled {
-                m.throttled = true
-                log.event(.notice, "metrics", "paused", ["reason": .string("rate"), "rate": .string("\(m.rate)/s")])
-            }
-            if !m.budgetTimer {
-                m.budgetTimer = true
-                timers.add(.metricsBudget, at: m.budget.nextToken(now: now))
-            }
-        }
-        let want = m.conversations.count < MetricsServer.maxScrapes && stop == nil && hasToken
-        for e in m.endpoints.values where e.watched != want {
-            if want {
-                guard case .success = epoll.add(e.token) else { continue }
-            } else {
-                epoll.remove(e.fd)
-            }
-            e.watched = want
-        }
+        let r = m.refresh(now: now, stopping: stop != nil)
+        if r.paused { log.event(.notice, "metrics", "paused", ["reason": .string("rate"), "rate": .string("\(m.rate)/s")]) }
+        if let at = r.timerAt { timers.add(.metricsBudget, at: at) }
     }
 
     func metricsAcceptable(_ token: EventToken) {
@@ -174,50 +243,19 @@ extension Supervisor {
     }
 
     private func acceptScrapes(_ m: MetricsServer, _ e: MetricsServer.Endpoint) {
-        while m.conversations.count < MetricsServer.maxScrapes && m.budget.hasToken(now: now) {
-            var peer = sockaddr_storage()
-            switch Socket.accept(e.fd, peer: &peer, nonBlocking: true) {
-            case .accepted(let fd):
-                _ = m.budget.take(now: now)
-                m.conversations.add(fd, now: now)
-                scheduleConversationSweep()
-            case .empty:
-                if m.throttled {
-                    m.throttled = false
-                    log.event(.notice, "metrics", "resumed", ["reason": .string("rate")])
-                }
-                return
-            case .failed:
-                return
-            }
-        }
+        let accepted = m.acceptScrapes(e, now: now)
+        if accepted.added > 0 { scheduleConversationSweep() }
+        if accepted.resumed { log.event(.notice, "metrics", "resumed", ["reason": .string("rate")]) }
     }
 
     /// The budget has its next scrape: watch again, and accept at once, so
     /// that a queue found empty ends the episode (`resumed`).
     func metricsBudgetReady() {
         guard let m = metrics else { return }
-        m.budgetTimer = false
+        m.budgetTimerFired()
         refreshMetricsListeners()
-        for e in m.endpoints.values where e.watched { acceptScrapes(m, e) }
+        for e in m.endpoints.values where e.watch.isOn { acceptScrapes(m, e) }
         refreshMetricsListeners()
-    }
-
-    /// The `200 OK` response to a scrape: the one built less than a second
-    /// ago, or a new one.
-    private func metricsResponse(_ m: MetricsServer) -> (response: [UInt8], headLength: Int) {
-        if let c = m.cached, Nanoseconds.since(now, c.at) < MetricsServer.cachePeriod { return (c.response, c.headLength) }
-        let built = MetricsServer.ok(statusReport(only: [], verbose: false).prometheus())
-        // Counted once built: the text shows the renders before it, as
-        // `status --format prometheus` at the same moment does.
-        m.renders &+= 1
-        m.cached = (built.response, built.headLength, now)
-        let rate = MetricsServer.rate(forResponseOf: built.response.count)
-        if rate != m.rate {
-            m.rate = rate
-            m.budget = m.budget.withRate(rate, now: now)
-        }
-        return built
     }
 
     func metricsReady(_ token: EventToken, bits: UInt32) {
@@ -227,7 +265,10 @@ extension Supervisor {
         case .tooLong(let c):
             m.conversations.reply(c, MetricsServer.tooLong, now: now)
         case .request(let c, let head):
-            m.conversations.reply(c, MetricsServer.response(to: head) { metricsResponse(m) }, now: now)
+            let response = MetricsServer.response(to: head) {
+                m.okResponse(now: now) { statusReport(only: [], verbose: false).prometheus() }
+            }
+            m.conversations.reply(c, response, now: now)
         }
         refreshMetricsListeners()
     }

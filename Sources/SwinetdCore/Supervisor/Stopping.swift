@@ -8,7 +8,7 @@ extension Supervisor {
     /// `reason`: the signal's name, or `control` for a `stop` request.
     func beginStop(reason: String) {
         guard stop == nil else { return }
-        let grace = Nanoseconds.from(seconds: stopGrace ?? options.grace)
+        let grace = Nanoseconds.from(seconds: control?.stopGrace ?? options.grace)
         log.event(.notice, "swinetd", "stopping", [
             reason == "control" ? "by" : "signal": .string(reason), "handlers": .int(children.total), "grace": .seconds(grace),
         ])

@@ -53,9 +53,6 @@ public final class Supervisor {
     var metrics: MetricsServer?
     var conversationSweepScheduled = false
     var masterCounters = MasterCounters(startedAt: StatusReport.now(), startedMonotonic: monotonicNanoseconds())
-    /// A `stop` from the control socket, and the grace it asked for.
-    var stopRequested = false
-    var stopGrace: Double?
     var admission = Admission()
     var timers = Timers()
     var stop: StopSequence?
@@ -195,7 +192,7 @@ public final class Supervisor {
                 guard let token = epoll.token(i) else { continue }
                 dispatch(token, bits: epoll.bits(i))
             }
-            if stopRequested && stop == nil { beginStop(reason: "control") }
+            if control?.stopRequested == true && stop == nil { beginStop(reason: "control") }
             fireTimers()
             if reload.job != nil { stepReloadJob() }
             if upgrade.pending { beginUpgradeWhenIdle() }

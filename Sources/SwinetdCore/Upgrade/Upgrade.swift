@@ -45,8 +45,7 @@ extension Supervisor {
                 control?.conversations.reply(waiter, ControlServer.reply(exit: 1, output: "swinetd is stopping\n"), now: now)
                 return
             }
-            waiter.waiting = true
-            waiter.deadline = Nanoseconds.adding(now, UpgradeProgress.answerTimeout)
+            waiter.awaitLaterReply(until: Nanoseconds.adding(now, UpgradeProgress.answerTimeout))
             upgrade.waiters.append(waiter)
         }
         guard stop == nil else { return }
@@ -149,9 +148,7 @@ extension Supervisor {
         guard let exe = SelfExecutable.path else { return upgradeFailed("cannot tell which binary swinetd was started from") }
         let outputs = output.handOver(now: now, log: log)
         let waiters = upgrade.waiters.filter { control?.conversations.open[$0.fd] === $0 }
-        let reloadWaiters: [Conversations.Conversation] = control.map { c in
-            c.reloadWaiters.map(\.conversation).filter { c.conversations.open[$0.fd] === $0 }
-        } ?? []
+        let reloadWaiters = control?.openReloadWaiters ?? []
         let state = handoverState(outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
                                   waiters: waiters.map(\.fd), reloadWaiters: reloadWaiters.map(\.fd))
         let memfd: Int32

@@ -87,13 +87,10 @@ extension Supervisor {
         var waiting = false
         for fd in state.reloadWaiters ?? [] {
             guard let c = control, let conversation = c.conversations.add(fd, now: now) else { closeDescriptor(fd); continue }
-            conversation.answered = true
-            conversation.waiting = true
-            conversation.deadline = Nanoseconds.adding(now, ControlServer.reloadTimeout)
-            c.reloadWaiters.append((conversation, reload.loadsBegun + 1))
+            c.addReloadWaiter(conversation, load: reload.loadsBegun + 1, now: now)
             waiting = true
         }
-        if waiting { scheduleConversationSweep(); refreshControlListener() }
+        if waiting { scheduleConversationSweep(); control?.watchListener() }
         if waiting || state.reloadPending == true { requestReload() }
     }
 }
