@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLinux
 
 /// The control socket in the loop: who may talk to it, its conversations,
 /// the `reload` requests waiting for their outcome, and a `stop` asked
@@ -262,30 +261,16 @@ extension Supervisor {
         if (control?.conversations.count ?? 0) + (metrics?.conversations.count ?? 0) > 0 { scheduleConversationSweep() }
     }
 
-    /// Everything `status` shows, as of now.
+    /// Everything `status` shows, as of now: each owner fills in its part.
     func statusReport(only names: [String], verbose: Bool) -> StatusReport {
-        var handlers: [String: [StatusReport.Handler]] = [:]
-        if verbose {
-            for (pid, child) in children.byPID where child.counted {
-                handlers[child.service, default: []].append(.init(pid: pid, peer: child.peer, age: Nanoseconds.since(now, child.started)))
-            }
-        }
+        let handlers = verbose ? children.statusHandlers(now: now) : [:]
         let chosen = names.isEmpty ? services.keys.sorted() : names
         let list: [StatusReport.Service] = chosen.compactMap { name in
             guard let s = services[name] else { return nil }
-            let owned = listeners.owned(by: name)
-            return StatusReport.Service(
-                name: name, enabled: s.config.enabled, paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
-                addresses: owned.map(\.address.description),
-                failed: s.unopened.sorted { $0.key.description < $1.key.description }.map { ($0.key.description, $0.value) },
-                running: children.running(name), maxConnections: s.config.maxConnections,
-                queued: owned.reduce(0) { $0 + max(0, Int(clinux_listen_queue($1.fd))) },
-                counters: s.counters, handlers: handlers[name] ?? [])
+            return s.status(paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
+                            sockets: listeners.status(of: name), running: children.running(name), handlers: handlers[name] ?? [])
         }
-        return StatusReport(
-            pid: getpid(), uptime: Nanoseconds.since(now, masterCounters.startedMonotonic), table: options.configPath,
-            startedAt: masterCounters.startedAt, lastReload: masterCounters.lastReload,
-            reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
-            handlersTotal: children.total, maxChildren: admission.maxChildren, metricsRenders: metrics?.renders ?? 0, services: list)
+        return masterCounters.status(now: now, table: options.configPath, handlersTotal: children.total,
+                                     maxChildren: admission.maxChildren, metricsRenders: metrics?.renders ?? 0, services: list)
     }
 }
