@@ -147,10 +147,9 @@ extension Supervisor {
     private func execNewImage() {
         guard let exe = SelfExecutable.path else { return upgradeFailed("cannot tell which binary swinetd was started from") }
         let outputs = output.handOver(now: now, log: log)
-        let waiters = upgrade.waiters.filter { control?.conversations.open[$0.fd] === $0 }
-        let reloadWaiters = control?.openReloadWaiters ?? []
+        let waiting = control?.snapshot(upgradeWaiters: upgrade.waiters)
         let state = handoverState(outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
-                                  waiters: waiters.map(\.fd), reloadWaiters: reloadWaiters.map(\.fd))
+                                  waiters: waiting?.upgradeWaiters ?? [], reloadWaiters: waiting?.reloadWaiters ?? [])
         let memfd: Int32
         switch state.write() {
         case .success(let fd): memfd = fd
@@ -191,7 +190,7 @@ extension Supervisor {
             outputs: outputs,
             retiredWaitSockets: listeners.retiredWaitSockets, deferredOpens: listeners.deferredOpens,
             control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters, handlerNofile: handlerNofile,
-            reloadWaiters: reloadWaiters, reloadPending: reload.pending, arguments: SelfExecutable.arguments)
+            reloadWaiters: reloadWaiters, reloadPending: reload.snapshot().pending, arguments: SelfExecutable.arguments)
         state.handlers.sort { $0.pid < $1.pid }
         return state
     }

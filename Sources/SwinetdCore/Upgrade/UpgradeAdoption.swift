@@ -84,14 +84,16 @@ extension Supervisor {
     /// (their reload waited for the upgrade): this image reloads and
     /// answers them, as if they had asked it.
     func adoptReloadWaiters(_ state: UpgradeState) {
-        var waiting = false
-        for fd in state.reloadWaiters ?? [] {
-            guard let c = control, let conversation = c.conversations.add(fd, now: now) else { closeDescriptor(fd); continue }
-            c.addReloadWaiter(conversation, load: reload.loadsBegun + 1, now: now)
-            waiting = true
+        let fds = state.reloadWaiters ?? []
+        if let c = control {
+            _ = c.adopt(ControlServer.Snapshot(fd: c.fd, reloadWaiters: fds), load: reload.loadsBegun + 1, now: now)
+        } else {
+            for fd in fds { closeDescriptor(fd) }
         }
-        if waiting { scheduleConversationSweep(); control?.watchListener() }
-        if waiting || state.reloadPending == true { requestReload() }
+        reload.adopt(Reload.Snapshot(pending: state.reloadPending == true))
+        let waiting = control.map { !$0.reloadWaiters.isEmpty } ?? false
+        if waiting { scheduleConversationSweep() }
+        if reload.takePending() || waiting { requestReload() }
     }
 }
 
