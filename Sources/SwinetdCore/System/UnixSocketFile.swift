@@ -243,12 +243,19 @@ enum UnixSocketFile {
     }
 
     /// A blocking connection to `path` (close-on-exec).
+    ///
+    /// A connect interrupted by a signal (it waits while the listener's
+    /// backlog is full) is made again, and that is right for a UNIX socket
+    /// only: a TCP connect goes on in the background after EINTR (a second
+    /// call says EALREADY; its outcome is read with poll and SO_ERROR),
+    /// whereas Linux gives a UNIX connect up before it changes anything:
+    /// the socket stays unconnected, polls writable at once and has no
+    /// SO_ERROR, so only another connect makes the connection
+    /// (UnixSocketConnectTests interrupts a real one).
     static func connect(_ path: String) -> Result<Int32, Errno> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(Errno.current) }
-        while withAddress(path, { Glibc.connect(fd, $0, $1) }) != 0 {
-            let e = Errno.current
-            if e == .interrupted { continue }
+        if case .failure(let e) = syscallResult({ withAddress(path) { Glibc.connect(fd, $0, $1) } }) {
             closeDescriptor(fd)
             return .failure(e)
         }

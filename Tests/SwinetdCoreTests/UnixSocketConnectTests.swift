@@ -1,0 +1,164 @@
+import Testing
+import Synchronization
+@testable import SwinetdCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking connect to a UNIX listener whose backlog is full waits in the
+/// kernel; a signal caught without SA_RESTART ends that wait with EINTR.
+/// The connection must still be made once the listener accepts: the test
+/// interrupts a real connect (seen blocked in the connect syscall through
+/// /proc) with a real signal, then accepts, and checks the descriptor it
+/// got is connected.
+@Suite(.timeLimit(.minutes(3))) struct UnixSocketConnectTests {
+    /// The connecting thread's side: its kernel thread id (for /proc), the
+    /// outcome, and whether it is done.
+    final class Attempt: @unchecked Sendable {
+        let path: String
+        let kernelThread = Atomic<Int32>(0)
+        let done = Atomic<Bool>(false)
+        /// Written by the thread before `done`, read after pthread_join.
+        var result: Result<Int32, Errno>?
+        init(path: String) { self.path = path }
+    }
+
+    static let interrupts = Atomic<Int>(0)
+
+    /// connect(2)'s number, as /proc/PID/task/TID/syscall shows it first.
+    #if arch(x86_64)
+    static let connectSyscall: String? = "42"
+    #elseif arch(arm64)
+    static let connectSyscall: String? = "203"
+    #else
+    static let connectSyscall: String? = nil
+    #endif
+
+    /// The thread `tid` is blocked in connect(2) now (elsewhere than on
+    /// x86_64 and arm64: asleep, which after its start it is only there).
+    static func inConnect(_ tid: Int32) -> Bool {
+        let file = connectSyscall == nil ? "stat" : "syscall"
+        let fd = open("/proc/self/task/\(tid)/\(file)", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return false }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        guard let number = connectSyscall else {
+            // "TID (name) S ...": the state follows the name's parenthesis.
+            return text.split(separator: ")").last?.split(separator: " ").first == "S"
+        }
+        return text.split(separator: " ").first.map(String.init) == number
+    }
+
+    static func sleepMilliseconds(_ ms: Int) { usleep(UInt32(ms * 1000)) }
+
+    @Test func aConnectInterruptedBySignalStillConnects() throws {
+        var template = Array("/tmp/swinetd-connect-XXXXXX".utf8CString)
+        let dir = String(cString: try #require(mkdtemp(&template)))
+        let path = dir + "/s"
+        defer { unlink(path); rmdir(dir) }
+
+        // A listener with the smallest backlog, filled by non-blocking
+        // connects until the kernel says EAGAIN: the next blocking connect waits.
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(listener >= 0)
+        var listenerOpen = true
+        defer { if listenerOpen { close(listener) } }
+        try #require(UnixSocketFile.withAddress(path, { bind(listener, $0, $1) }) == 0)
+        try #require(listen(listener, 0) == 0)
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        while fillers.count < 64 {
+            let f = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            try #require(f >= 0)
+            fillers.append(f)
+            if UnixSocketFile.withAddress(path, { Glibc.connect(f, $0, $1) }) != 0 {
+                try #require(errno == EAGAIN)
+                break
+            }
+        }
+
+        // A handler that does nothing, without SA_RESTART: the blocked
+        // connect returns EINTR instead of being restarted by the kernel.
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in _ = UnixSocketConnectTests.interrupts.add(1, ordering: .relaxed) }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        var previous = sigaction()
+        try #require(sigaction(SIGUSR2, &action, &previous) == 0)
+        defer { sigaction(SIGUSR2, &previous, nil) }
+        let interruptsBefore = Self.interrupts.load(ordering: .relaxed)
+
+        let attempt = Attempt(path: path)
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(attempt).toOpaque()
+        try #require(pthread_create(&thread, nil, { context in
+            let attempt = Unmanaged<Attempt>.fromOpaque(context!).takeRetainedValue()
+            var unblock = sigset_t()
+            sigemptyset(&unblock)
+            sigaddset(&unblock, SIGUSR2)
+            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+            var link = [CChar](repeating: 0, count: 64)
+            let n = readlink("/proc/thread-self", &link, link.count - 1)
+            let text = n > 0 ? String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            attempt.kernelThread.store(Int32(text.split(separator: "/").last.map(String.init) ?? "") ?? -1, ordering: .releasing)
+            attempt.result = UnixSocketFile.connect(attempt.path)
+            attempt.done.store(true, ordering: .releasing)
+            return nil
+        }, context) == 0)
+        var joined = false
+        defer {
+            // Closing the listener ends a connect that still waits (ECONNREFUSED).
+            if !joined { close(listener); listenerOpen = false; pthread_join(thread, nil) }
+        }
+
+        // Waits up to 10 s for `condition`.
+        func eventually(_ condition: () -> Bool) -> Bool {
+            for _ in 0..<1000 {
+                if condition() { return true }
+                Self.sleepMilliseconds(10)
+            }
+            return condition()
+        }
+
+        try #require(eventually { attempt.kernelThread.load(ordering: .acquiring) != 0 })
+        let tid = attempt.kernelThread.load(ordering: .acquiring)
+        try #require(tid > 0)
+        try #require(eventually { Self.inConnect(tid) }, "the connect never blocked")
+        try #require(pthread_kill(thread, SIGUSR2) == 0)
+        try #require(eventually { Self.interrupts.load(ordering: .relaxed) > interruptsBefore }, "the signal was not handled")
+        // Whatever the connect does after EINTR has happened by now: it
+        // waits in connect again, or it has returned.
+        try #require(eventually { attempt.done.load(ordering: .acquiring) || Self.inConnect(tid) })
+
+        // Room in the backlog: the waiting connect goes through.
+        var accepted: [Int32] = []
+        defer { accepted.forEach { close($0) } }
+        let first = accept(listener, nil, nil)
+        try #require(first >= 0)
+        accepted.append(first)
+        #expect(eventually { attempt.done.load(ordering: .acquiring) }, "the connect did not finish once the listener accepted")
+        if attempt.done.load(ordering: .acquiring) {
+            pthread_join(thread, nil)
+            joined = true
+        }
+        guard joined else { return }
+
+        switch attempt.result {
+        case .success(let fd)?:
+            defer { close(fd) }
+            var peer = sockaddr_un()
+            var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+            let named = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+            }
+            #expect(named == 0, "connected in name only: getpeername says \(Errno.current.text)")
+        case .failure(let e)?:
+            Issue.record("the interrupted connect failed: \(e.text)")
+        case nil:
+            Issue.record("no outcome")
+        }
+    }
+}
