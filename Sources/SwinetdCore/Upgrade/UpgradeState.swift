@@ -75,13 +75,7 @@ struct UpgradeState: Codable {
         do { bytes = try PackedCoding.encode(self) } catch { return .failure(Errno(rawValue: EINVAL)) }
         let fd = clinux_memfd("swinetd-upgrade")
         guard fd >= 0 else { return .failure(.current) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { let e = Errno.current; closeDescriptor(fd); return .failure(e) }
-            done += n
-        }
+        if case .failure(let e) = writeAll(fd, bytes) { closeDescriptor(fd); return .failure(e) }
         guard lseek(fd, 0, SEEK_SET) == 0 else { let e = Errno.current; closeDescriptor(fd); return .failure(e) }
         return .success(fd)
     }
@@ -91,14 +85,8 @@ struct UpgradeState: Codable {
     static func read(_ fd: Int32) -> UpgradeState? {
         guard lseek(fd, 0, SEEK_SET) == 0 else { return nil }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > 256 << 20 { return nil }
-        }
+        // A read error leaves what was read, which then does not decode.
+        if case .failure(.fileTooLarge) = readAll(fd, appendingTo: &bytes, limit: 256 << 20) { return nil }
         return try? PackedCoding.decode(UpgradeState.self, from: bytes)
     }
 
