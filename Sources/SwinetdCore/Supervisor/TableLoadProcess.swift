@@ -24,7 +24,6 @@ final class TableLoadProcess {
     let fd: Int32
     let token: EventToken
     private var received: [UInt8] = []
-    private var chunk = [UInt8](repeating: 0, count: 65536)
 
     private init(pid: pid_t, fd: Int32) {
         self.pid = pid
@@ -81,14 +80,9 @@ final class TableLoadProcess {
 
     /// Reads what the pipe holds; true once the loader has said all (EOF).
     func readable() -> Bool {
-        while true {
-            let n = chunk.withUnsafeMutableBytes { buf in loopCall("read(loader)") { read(fd, buf.baseAddress, buf.count) } }
-            switch n {
-            case .success(0): return true
-            case .success(let k): received.append(contentsOf: chunk[0..<k])
-            case .failure(.wouldBlock): return false
-            case .failure: return true
-            }
+        switch readAll(fd, appendingTo: &received, limit: .max).stoppingOnBug("read(loader)") {
+        case .success(.wouldBlock): return false
+        case .success(.endOfFile), .failure: return true
         }
     }
 
@@ -118,7 +112,7 @@ final class TableLoadProcess {
             done = process.readable()
         }
         var status: Int32 = 0
-        while waitpid(process.pid, &status, 0) < 0 && errno == EINTR {}
+        _ = syscallResult { waitpid(process.pid, &status, 0) }
         return done ? process.answer(file: path)
             : .failure(TableErrors([Diagnostic(file: path, mark: nil, message: "the table loader did not finish in \(timeout / Nanoseconds.perSecond) s")]))
     }
@@ -152,14 +146,8 @@ struct FrameWriter {
     }
 
     mutating func writeRaw(_ kind: FrameKind, _ payload: [UInt8]) {
-        let frame = Self.frame(kind, payload)
-        var offset = 0
-        while offset < frame.count && !failed {
-            let n = frame.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { failed = true }
-            offset += max(n, 0)
-        }
+        guard !failed else { return }
+        if case .failure = writeAll(fd, Self.frame(kind, payload)) { failed = true }
     }
 }
 

@@ -41,11 +41,19 @@ func syscallResult<I: FixedWidthInteger>(retryOnInterrupt: Bool = true, _ body: 
 /// stops the master with the call's name, anything else is returned.
 @inline(__always)
 func loopCall<I: FixedWidthInteger>(_ name: StaticString, _ body: () -> I) -> Result<I, Errno> {
-    let r = syscallResult(body)
-    if case .failure(let e) = r, e.isProgrammingError {
-        fatalError("swinetd bug: \(name) failed with \(e.text)")
+    syscallResult(body).stoppingOnBug(name)
+}
+
+extension Result where Failure == Errno {
+    /// `loopCall`'s policy for a call made through a helper (readAll, say):
+    /// a programming error stops the master with the call's name.
+    @inline(__always)
+    func stoppingOnBug(_ name: StaticString) -> Self {
+        if case .failure(let e) = self, e.isProgrammingError {
+            fatalError("swinetd bug: \(name) failed with \(e.text)")
+        }
+        return self
     }
-    return r
 }
 
 /// close(2), once: after EINTR the descriptor is already gone on Linux.
