@@ -32,12 +32,8 @@ public enum ControlClient {
         var line: [UInt8] = []
         request.write(to: &line)
         line.append(10)
-        var sent = 0
-        while sent < line.count {
-            let n = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return .failure(.noAnswer("swinetd: sending to \(path): \(Errno.current.text)")) }
-            sent += n
+        if case .failure(let e) = sendAll(fd, line, flags: Int32(MSG_NOSIGNAL)) {
+            return .failure(.noAnswer("swinetd: sending to \(path): \(e.text)"))
         }
         let deadline = Nanoseconds.adding(monotonicNanoseconds(), Nanoseconds.from(seconds: timeout))
         var input: [UInt8] = []
@@ -47,12 +43,10 @@ public enum ControlClient {
             let now = monotonicNanoseconds()
             guard now < deadline else { return .failure(.noAnswer("swinetd: no reply from \(path) within \(Int(timeout)) s")) }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let r = poll(&p, 1, Nanoseconds.timeoutMilliseconds(until: deadline, now: now))
-            if r < 0 && errno == EINTR { continue }
-            if r <= 0 { continue }
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
+            // EINTR: the deadline is looked at again before the next wait.
+            guard case .success(1...) = syscallResult(retryOnInterrupt: false, { poll(&p, 1, Nanoseconds.timeoutMilliseconds(until: deadline, now: now)) }) else { continue }
+            let received = buffer.withUnsafeMutableBytes { buf in syscallResult { recv(fd, buf.baseAddress, buf.count, 0) } }
+            guard case .success(let n) = received, n > 0 else {
                 if let reply { return .success(reply) }
                 return .failure(.noAnswer("swinetd: \(path) closed without a reply"))
             }

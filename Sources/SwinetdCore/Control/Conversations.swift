@@ -91,14 +91,14 @@ final class Conversations {
         if bits & Epoll.writable != 0 { flush(c) }
         guard open[token.fd] != nil else { return .none }
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN { return .none }
-                close(c)
-                return .none
+            let received = buffer.withUnsafeMutableBytes { buf in syscallResult { recv(c.fd, buf.baseAddress, buf.count, Int32(MSG_DONTWAIT)) } }
+            let n: Int
+            switch received {
+            case .success(0): close(c); return .none
+            case .success(let k): n = k
+            case .failure(.wouldBlock): return .none
+            case .failure: close(c); return .none
             }
-            if n == 0 { close(c); return .none }
             if c.answered {
                 // Read and dropped: a client may not make the loop spin on
                 // data it sends after its request (or on its hang-up).
@@ -138,17 +138,10 @@ final class Conversations {
     }
 
     private func flush(_ c: Conversation) {
-        while c.written < c.output.count {
-            let n = c.output.withUnsafeBytes {
-                send(c.fd, $0.baseAddress! + c.written, $0.count - c.written, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN { return }
-                close(c)
-                return
-            }
-            c.written += n
+        switch sendAll(c.fd, c.output, flags: Int32(MSG_DONTWAIT | MSG_NOSIGNAL), sent: &c.written) {
+        case .success: break
+        case .failure(.wouldBlock): return   // the rest when it is writable
+        case .failure: close(c); return
         }
         if c.answered && !c.waiting { close(c) }
     }
