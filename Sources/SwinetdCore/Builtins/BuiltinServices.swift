@@ -32,46 +32,40 @@ public enum BuiltinServices {
         case .echo:
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return 0 }
-                guard writeAll(Array(buffer[0..<n])) else { return 0 }
+                let n = buffer.withUnsafeMutableBytes { buf in syscallResult { read(0, buf.baseAddress, buf.count) } }
+                guard case .success(let k) = n, k > 0 else { return 0 }
+                guard reply(Array(buffer[0..<k])) else { return 0 }
             }
         case .discard:
             var buffer = [UInt8](repeating: 0, count: 65536)
-            while buffer.withUnsafeMutableBytes({ read(0, $0.baseAddress, $0.count) }) > 0 {}
+            while case .success(let n) = buffer.withUnsafeMutableBytes({ buf in syscallResult { read(0, buf.baseAddress, buf.count) } }), n > 0 {}
             return 0
         case .daytime:
-            _ = writeAll(Array(daytime().utf8))
+            _ = reply(Array(daytime().utf8))
             return 0
         case .time:
-            _ = writeAll(timeBytes())
+            _ = reply(timeBytes())
             return 0
         case .chargen:
             // Line after line until the client goes; a client that never
             // reads blocks this handler, never the master.
             var line = 0
-            while writeAll(chargenLine(line)) { line += 1 }
+            while reply(chargenLine(line)) { line += 1 }
             return 0
         case .auth:
             var tv = timeval(tv_sec: authTimeout, tv_usec: 0)
             setsockopt(0, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var query: [UInt8] = []
             var byte: UInt8 = 0
-            while query.count < 1000, read(0, &byte, 1) == 1, byte != 10 { query.append(byte) }
-            _ = writeAll(Array(authReply(String(decoding: query, as: UTF8.self)).utf8))
+            while query.count < 1000, case .success(1) = syscallResult({ read(0, &byte, 1) }), byte != 10 { query.append(byte) }
+            _ = reply(Array(authReply(String(decoding: query, as: UTF8.self)).utf8))
             return 0
         }
     }
 
-    static func writeAll(_ bytes: [UInt8]) -> Bool {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { write(1, $0.baseAddress! + sent, $0.count - sent) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            sent += n
-        }
+    /// All of `bytes` to the client (descriptor 1); false once it is gone.
+    static func reply(_ bytes: [UInt8]) -> Bool {
+        if case .failure = writeAll(1, bytes) { return false }
         return true
     }
 
@@ -91,13 +85,12 @@ public enum BuiltinServices {
         while true {
             var from = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let n = buffer.withUnsafeMutableBytes { raw in
-                withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(0, raw.baseAddress, raw.count, 0, $0, &length) }
+            let received = buffer.withUnsafeMutableBytes { raw in
+                withUnsafeMutablePointer(to: &from) { address in
+                    syscallResult { address.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(0, raw.baseAddress, raw.count, 0, $0, &length) } }
                 }
             }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { return 0 }   // idle for a second (or the socket failed): done
+            guard case .success(let n) = received else { return 0 }   // idle for a second (or the socket failed): done
             let now = monotonicNanoseconds()
             guard shouldAnswer(sourcePort: port(of: from), ownPort: ownPort), peers.take(PeerBudget.key(from), now: now), budget.take(now: now) else { continue }
             let reply: [UInt8]
