@@ -49,8 +49,7 @@ public enum Daemon {
 
     /// Tells the starting process that the daemon listens.
     public static func ready(_ fd: Int32) {
-        var byte = readyByte
-        _ = write(fd, &byte, 1)
+        writeAll(fd, [readyByte])
         closeDescriptor(fd)
     }
 
@@ -70,25 +69,23 @@ public enum Daemon {
     }
 
     private static func report(_ fd: Int32, _ step: String) {
-        let text = Array("swinetd: error op=\(step) error=\"\(Errno.current.text)\"\n".utf8)
-        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        writeAll(fd, Array("swinetd: error op=\(step) error=\"\(Errno.current.text)\"\n".utf8))
     }
 
     private static func waitForDaemon(_ fd: Int32, intermediate: pid_t) -> Int32 {
         var status: Int32 = 0
-        while waitpid(intermediate, &status, 0) < 0 && errno == EINTR {}
+        _ = syscallResult { waitpid(intermediate, &status, 0) }
         var buffer = [UInt8](repeating: 0, count: 4096)
         var ready = false
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            let received = buffer.withUnsafeMutableBytes { buf in syscallResult { read(fd, buf.baseAddress, buf.count) } }
+            guard case .success(let n) = received, n > 0 else { break }
             var text = buffer[0..<n]
             if let i = text.firstIndex(of: readyByte) {
                 ready = true
                 text = text[..<i]
             }
-            _ = text.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            writeAll(2, Array(text))
             if ready { break }
         }
         return ready ? 0 : 1

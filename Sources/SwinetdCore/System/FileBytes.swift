@@ -48,20 +48,11 @@ enum FileBytes {
         guard fstat(fd, &st) == 0 else { return .failure(.system(.current)) }
         if let problem = kindProblem(st.st_mode) { return .failure(problem) }
         if Int(st.st_size) > limit { return .failure(.tooLarge(limit: limit)) }
-        var out: [UInt8] = []
-        out.reserveCapacity(Int(st.st_size))
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { buf in
-                syscallResult { Glibc.read(fd, buf.baseAddress, buf.count) }
-            }
-            switch n {
-            case .success(0): return .success(out)
-            case .success(let k): out.append(contentsOf: chunk[0..<k])
-            case .failure(let e): return .failure(.system(e))
-            }
-            // A file that grows while it is read.
-            if out.count > limit { return .failure(.tooLarge(limit: limit)) }
+        switch readAll(fd, limit: limit) {
+        case .success(let bytes): return .success(bytes)
+        // A file that grows while it is read.
+        case .failure(.fileTooLarge): return .failure(.tooLarge(limit: limit))
+        case .failure(let e): return .failure(.system(e))
         }
     }
 }
