@@ -51,7 +51,7 @@ struct ImportOptions: ParsableArguments {
                 throw ExitCode(2)
             }
         } else {
-            _ = ReplacingWrite.writeAll(1, Array(yaml.utf8))
+            _ = writeAll(1, Array(yaml.utf8))
         }
         for note in result.notes { printError(note.description) }
         if !result.notes.isEmpty { throw ExitCode(1) }

@@ -52,7 +52,7 @@ enum ReplacingWrite {
             var failure: String?
             // A replaced table keeps its owner and group too (root:swinetd
             // 0640, say), then its mode (fchown may clear set-id bits).
-            if !writeAll(fd, bytes) { failure = errno == 0 ? "short write" : String(cString: strerror(errno)) }
+            if case .failure(let e) = writeAll(fd, bytes) { failure = e.text }
             else if replacing && ((geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) != 0) || fchmod(fd, mode) != 0) { failure = String(cString: strerror(errno)) }
             else if fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
             close(fd)
@@ -63,17 +63,5 @@ enum ReplacingWrite {
             return failure
         }
         return "no free temporary name beside it"
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let n = rest.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n == 0 { errno = 0 }
-            if n <= 0 { return false }
-            rest = rest.dropFirst(n)
-        }
-        return true
     }
 }
