@@ -133,19 +133,21 @@ public final class LogSink {
     private enum Sent { case all, part(Int), none, lost }
 
     private func send(_ bytes: ArraySlice<UInt8>, level: Log.Level) -> Sent {
-        let n: Int
+        let n: Result<Int, Errno>
         switch target {
         case .file(let fd), .stream(let fd):
-            n = bytes.withUnsafeBytes { buf in Glibc.write(fd, buf.baseAddress, buf.count) }
+            n = bytes.withUnsafeBytes { buf in syscallResult { Glibc.write(fd, buf.baseAddress, buf.count) } }
         case .socket(let fd):
-            n = bytes.withUnsafeBytes { buf in Glibc.send(fd, buf.baseAddress, buf.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            n = bytes.withUnsafeBytes { buf in syscallResult { Glibc.send(fd, buf.baseAddress, buf.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) } }
         case .syslog(let client):
             return client.send(bytes, level: level) ? .all : (client.fd >= 0 ? .none : .lost)
         }
-        if n == bytes.count { return .all }
-        if n > 0 { return .part(n) }
-        if n < 0 && (errno == EAGAIN || errno == EINTR) { return .none }
+        switch n {
+        case .success(bytes.count): return .all
+        case .success(let k) where k > 0: return .part(k)
+        case .failure(.wouldBlock): return .none
         // EPIPE, EBADF, ENOSPC...: there is nobody to tell; never block or die for a log line.
-        return .lost
+        default: return .lost
+        }
     }
 }

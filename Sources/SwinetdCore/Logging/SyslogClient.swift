@@ -31,9 +31,11 @@ public final class SyslogClient {
         datagram.append(contentsOf: timestamp())
         datagram.append(contentsOf: " swinetd[\(pid)]: ".utf8)
         datagram.append(contentsOf: line.last == 10 ? line.dropLast() : line)
-        let n = datagram.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-        if n >= 0 { return true }
-        if errno == EAGAIN || errno == EINTR { return false }
+        switch datagram.withUnsafeBytes({ buf in syscallResult { Glibc.send(fd, buf.baseAddress, buf.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) } }) {
+        case .success: return true
+        case .failure(.wouldBlock): return false
+        case .failure: break
+        }
         closeDescriptor(fd)
         fd = -1
         return false
