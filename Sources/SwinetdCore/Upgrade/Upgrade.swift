@@ -97,13 +97,9 @@ extension Supervisor {
     func upgradeCheckReaped(_ pid: pid_t, _ status: ExitStatus) {
         guard let check = upgrade.check, check.pid == pid else { return }
         upgrade.check = nil
+        // What it said, up to 64 KiB (the rest is not read).
         var text: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while text.count < 64 << 10 {
-            let n = chunk.withUnsafeMutableBytes { read(check.output, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            text.append(contentsOf: chunk[0..<n])
-        }
+        _ = readAll(check.output, appendingTo: &text, limit: 64 << 10)
         closeDescriptor(check.output)
         let output = String(decoding: text, as: UTF8.self)
         switch status {

@@ -38,7 +38,6 @@ public enum UpgradePreflight {
     }
 
     private static func write(stderr line: String) {
-        let bytes = Array(line.utf8)
-        _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        writeAll(2, Array(line.utf8))
     }
 }
