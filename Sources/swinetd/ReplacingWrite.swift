@@ -13,9 +13,7 @@ import SwinetdCore
 enum ReplacingWrite {
     /// Why `path` was not written, or nil once it holds `bytes`.
     static func write(_ bytes: [UInt8], to path: String) -> String? {
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let (folder, name) = PathName.split(path)
         guard !name.isEmpty, name != ".", name != ".." else { return "not a file name" }
         // As root, never through another user's symlink on the way.
         let dir: Int32

@@ -192,12 +192,7 @@ struct ServeOptions: ParsableArguments {
         if status != 0 { throw ExitCode(status) }
     }
 
-    private func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        guard let cwd = getcwd(nil, 0) else { return path }
-        defer { free(cwd) }
-        return String(cString: cwd) + "/" + path
-    }
+    private func absolute(_ path: String) -> String { PathName.absolute(path) ?? path }
 }
 
 struct Check: ParsableCommand {

@@ -22,6 +22,12 @@ import Glibc
         #expect(try paths(yaml, file: "conf/services.yaml") == [cwd + "/conf/a.sock", cwd + "/conf/../run/b.sock"])
     }
 
+    /// A table in "/" itself: beside it is "/", not the working directory.
+    @Test func aTableAtTheRootPutsItsSocketsAtTheRoot() throws {
+        let yaml = "services:\n  a:\n    listen: ./a.sock\n    exec: /bin/cat\n"
+        #expect(try paths(yaml, file: "/services.yaml") == ["/a.sock"])
+    }
+
     @Test func aBareNameIsStillNotAnAddress() {
         let got = diagnostics("services:\n  a:\n    listen: a.sock\n    exec: /bin/cat\n")
         #expect(got.count == 1 && got[0].contains("malformed address 'a.sock'"), "\(got)")

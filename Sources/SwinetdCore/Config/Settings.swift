@@ -142,13 +142,7 @@ extension Validation {
     /// wherever it is, for any user and for root. Anything else as written.
     func besideThisFile(_ text: String) -> String {
         guard text.hasPrefix("./") || text.hasPrefix("../") else { return text }
-        var folder = file.lastIndex(of: "/").map { String(file[..<$0]) } ?? ""
-        if !folder.hasPrefix("/") {
-            var buffer = [CChar](repeating: 0, count: 4096)
-            guard getcwd(&buffer, buffer.count) != nil else { return text }
-            let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            folder = folder.isEmpty ? cwd : cwd + "/" + folder
-        }
+        guard var folder = PathName.absolute(PathName.split(file).folder) else { return text }
         if folder == "/" { folder = "" }
         return folder + "/" + (text.hasPrefix("./") ? String(text.dropFirst(2)) : text)
     }

@@ -28,7 +28,7 @@ public enum SocketFolders {
     /// else is reported as such (as root, `run` refuses to follow it).
     public static func exposure(of path: String) -> (folder: String, reason: String, refused: Bool)? {
         var found: (folder: String, reason: String, refused: Bool)?
-        let folder = UnixSocketFile.split(path).folder
+        let folder = PathName.split(path).folder
         let walked = TrustedPath.walk(folder, trustedOwners: [0, geteuid()]) { st, shown, _ in
             if let why = HostChecks.socketFolderExposure(st, holdsSocket: false) { found = (shown, why, false) }
             return nil

@@ -23,8 +23,8 @@ public enum ControlSocket {
     /// Binds and listens on `path` (mode 0600), making its directory if it
     /// is missing (see UnixSocketFile for a leftover file).
     static func listen(_ path: String) -> Result<Int32, OpenError> {
-        let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        if !dir.isEmpty { mkdir(dir, 0o755) }
+        let folder = PathName.split(path).folder
+        if folder != "." && folder != "/" { mkdir(folder, 0o755) }
         return UnixSocketFile.listen(path, mode: 0o600, backlog: 16).mapError { e in
             OpenError(description: e.step == "connect" && e.errno == .addressInUse
                       ? "another swinetd answers on the control socket \(path) (use --control to pick another)" : e.message)

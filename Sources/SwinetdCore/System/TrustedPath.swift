@@ -50,12 +50,7 @@ public enum TrustedPath {
     /// returns ("which is owned by uid 1000, not root") refuses the path.
     static func walk(_ path: String, trustedOwners: [uid_t],
                      judgeFolder: (_ st: stat, _ shown: String, _ holdsLast: Bool) -> String?) -> Result<Walked, Failure> {
-        var full = path
-        if !path.hasPrefix("/") {
-            guard let cwd = getcwd(nil, 0) else { return .failure(.system(.current)) }
-            full = String(cString: cwd) + "/" + path
-            free(cwd)
-        }
+        guard let full = PathName.absolute(path) else { return .failure(.system(.current)) }
         var rest = Array(components(full).reversed())
         var dir = clinux_open_folder("/")
         guard dir >= 0 else { return .failure(.system(.current)) }

@@ -32,7 +32,7 @@ enum UnixSocketFile {
         guard path.utf8.count <= ListenAddress.longestPath else {
             return .failure(OpenError(step: "bind", errno: .fileNameTooLong, message: "the socket path \(path) is too long"))
         }
-        let (folder, name) = split(path)
+        let (folder, name) = PathName.split(path)
         let opened: OpenedFolder
         switch openFolder(folder) {
         case .success(let o): opened = o
@@ -189,7 +189,7 @@ enum UnixSocketFile {
     /// Unlinks the file of `socket` at `path`, if it is still there: not
     /// whatever someone put at the path since. Call before closing `socket`.
     static func remove(socket: Int32, path: String, owner: uid_t?) {
-        let (folder, name) = split(path)
+        let (folder, name) = PathName.split(path)
         // The folder as the socket was opened: as root never through
         // another user's symlink (without SIOCUNIXFILE, "ours" below is
         // judged by owner, and a swapped folder could hold root's socket
@@ -217,7 +217,7 @@ enum UnixSocketFile {
     private static func fileHandle(socket: Int32, path: String, owners: [uid_t]) -> Result<Int32, Errno> {
         let handle = clinux_unix_socket_file(socket)
         if handle >= 0 { return .success(handle) }
-        let (folder, name) = split(path)
+        let (folder, name) = PathName.split(path)
         let dir: Int32
         switch openFolder(folder) {
         case .success(let opened): dir = opened.fd
@@ -233,13 +233,6 @@ enum UnixSocketFile {
             return .failure(.fileExists)
         }
         return .success(fd)
-    }
-
-    /// The folder ("/" for a file at the root) and the name of `path`.
-    static func split(_ path: String) -> (folder: String, name: String) {
-        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
-        let folder = String(path[..<slash])
-        return (folder.isEmpty ? "/" : folder, String(path[path.index(after: slash)...]))
     }
 
     /// A blocking connection to `path` (close-on-exec).
