@@ -263,7 +263,7 @@ extension Supervisor {
 
     /// Everything `status` shows, as of now: each owner fills in its part.
     func statusReport(only names: [String], verbose: Bool) -> StatusReport {
-        let handlers = verbose ? children.statusHandlers(now: now) : [:]
+        let handlers = verbose ? children.table.statusHandlers(now: now) : [:]
         let chosen = names.isEmpty ? services.keys.sorted() : names
         let list: [StatusReport.Service] = chosen.compactMap { name in
             guard let s = services[name] else { return nil }

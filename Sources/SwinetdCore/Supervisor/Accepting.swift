@@ -190,9 +190,8 @@ extension Supervisor {
                           group: execed ? group : nil, deadline: deadline)
         child.waitAddress = waitAddress
         if execed && waitAddress == nil { child.connection = socket }
-        children.add(result.pid, child)
+        addChild(result.pid, child)
         if execed, let group { sources[s.name, default: SourceTable()].started(group) }
-        if deadline != nil { scheduleTimeoutSweep() }
         if let pipe {
             sparePipe = nil
             closeDescriptor(pipe.write)

@@ -2,207 +2,140 @@
 import Glibc
 #endif
 
-/// A running handler.
-struct Child: Equatable, Codable {
-    let service: String
-    let peer: String
-    let started: UInt64
-    /// False for a child whose exec failed: it has already exited, and it
-    /// neither counts against a limit nor frees a slot when reaped.
-    let counted: Bool
-    /// The client group it counts under for `per_source`.
-    var group: PeerAddress? = nil
-    /// When its `timeout` runs out.
-    var deadline: UInt64? = nil
-    /// How far its timeout has gone.
-    var timeout = TimeoutState.running
-    /// A wait handler: the socket it was given.
-    var waitAddress: ListenAddress? = nil
-    /// A connection's handler: the master's own copy of the connection,
-    /// shut down when the handler exits or gets its `timeout`'s SIGKILL
-    /// (see Leftovers.swift).
-    var connection: Int32? = nil
+/// The one owner of the running handlers: the child table (by pid, counted
+/// by service name), reaping, their process groups and what they leave
+/// behind (Leftovers.swift: the master's copy of each connection), and
+/// `timeout`s with the sweep that enforces them. What a reap or a timeout
+/// means for the rest of the master (client groups, stderr pipes, counters,
+/// admission, a held connection) is returned as values the loop applies.
+final class Children {
+    private(set) var table = ChildTable()
+    /// Whether a timeout sweep is scheduled (one timer while any handler has a `timeout`).
+    private var timeoutSweepScheduled = false
 
-    enum TimeoutState: Equatable, Codable {
-        case running
-        /// SIGTERM sent; SIGKILL at this time if it still runs.
-        case terminated(killAt: UInt64)
-        case killed
-    }
+    /// How often handlers with a `timeout` are looked at, and how long one
+    /// that got SIGTERM for it has before SIGKILL.
+    static let timeoutSweepEvery = 100 * Nanoseconds.perMillisecond
+    static let timeoutKillAfter = 5 * Nanoseconds.perSecond
 
-    var timedOut: Bool { timeout != .running }
-}
-
-/// The handlers that run, by pid, with a count per service *name*: a
-/// service that is removed and added back while its old handlers still run
-/// counts them, and a retired service needs no state of its own. A plain
-/// value, so the reap accounting is unit-tested without processes.
-struct ChildTable {
-    private(set) var byPID: [pid_t: Child] = [:]
-    private var perService: [String: Int] = [:]
     /// Counted handlers of all services (what max_children limits).
-    private(set) var total = 0
-    /// Handlers with a `timeout` (what the timeout sweep looks at).
-    private(set) var timed = 0
+    var total: Int { table.total }
+    var count: Int { table.byPID.count }
+    var isEmpty: Bool { table.isEmpty }
+    var byPID: [pid_t: Child] { table.byPID }
+    func running(_ service: String) -> Int { table.running(service) }
+    subscript(pid: pid_t) -> Child? { table.byPID[pid] }
 
-    var isEmpty: Bool { byPID.isEmpty }
-    var pids: [pid_t] { Array(byPID.keys) }
-
-    func running(_ service: String) -> Int { perService[service] ?? 0 }
-
-    mutating func add(_ pid: pid_t, _ child: Child) {
-        byPID[pid] = child
-        if child.deadline != nil { timed += 1 }
-        if child.counted {
-            perService[child.service, default: 0] += 1
-            total += 1
-        }
+    /// A handler started (or was adopted from the replaced image). True
+    /// when a timeout sweep must now be scheduled (`timeoutSweepEvery` from now).
+    func add(_ pid: pid_t, _ child: Child) -> Bool {
+        table.add(pid, child)
+        return child.deadline != nil && scheduleTimeoutSweep()
     }
 
-    /// The child that was `pid`, now gone from the table (nil: not ours).
-    mutating func remove(_ pid: pid_t) -> Child? {
-        guard let child = byPID.removeValue(forKey: pid) else { return nil }
-        if child.deadline != nil { timed -= 1 }
-        if child.counted {
-            total -= 1
-            let n = perService[child.service, default: 1] - 1
-            perService[child.service] = n == 0 ? nil : n
-        }
-        return child
+    private func scheduleTimeoutSweep() -> Bool {
+        guard !timeoutSweepScheduled else { return false }
+        timeoutSweepScheduled = true
+        return true
     }
 
-    /// The signals `timeout` calls for at `now`: SIGTERM to a handler whose
-    /// deadline has passed, SIGKILL to one still running `killAfter` later.
-    mutating func timeouts(now: UInt64, killAfter: UInt64) -> [(pid: pid_t, signal: Int32)] {
-        guard timed > 0 else { return [] }
-        var due: [(pid: pid_t, signal: Int32)] = []
-        for (pid, child) in byPID {
-            guard let deadline = child.deadline, now >= deadline else { continue }
-            switch child.timeout {
-            case .running:
-                byPID[pid]?.timeout = .terminated(killAt: Nanoseconds.adding(now, killAfter))
-                due.append((pid, SIGTERM))
-            case .terminated(let killAt) where now >= killAt:
-                byPID[pid]?.timeout = .killed
-                due.append((pid, SIGKILL))
-            default:
-                break
+    /// What a reap found.
+    enum Ended {
+        /// One of the handlers: out of the table. The loop logs its exit,
+        /// then calls `endConnection(of:)` (the log says it ended before
+        /// its client sees the end of file).
+        case handler(pid_t, Child, ExitStatus)
+        /// Not a handler (the table loader, or the upgrade's check).
+        case other(pid_t, ExitStatus)
+    }
+
+    /// Reaps the next child that has ended (nil: none has). A connection's
+    /// handler has what is left of its process group killed while its
+    /// zombie still holds the pid, and once reaped, its connection ended
+    /// for whatever still holds it by `endConnection(of:)` (see
+    /// Leftovers.swift). One at a time, so the loop applies each without a
+    /// list being made.
+    func reapNext() -> Ended? {
+        guard let (pid, status) = Processes.reapNext(whileHeld: { pid in
+            if table.byPID[pid]?.connection != nil { killLeftovers(pid) }
+        }) else { return nil }
+        guard let child = table.remove(pid) else { return .other(pid, ExitStatus(status)) }
+        return .handler(pid, child, ExitStatus(status))
+    }
+
+    /// A reaped handler's connection: ended for what still holds it, and
+    /// the master's copy closed.
+    func endConnection(of child: Child) {
+        if let fd = child.connection { endConnection(afterExitOf: fd) }
+    }
+
+    /// What the timeout sweep did to one handler, for the log.
+    struct Signalled {
+        var pid: pid_t
+        var child: Child
+        var signal: Int32
+    }
+
+    /// Signals the handlers whose `timeout` ran out: SIGTERM at the
+    /// deadline, SIGKILL `timeoutKillAfter` later, each to the process
+    /// group, the connection ended with the SIGKILL. Returns what it
+    /// signalled, and whether the sweep is due again (a handler still has
+    /// a `timeout`).
+    func sweepTimeouts(now: UInt64) -> (signalled: [Signalled], again: Bool) {
+        timeoutSweepScheduled = false
+        var signalled: [Signalled] = []
+        for (pid, signal) in table.timeouts(now: now, killAfter: Self.timeoutKillAfter) {
+            if let child = table.byPID[pid] {
+                signalled.append(Signalled(pid: pid, child: child, signal: signal))
+                // At the SIGKILL, not the SIGTERM: until then the handler
+                // may still tell its client why it goes (an FTP or SMTP
+                // "421"). A child that left the handler's session escapes
+                // the signal, not the end of the connection.
+                if signal == SIGKILL, let fd = child.connection { endConnection(fd) }
             }
+            Processes.signalGroup(pid, signal)
         }
-        return due
-    }
-}
-
-/// How a stop proceeds, as a value with the clock passed in: SIGTERM to
-/// every handler's process group and up to `grace` for them to end; then
-/// SIGKILL and up to `killMargin` more; then the master exits even if a
-/// handler never ends (stuck in uninterruptible sleep, it cannot be reaped,
-/// and waiting for it would keep swinetd from ever exiting). So a stop takes
-/// at most grace + killMargin, plus the moment to flush the log.
-struct StopSequence {
-    static let killMargin: UInt64 = 2 * Nanoseconds.perSecond
-
-    enum Step: Equatable {
-        case wait
-        case killAll
-        /// Give up on what is left and exit.
-        case abandon
+        return (signalled, table.timed > 0 && scheduleTimeoutSweep())
     }
 
-    private(set) var deadline: UInt64
-    private var killed = false
-
-    init(now: UInt64, grace: UInt64) {
-        deadline = Nanoseconds.adding(now, grace)
-    }
-
-    /// What to do at `now` with `remaining` handlers not yet reaped.
-    mutating func step(now: UInt64, remaining: Int) -> Step {
-        if remaining == 0 { return .abandon }
-        guard now >= deadline else { return .wait }
-        if killed { return .abandon }
-        killed = true
-        deadline = Nanoseconds.adding(now, Self.killMargin)
-        return .killAll
-    }
-}
-
-/// How a handler ended, from waitpid's status.
-enum ExitStatus: Equatable {
-    case exited(Int)
-    case signaled(Int32)
-
-    init(_ status: Int32) {
-        let signal = status & 0x7f
-        self = signal == 0 ? .exited(Int((status >> 8) & 0xff)) : .signaled(signal)
-    }
-}
-
-enum Processes {
-    /// Reaps every child that has exited, one at a time, until none is
-    /// left: SIGCHLDs merge, so one signal may stand for hundreds of exits.
-    /// Each is first only found (waitid with WNOWAIT) and given to
-    /// `whileHeld` while its zombie still holds the pid: until the reap,
-    /// neither that pid nor the process group id it leads can be given to a
-    /// new process, so a signal to them reaches only what was the child's.
-    /// Then it is reaped and given to `body` with waitpid's status.
-    /// `only`: that child alone (the unit tests', among the test runner's).
-    static func reapAll(only: pid_t? = nil, whileHeld: (pid_t) -> Void = { _ in }, _ body: (pid_t, Int32) -> Void) {
-        while true {
-            // Zeroed: with WNOHANG, waitid returns 0 with si_pid 0 when no
-            // child has exited yet.
-            var info = siginfo_t()
-            let found = waitid(only == nil ? P_ALL : P_PID, id_t(only ?? 0), &info, WEXITED | WNOHANG | WNOWAIT)
-            if found < 0 && errno == EINTR { continue }
-            let pid = info._sifields._sigchld.si_pid
-            if found < 0 || pid <= 0 { return }   // ECHILD: no child at all
-            whileHeld(pid)
-            var status: Int32 = 0
-            var reaped: pid_t
-            repeat { reaped = waitpid(pid, &status, WNOHANG) } while reaped < 0 && errno == EINTR
-            // The zombie waits to be taken; should it somehow not be, stop
-            // rather than find it again and again: the next SIGCHLD retries.
-            guard reaped == pid else { return }
-            body(pid, status)
+    /// Stopping: `signal` to every handler's process group; with SIGKILL,
+    /// every connection is ended too.
+    func signalAll(_ signal: Int32) {
+        for (pid, child) in table.byPID {
+            Processes.signalGroup(pid, signal)
+            if signal == SIGKILL, let fd = child.connection { endConnection(fd) }
         }
-    }
-
-    /// Handlers lead their own session (setsid), so a signal goes to the
-    /// whole process group: what a handler started goes with it.
-    static func signalGroup(_ pid: pid_t, _ signal: Int32) {
-        if kill(-pid, signal) != 0 { kill(pid, signal) }
     }
 }
 
 extension Supervisor {
-    /// Reaps every handler that has ended: logs it, frees its slot, gives a
-    /// held connection its turn, and cuts its stderr pipe later if a child
-    /// of the handler keeps it open.
+    /// Reaps every handler that has ended: logs it, and applies what its
+    /// end means to the other owners: the socket of a wait service, its
+    /// client group, its stderr pipe (cut later if a child of the handler
+    /// keeps it open), its counters, and admission (a held connection gets
+    /// its turn, a freed slot is watched again).
     func reapChildren() {
         var freedGlobal = false
-        Processes.reapAll(whileHeld: { pid in
-            if children.byPID[pid]?.connection != nil { killLeftovers(pid) }
-        }) { pid, status in
-            guard let child = children.remove(pid) else {
+        while let ended = children.reapNext() {
+            guard case .handler(let pid, let child, let status) = ended else {
                 // The table loader (reaped unseen), or the upgrade's check.
-                upgradeCheckReaped(pid, ExitStatus(status))
-                return
+                if case .other(let pid, let status) = ended { upgradeCheckReaped(pid, status) }
+                continue
             }
-            logExit(pid, child, ExitStatus(status), now)
-            if let fd = child.connection { endConnection(afterExitOf: fd) }
+            logExit(pid, child, status, now)
+            children.endConnection(of: child)
             if let address = child.waitAddress { waitHandlerEnded(pid, child, address) }
             if let group = child.group, var table = sources[child.service] {
                 table.ended(group, now: now)
                 sources[child.service] = table.isEmpty ? nil : table
             }
-            if output.handlerExited(pid, now: now) && !sweepScheduled {
-                sweepScheduled = true
+            if output.handlerExited(pid, now: now) {
                 timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery))
             }
-            guard child.counted else { return }
-            services[child.service]?.counters.exited(ExitStatus(status), duration: Nanoseconds.since(now, child.started))
+            guard child.counted else { continue }
+            services[child.service]?.counters.exited(status, duration: Nanoseconds.since(now, child.started))
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
-            guard let s = services[child.service] else { return }   // a retired service's handler
+            guard let s = services[child.service] else { continue }   // a retired service's handler
             if s.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s) }
         }
         if freedGlobal { refreshAll() }
@@ -219,31 +152,20 @@ extension Supervisor {
         log.event(.info, child.service, "exited", fields: fields)
     }
 
-    /// How often handlers with a `timeout` are looked at, and how long one
-    /// that got SIGTERM for it has before SIGKILL.
-    static let timeoutSweepEvery = 100 * Nanoseconds.perMillisecond
-    static let timeoutKillAfter = 5 * Nanoseconds.perSecond
-
-    func scheduleTimeoutSweep() {
-        guard !timeoutSweepScheduled else { return }
-        timeoutSweepScheduled = true
-        timers.add(.timeoutSweep, at: Nanoseconds.adding(now, Self.timeoutSweepEvery))
+    /// Records a handler in the child table, and schedules the timeout
+    /// sweep if it is the first with a `timeout`.
+    func addChild(_ pid: pid_t, _ child: Child) {
+        if children.add(pid, child) {
+            timers.add(.timeoutSweep, at: Nanoseconds.adding(now, Children.timeoutSweepEvery))
+        }
     }
 
     /// Signals the handlers whose `timeout` ran out, while any has one.
     func sweepTimeouts() {
-        timeoutSweepScheduled = false
-        for (pid, signal) in children.timeouts(now: now, killAfter: Self.timeoutKillAfter) {
-            if let child = children.byPID[pid] {
-                log.event(.warning, child.service, "timeout", ["pid": .int(Int(pid)), "peer": .string(child.peer), "signal": .string(MasterSignals.name(signal))])
-                // At the SIGKILL, not the SIGTERM: until then the handler
-                // may still tell its client why it goes (an FTP or SMTP
-                // "421"). A child that left the handler's session escapes
-                // the signal, not the end of the connection.
-                if signal == SIGKILL, let fd = child.connection { endConnection(fd) }
-            }
-            Processes.signalGroup(pid, signal)
+        let (signalled, again) = children.sweepTimeouts(now: now)
+        for t in signalled {
+            log.event(.warning, t.child.service, "timeout", ["pid": .int(Int(t.pid)), "peer": .string(t.child.peer), "signal": .string(MasterSignals.name(t.signal))])
         }
-        if children.timed > 0 { scheduleTimeoutSweep() }
+        if again { timers.add(.timeoutSweep, at: Nanoseconds.adding(now, Children.timeoutSweepEvery)) }
     }
 }

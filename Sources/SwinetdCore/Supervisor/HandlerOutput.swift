@@ -104,19 +104,25 @@ final class HandlerOutput {
 
     /// Pipes whose handler was reaped while they were still open.
     private var orphans: [Pipe] = []
+    /// Whether a sweep of them is scheduled.
+    private var sweepScheduled = false
 
-    /// Handler `pid` was reaped. True when its pipe is still open: the
-    /// caller sweeps within a second or so.
+    /// Handler `pid` was reaped. True when its pipe is still open and no
+    /// sweep is scheduled: the caller schedules one `sweepEvery` from now.
     func handlerExited(_ pid: pid_t, now: UInt64) -> Bool {
         guard let fd = byPID.removeValue(forKey: pid), let pipe = pipes[fd] else { return false }
         pipe.reapedAt = max(now, 1)
         orphans.append(pipe)
+        guard !sweepScheduled else { return false }
+        sweepScheduled = true
         return true
     }
 
     /// Closes the pipes of handlers reaped `cutAfter` ago or more, logging
-    /// that their output was cut; returns whether some are left to sweep.
+    /// that their output was cut; returns whether some are left to sweep
+    /// (the caller schedules the next sweep).
     func sweep(now: UInt64, log: Log) -> Bool {
+        defer { sweepScheduled = !orphans.isEmpty }
         orphans.removeAll { pipe in
             guard pipes[pipe.token.fd] === pipe else { return true }   // closed meanwhile (EOF)
             guard Nanoseconds.since(now, pipe.reapedAt) >= Self.cutAfter else { return false }

@@ -33,7 +33,7 @@ import Glibc
 /// socket itself: there is no connection to end, and shutting the socket
 /// down would end the service; their handlers get only the `timeout`
 /// signals, to their process group.
-extension Supervisor {
+extension Children {
     /// `pid`, a connection's handler, has exited and is not reaped yet:
     /// SIGKILL what is left of its process group. Before the reap, because
     /// the zombie holds the pid: reaped with its group empty, the pid, and

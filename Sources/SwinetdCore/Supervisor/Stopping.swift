@@ -19,7 +19,7 @@ extension Supervisor {
         _ = applyMetrics([])
         answerReloadWaiters(exit: 1, output: "swinetd is stopping; the reload was not done\n", all: true)
         for s in services.values { dropHeld(s, reason: "stopping") }
-        for pid in children.pids { Processes.signalGroup(pid, SIGTERM) }
+        children.signalAll(SIGTERM)
         if let process = reload.abandon() { endLoader(process, kill: true) }
         let sequence = StopSequence(now: monotonicNanoseconds(), grace: grace)
         stop = sequence
@@ -29,16 +29,13 @@ extension Supervisor {
     /// The stop's next step; true once the loop should end.
     func stepStop() -> Bool {
         guard var sequence = stop else { return false }
-        let step = sequence.step(now: monotonicNanoseconds(), remaining: children.byPID.count)
+        let step = sequence.step(now: monotonicNanoseconds(), remaining: children.count)
         stop = sequence
         switch step {
         case .wait:
             return false
         case .killAll:
-            for (pid, child) in children.byPID {
-                Processes.signalGroup(pid, SIGKILL)
-                if let fd = child.connection { endConnection(fd) }
-            }
+            children.signalAll(SIGKILL)
             timers.add(.stopStep, at: sequence.deadline)
             return false
         case .abandon:
@@ -47,5 +44,39 @@ extension Supervisor {
             }
             return true
         }
+    }
+}
+
+/// How a stop proceeds, as a value with the clock passed in: SIGTERM to
+/// every handler's process group and up to `grace` for them to end; then
+/// SIGKILL and up to `killMargin` more; then the master exits even if a
+/// handler never ends (stuck in uninterruptible sleep, it cannot be reaped,
+/// and waiting for it would keep swinetd from ever exiting). So a stop takes
+/// at most grace + killMargin, plus the moment to flush the log.
+struct StopSequence {
+    static let killMargin: UInt64 = 2 * Nanoseconds.perSecond
+
+    enum Step: Equatable {
+        case wait
+        case killAll
+        /// Give up on what is left and exit.
+        case abandon
+    }
+
+    private(set) var deadline: UInt64
+    private var killed = false
+
+    init(now: UInt64, grace: UInt64) {
+        deadline = Nanoseconds.adding(now, grace)
+    }
+
+    /// What to do at `now` with `remaining` handlers not yet reaped.
+    mutating func step(now: UInt64, remaining: Int) -> Step {
+        if remaining == 0 { return .abandon }
+        guard now >= deadline else { return .wait }
+        if killed { return .abandon }
+        killed = true
+        deadline = Nanoseconds.adding(now, Self.killMargin)
+        return .killAll
     }
 }

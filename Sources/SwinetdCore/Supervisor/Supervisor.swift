@@ -45,10 +45,9 @@ public final class Supervisor {
 
     var services: [String: ServiceState] = [:]
     let listeners: Listeners
-    var children = ChildTable()
+    let children = Children()
     /// Each service's client groups, by service name (see SourceTable).
     var sources: [String: SourceTable] = [:]
-    var timeoutSweepScheduled = false
     var control: ControlServer?
     var metrics: MetricsServer?
     var conversationSweepScheduled = false
@@ -59,8 +58,6 @@ public final class Supervisor {
     let reload = Reload()
     var sparePipe: (read: EventToken, write: Int32)?
     var resourceTroubleLogged = false
-    /// Whether a sweep of orphaned stderr pipes is due (see HandlerOutput).
-    var sweepScheduled = false
     private var pidFile: PidFile?
     var pidFileDescriptor: Int32? { pidFile?.fd }
     /// sd_notify's receiver, when systemd (or a test) set NOTIFY_SOCKET.

@@ -78,8 +78,7 @@ extension Supervisor {
             case .outputResumes(let token):
                 _ = output.resume(token)
             case .outputSweep:
-                sweepScheduled = output.sweep(now: now, log: log)
-                if sweepScheduled { timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery)) }
+                if output.sweep(now: now, log: log) { timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery)) }
             case .retryHeld(let name):
                 if let s = services[name], children.running(name) == 0 { retryHeld(s) }
             case .loaderTimeout(let pid):

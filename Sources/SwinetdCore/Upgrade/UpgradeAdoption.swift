@@ -38,10 +38,9 @@ extension Supervisor {
             listeners.adopt(s.address, fd: s.fd, waitHandler: s.waitHandler, queueHead: s.queueHead)
         }
         for h in state.handlers {
-            children.add(h.pid, h.child)
+            addChild(h.pid, h.child)
             if h.child.counted, let group = h.child.group { sources[h.child.service, default: SourceTable()].started(group) }
         }
-        if children.timed > 0 { scheduleTimeoutSweep() }
         for o in state.outputs {
             switch output.register(o.fd) {
             case .success(let token): output.add(token, service: o.service, pid: o.pid, now: now)
