@@ -12,7 +12,7 @@ extension Supervisor {
     static let acceptBatch = 16
 
     func acceptReady(_ l: Listener) {
-        guard let s = services[l.owner] else {
+        guard let s = services[l.owner], let a = admission[l.owner] else {
             // Its service was removed and a reload job closes it soon.
             listeners.unwatch(l)
             return
@@ -27,26 +27,26 @@ extension Supervisor {
             // out, the connection is better left in the kernel's queue than
             // accepted without one.
             if needsPipe && sparePipe == nil && !makeSparePipe(for: s.name) { return }
-            if let bucket = s.rateBucket, !bucket.hasToken(now: now) {
-                pauseForRate(s)
+            if !a.hasRateToken(now: now) {
+                pauseForRate(s, a)
                 return
             }
             switch Socket.accept(l.fd, peer: &peer) {
             case .empty:
-                if s.rateEpisode { rateEpisodeEnded(s) }
+                if a.rateEpisodeEnds() { log.event(.notice, s.name, "resumed", ["reason": .string(PauseReason.rate.rawValue)]) }
                 return
             case .failed(let e):
                 acceptFailed(e, l)
                 return
             case .accepted(let fd):
                 resourceTroubleLogged = false
-                _ = s.rateBucket?.take(now: now)
+                a.spendRateToken(now: now)
                 var c = Connection(fd: fd, peer: peer, listener: l)
                 if let address = PeerAddress(&peer) {
                     let group = s.config.admission.sourcePrefix.group(address)
                     c.group = group
-                    if s.screens, let reason = screen(s, address, group) {
-                        refuse(s, &c, reason)
+                    if a.screens, let reason = a.screen(address, group: group, s.config.admission, now: now) {
+                        refuse(s, a, &c, reason)
                         continue
                     }
                 }
@@ -96,7 +96,7 @@ extension Supervisor {
             resourceTroubleLogged = true
         }
         let until = Nanoseconds.adding(now, Self.resourcePause)
-        admission.resourcePauseUntil = until
+        admission.pauseForResources(until: until)
         timers.add(.resourcePauseEnds, at: until)
         refreshAll()
     }
@@ -191,7 +191,7 @@ extension Supervisor {
         child.waitAddress = waitAddress
         if execed && waitAddress == nil { child.connection = socket }
         addChild(result.pid, child)
-        if execed, let group { sources[s.name, default: SourceTable()].started(group) }
+        if execed, let group { admission.handlerStarted(s.name, group: group) }
         if let pipe {
             sparePipe = nil
             closeDescriptor(pipe.write)

@@ -64,9 +64,9 @@ extension Supervisor {
 
     /// What admission needs to know of `s` now.
     func admissionView(_ s: ServiceState) -> Admission.Service {
-        Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled,
-                          running: children.running(s.name), holding: s.held == nil ? nil : s.holdReason,
-                          rateReadyAt: s.rateReadyAt)
+        let running = children.running(s.name)
+        return admission[s.name]?.view(s.config, running: running)
+            ?? Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled, running: running, holding: nil)
     }
 
     func refreshAll() {

@@ -125,18 +125,15 @@ extension Supervisor {
             logExit(pid, child, status, now)
             children.endConnection(of: child)
             if let address = child.waitAddress { waitHandlerEnded(pid, child, address) }
-            if let group = child.group, var table = sources[child.service] {
-                table.ended(group, now: now)
-                sources[child.service] = table.isEmpty ? nil : table
-            }
+            if let group = child.group { admission.handlerEnded(child.service, group: group, now: now) }
             if output.handlerExited(pid, now: now) {
                 timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery))
             }
             guard child.counted else { continue }
-            services[child.service]?.counters.exited(status, duration: Nanoseconds.since(now, child.started))
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
             guard let s = services[child.service] else { continue }   // a retired service's handler
-            if s.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s) }
+            s.counters.exited(status, duration: Nanoseconds.since(now, child.started))
+            if admission[s.name]?.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s) }
         }
         if freedGlobal { refreshAll() }
     }

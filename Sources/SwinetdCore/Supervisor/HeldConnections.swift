@@ -3,49 +3,54 @@ import Glibc
 #endif
 
 /// A connection accepted whose handler could not start for a reason that
-/// passes (RLIMIT_NPROC, ENOMEM) is held, not dropped, and retried.
+/// passes (RLIMIT_NPROC, ENOMEM) is held, not dropped, and retried. The
+/// held connection and its back-off are the service's admission state
+/// (ServiceAdmission); this is the loop's side: logging, timers, spawning.
 extension Supervisor {
     /// Keeps `c` until `s` can start a handler: when one of its handlers
     /// exits, or after a back-off when none runs. The service accepts
     /// nothing more meanwhile; its clients wait in the kernel's queue.
     func hold(_ s: ServiceState, _ c: Connection, _ e: Errno) {
-        s.held = c
-        s.holdReason = e == .noMemory ? .resources : .nproc
-        if s.loggedPause != s.holdReason {
-            log.event(.notice, s.name, "paused", ["reason": .string(s.holdReason.rawValue), "error": .string(e.text)])
-            s.loggedPause = s.holdReason
+        guard let a = admission[s.name] else { closeDescriptor(c.fd); return }
+        let (reason, isNews) = a.hold(c, e)
+        if isNews {
+            log.event(.notice, s.name, "paused", ["reason": .string(reason.rawValue), "error": .string(e.text)])
         }
         refresh(s)
         if children.running(s.name) == 0 {
-            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, s.retryDelay))
-            s.retryDelay = min(s.retryDelay * 2, ServiceState.lastRetry)
+            timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, a.nextRetryDelay()))
         }
     }
 
     /// Another try for the connection `s` holds.
     func retryHeld(_ s: ServiceState) {
-        guard let c = s.held else { return }
-        s.held = nil
+        guard let a = admission[s.name], let c = a.takeHeld() else { return }
         if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) {
-            s.held = c
+            a.holdAgain(c)
             timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, Self.resourcePause))
             return
         }
         spawn(s, c)
-        guard s.held == nil else { return }
-        s.retryDelay = ServiceState.firstRetry
-        if s.loggedPause != nil {
-            log.event(.notice, s.name, "resumed", [:])
-            s.loggedPause = nil
-        }
+        guard a.held == nil else { return }
+        if a.heldServed() { log.event(.notice, s.name, "resumed", [:]) }
         refresh(s)
     }
 
-    /// Closes a held connection that will get no handler (its service was
-    /// removed, or swinetd stops), saying so.
+    /// Closes a held connection that will get no handler (swinetd stops),
+    /// saying so.
     func dropHeld(_ s: ServiceState, reason: String) {
-        guard var c = s.held else { return }
-        s.held = nil
+        guard let c = admission[s.name]?.takeHeld() else { return }
+        refuseHeld(s, c, reason: reason)
+    }
+
+    /// `s` left the table: its held connection is refused, and its
+    /// admission state forgotten but for its running handlers' groups.
+    func serviceRemoved(_ s: ServiceState) {
+        if let c = admission.removed(s.name) { refuseHeld(s, c, reason: "removed") }
+    }
+
+    private func refuseHeld(_ s: ServiceState, _ c: Connection, reason: String) {
+        var c = c
         s.counters.refuse(reason)
         log.event(.info, s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
         closeDescriptor(c.fd)

@@ -55,10 +55,12 @@ extension Supervisor {
         switch effect {
         case .addService(let config):
             services[config.name] = ServiceState(config)
+            admission.added(config.name, config.admission, now: now)
         case .changeService(let config):
             guard let s = services[config.name] else { break }
             let previous = s.config.socketFile
             s.config = config
+            admission.changed(s.name, config.admission, now: now)
             if previous != config.socketFile { applySocketFile(of: s, previousOwner: previous.owner) }
             // An address it no longer names is no longer its failure.
             let wanted = Set(config.addresses)
@@ -67,7 +69,7 @@ extension Supervisor {
             listeners.endBackoff(ownedBy: s.name)
             refresh(s)
         case .setMaxChildren(let maxChildren):
-            admission.maxChildren = maxChildren
+            admission.setMaxChildren(maxChildren)
         case .giveAddress(let address, let owner):
             guard let l = listeners[address], let s = services[owner] else { break }
             if l.owner != owner, let path = address.path {
@@ -78,13 +80,9 @@ extension Supervisor {
         case .setBacklog(let address, let backlog):
             listeners.setBacklog(address, backlog)
         case .removeService(let name):
-            if let s = services.removeValue(forKey: name) { dropHeld(s, reason: "removed") }
             // Its running handlers stay counted (a service added back
             // under the name counts them); its rate buckets go.
-            if var table = sources[name] {
-                table.forgetIdle()
-                sources[name] = table.isEmpty ? nil : table
-            }
+            if let s = services.removeValue(forKey: name) { serviceRemoved(s) }
         case .refreshAll:
             refreshAll()
         case .closeAddress(let address):

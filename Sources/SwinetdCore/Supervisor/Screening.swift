@@ -7,19 +7,10 @@ import Glibc
 /// handler, counted and logged by reason); `rate` never refuses, it stops
 /// the service accepting until a token is due.
 extension Supervisor {
-    /// Why the connection from `peer` (in client group `group`) gets no
-    /// handler, or nil. Counts it against its group's `source_rate`.
-    func screen(_ s: ServiceState, _ peer: PeerAddress, _ group: PeerAddress) -> RefusalReason? {
-        let rules = s.config.admission
-        if rules.denies(peer) { return .denied }
-        guard rules.perSource != nil || rules.sourceRate != nil else { return nil }
-        return sources[s.name, default: SourceTable()].admit(group, rules, now: now)
-    }
-
     /// Closes a refused connection: for `per_source` and `source_rate` after
     /// writing `refuse_message` (best effort, never waiting), for `deny`
     /// without a word. At most one log line a second per reason.
-    func refuse(_ s: ServiceState, _ c: inout Connection, _ reason: RefusalReason) {
+    func refuse(_ s: ServiceState, _ a: ServiceAdmission, _ c: inout Connection, _ reason: RefusalReason) {
         if reason != .denied, let message = s.config.admission.refuseMessage {
             var bytes = Array(message.utf8)
             if bytes.last != 10 && bytes.count < Validation.refuseMessageLimit { bytes.append(10) }
@@ -30,7 +21,7 @@ extension Supervisor {
         _ = withUnsafeMutableBytes(of: &drain) { recv(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         closeDescriptor(c.fd)
         s.counters.refuse(reason.rawValue)
-        switch s.refusals.refused(reason, now: now) {
+        switch a.refused(reason, now: now) {
         case .log(let suppressed):
             var fields: [(key: String, value: LogValue)] = [("peer", .string(peerText(&c.peer))), ("reason", .string(reason.rawValue))]
             switch reason {
@@ -47,20 +38,17 @@ extension Supervisor {
 
     /// The refusals left out of the log in the last second, as one line.
     func summarizeRefusals(_ name: String, _ reasonText: String) {
-        guard let s = services[name], let reason = RefusalReason(rawValue: reasonText) else { return }
-        let n = s.refusals.takeSuppressed(reason, now: now)
+        guard let s = services[name], let a = admission[name], let reason = RefusalReason(rawValue: reasonText) else { return }
+        let n = a.takeSuppressed(reason, now: now)
         if n > 0 { log.event(.info, s.name, "refused", ["reason": .string(reason.rawValue), "suppressed": .int(n)]) }
     }
 
     /// `rate`'s bucket is empty: the service stops accepting until the next
     /// token is due. Its clients wait in the kernel's queue meanwhile.
-    func pauseForRate(_ s: ServiceState) {
-        guard let bucket = s.rateBucket else { return }
-        let ready = bucket.nextToken(now: now)
-        s.rateReadyAt = ready
+    func pauseForRate(_ s: ServiceState, _ a: ServiceAdmission) {
+        guard let (ready, episodeBegins) = a.rateRanOut(now: now) else { return }
         timers.add(.rateReady(service: s.name), at: ready)
-        if !s.rateEpisode {
-            s.rateEpisode = true
+        if episodeBegins {
             log.event(.notice, s.name, "paused", ["reason": .string(PauseReason.rate.rawValue), "rate": .string(s.config.admission.rate?.description ?? "")])
         }
         refresh(s)
@@ -69,16 +57,9 @@ extension Supervisor {
     /// A token is due: accept again, and at once, so that a queue found
     /// empty ends the episode (`resumed`) even if no client is waiting.
     func rateReady(_ s: ServiceState) {
-        guard let ready = s.rateReadyAt, now >= ready else { return }
-        s.rateReadyAt = nil
+        guard admission[s.name]?.rateReady(now: now) == true else { return }
         refresh(s)
         for l in listeners.owned(by: s.name) where l.watch.isOn { acceptReady(l) }
-    }
-
-    /// The rate pause is over when a watched listener's queue is found empty.
-    func rateEpisodeEnded(_ s: ServiceState) {
-        s.rateEpisode = false
-        log.event(.notice, s.name, "resumed", ["reason": .string(PauseReason.rate.rawValue)])
     }
 
     /// `ip:port` or `[ip6]:port`, for a log line.

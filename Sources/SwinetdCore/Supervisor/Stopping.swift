@@ -12,7 +12,7 @@ extension Supervisor {
         log.event(.notice, "swinetd", "stopping", [
             reason == "control" ? "by" : "signal": .string(reason), "handlers": .int(children.total), "grace": .seconds(grace),
         ])
-        admission.stopping = true
+        admission.beginStopping()
         serviceManager?.stopping()
         upgrade.pending = false
         closeAllListeners()

@@ -46,13 +46,11 @@ public final class Supervisor {
     var services: [String: ServiceState] = [:]
     let listeners: Listeners
     let children = Children()
-    /// Each service's client groups, by service name (see SourceTable).
-    var sources: [String: SourceTable] = [:]
     var control: ControlServer?
     var metrics: MetricsServer?
     var conversationSweepScheduled = false
     var masterCounters = MasterCounters(startedAt: StatusReport.now(), startedMonotonic: monotonicNanoseconds())
-    var admission = Admission()
+    let admission = AdmissionControl()
     var timers = Timers()
     var stop: StopSequence?
     let reload = Reload()

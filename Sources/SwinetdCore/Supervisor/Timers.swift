@@ -69,10 +69,7 @@ extension Supervisor {
         while let timer = timers.popDue(now: now) {
             switch timer {
             case .resourcePauseEnds:
-                if let until = admission.resourcePauseUntil, now >= until {
-                    admission.resourcePauseUntil = nil
-                    refreshAll()
-                }
+                if admission.resourcePauseEnds(now: now) { refreshAll() }
             case .stopStep:
                 break   // stepStop runs every round
             case .outputResumes(let token):

@@ -57,7 +57,7 @@ extension Supervisor {
     /// table load, a reload job, a connection held for a handler).
     func beginUpgradeWhenIdle() {
         guard upgrade.pending, upgrade.check == nil, stop == nil, !reload.isBusy,
-              !services.values.contains(where: { $0.held != nil }) else { return }
+              !admission.holdsAny else { return }
         upgrade.pending = false
         upgrade.began = monotonicNanoseconds()
         guard let exe = SelfExecutable.path else { return upgradeFailed("cannot tell which binary swinetd was started from") }

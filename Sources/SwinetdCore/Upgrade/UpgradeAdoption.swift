@@ -39,7 +39,7 @@ extension Supervisor {
         }
         for h in state.handlers {
             addChild(h.pid, h.child)
-            if h.child.counted, let group = h.child.group { sources[h.child.service, default: SourceTable()].started(group) }
+            if h.child.counted, let group = h.child.group { admission.handlerStarted(h.child.service, group: group) }
         }
         for o in state.outputs {
             switch output.register(o.fd) {
