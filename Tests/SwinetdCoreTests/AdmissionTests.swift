@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import SwinetdCore
 
 /// The loop's decision of who accepts, with made-up counts and a fake clock.
@@ -104,5 +107,146 @@ import Testing
         #expect(EventToken(raw: 0) == nil)
         let big = EventToken(.listener, fd: Int32.max, generation: 0xFFFF_FFFF)
         #expect(EventToken(raw: big.raw) == big)
+    }
+}
+
+/// AdmissionControl, the owner of admission's state, driven through its
+/// verbs as values: a fake clock, made-up peers, no process and no socket.
+@Suite struct AdmissionControlTests {
+    let second = Nanoseconds.perSecond
+    let peer: PeerAddress = .ipv4(0x0A00_0001)      // 10.0.0.1
+    let other: PeerAddress = .ipv4(0x0A00_0002)     // 10.0.0.2
+
+    func rules(rate: Rate? = nil, burst: Int? = nil, perSource: Int? = nil, sourceRate: Rate? = nil) -> AdmissionRules {
+        var r = AdmissionRules()
+        r.rate = rate
+        r.rateBurst = burst
+        r.perSource = perSource
+        r.sourceRate = sourceRate
+        return r
+    }
+
+    func connection() -> Connection {
+        let address = ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: 7007)
+        return Connection(fd: -1, peer: sockaddr_storage(), listener: Listener(address: address, fd: -1, backlog: 1, owner: "s"))
+    }
+
+    func config(max: Int = 10) -> ServiceConfig {
+        ServiceConfig(name: "s", listen: [], exec: "/bin/true", argv: ["true"], user: nil, group: nil, credentials: nil, env: [], cwd: "/",
+                      maxConnections: max, backlog: 128, stderr: .log, enabled: true)
+    }
+
+    @Test func rateLetsTheBurstInThenPausesUntilTheNextTokenIsDue() throws {
+        let control = AdmissionControl()
+        let a = control.added("s", rules(rate: Rate(count: 2, seconds: 1)), now: 0)
+        for _ in 0..<2 {
+            #expect(a.hasRateToken(now: 0))
+            a.spendRateToken(now: 0)
+        }
+        #expect(!a.hasRateToken(now: 0), "the burst (the rate's count) is spent")
+        let (readyAt, begins) = try #require(a.rateRanOut(now: 0))
+        #expect(readyAt == second / 2 && begins, "2/s: the next token half a second on; the episode begins")
+        #expect(a.rateRanOut(now: 1)?.episodeBegins == false, "one episode, however many tokens it waits for")
+        #expect(control.pause(a.view(config(), running: 0), total: 0, now: readyAt - 1) == .rate)
+        #expect(!a.rateReady(now: readyAt - 1))
+        #expect(a.rateReady(now: readyAt))
+        #expect(control.pause(a.view(config(), running: 0), total: 0, now: readyAt) == nil)
+        #expect(a.hasRateToken(now: readyAt))
+        #expect(a.rateEpisodeEnds() && !a.rateEpisodeEnds(), "resumed is said once")
+    }
+
+    @Test func aChangedRateStartsANewBucketAndAnUnchangedOneKeepsItsSpentCredit() {
+        let control = AdmissionControl()
+        let a = control.added("s", rules(rate: Rate(count: 1, seconds: 60)), now: 0)
+        a.spendRateToken(now: 0)
+        control.changed("s", rules(rate: Rate(count: 1, seconds: 60)), now: 1)
+        #expect(!a.hasRateToken(now: 1), "the same rate: the spent token stays spent")
+        control.changed("s", rules(rate: Rate(count: 5, seconds: 60)), now: 2)
+        #expect(a.hasRateToken(now: 2), "a new rate: a full bucket")
+        control.changed("s", rules(), now: 3)
+        #expect(a.hasRateToken(now: 3) && a.rateRanOut(now: 3) == nil, "no rate: never paused by it")
+    }
+
+    @Test func sourceRateRefusesAGroupOverItsRateAndNotAnother() {
+        let control = AdmissionControl()
+        let r = rules(sourceRate: Rate(count: 2, seconds: 1))
+        let a = control.added("s", r, now: 0)
+        #expect(a.screens)
+        #expect(a.screen(peer, group: peer, r, now: 0) == nil)
+        #expect(a.screen(peer, group: peer, r, now: 0) == nil)
+        #expect(a.screen(peer, group: peer, r, now: 0) == .sourceRate)
+        #expect(a.screen(other, group: other, r, now: 0) == nil, "each group has its own bucket")
+        #expect(a.screen(peer, group: peer, r, now: second / 2) == nil, "a token half a second on")
+    }
+
+    @Test func perSourceCountsRunningHandlersByGroupAcrossARemoval() {
+        let control = AdmissionControl()
+        let r = rules(perSource: 1)
+        let a = control.added("s", r, now: 0)
+        #expect(a.screen(peer, group: peer, r, now: 0) == nil)
+        control.handlerStarted("s", group: peer)
+        #expect(a.screen(peer, group: peer, r, now: 0) == .perSource)
+        #expect(a.screen(other, group: other, r, now: 0) == nil)
+        // Removed and added back while the handler runs: it still counts.
+        #expect(control.removed("s") == nil)
+        let back = control.added("s", r, now: 1)
+        #expect(back.screen(peer, group: peer, r, now: 1) == .perSource)
+        control.handlerEnded("s", group: peer, now: 2)
+        #expect(back.screen(peer, group: peer, r, now: 2) == nil)
+        #expect(rules().perSource == nil && !control.added("t", rules(), now: 0).screens, "no rules: nothing to screen")
+    }
+
+    @Test func aRemovedServicesStateGoesWhenItsLastHandlerEnds() {
+        let control = AdmissionControl()
+        control.added("s", rules(perSource: 1), now: 0)
+        control.handlerStarted("s", group: peer)
+        _ = control.removed("s")
+        #expect(control["s"] != nil, "kept for its running handler's group")
+        control.handlerEnded("s", group: peer, now: 1)
+        #expect(control["s"] == nil)
+    }
+
+    @Test func aHeldConnectionBacksOffDoublingToFiveSecondsAndStartsOverOnceServed() throws {
+        let control = AdmissionControl()
+        let a = control.added("s", rules(), now: 0)
+        let (reason, news) = a.hold(connection(), .resourceTemporarilyUnavailable)
+        #expect(reason == .nproc && news)
+        #expect(control.pause(a.view(config(), running: 0), total: 0, now: 0) == .nproc)
+        let ms = Nanoseconds.perMillisecond
+        #expect((0..<8).map { _ in a.nextRetryDelay() / ms } == [100, 200, 400, 800, 1600, 3200, 5000, 5000])
+        let c = try #require(a.takeHeld())
+        #expect(a.held == nil)
+        a.holdAgain(c)
+        #expect(a.hold(c, .resourceTemporarilyUnavailable).isNews == false, "the same pause is not news")
+        #expect(a.hold(c, .noMemory) == (.resources, true))
+        _ = a.takeHeld()
+        #expect(a.heldServed(), "a pause was logged: resumed")
+        #expect(!a.heldServed())
+        #expect(a.nextRetryDelay() == 100 * ms, "the back-off starts over")
+        #expect(control.pause(a.view(config(), running: 0), total: 0, now: 0) == nil)
+    }
+
+    @Test func aRemovedServicesHeldConnectionIsHandedBackToBeRefused() {
+        let control = AdmissionControl()
+        let a = control.added("s", rules(), now: 0)
+        _ = a.hold(connection(), .noMemory)
+        #expect(control.holdsAny)
+        #expect(control.removed("s") != nil)
+        #expect(!control.holdsAny && control["s"] == nil)
+    }
+
+    @Test func maxChildrenPausesEveryServiceAtTheGlobalCount() {
+        let control = AdmissionControl()
+        let a = control.added("s", rules(), now: 0)
+        control.setMaxChildren(3)
+        #expect(control.pause(a.view(config(), running: 1), total: 2, now: 0) == nil)
+        #expect(control.pause(a.view(config(), running: 1), total: 3, now: 0) == .maxChildren)
+        #expect(control.pause(a.view(config(max: 1), running: 1), total: 3, now: 0) == .maxConnections, "its own limit is said first")
+        control.pauseForResources(until: 10)
+        #expect(control.pause(a.view(config(), running: 0), total: 0, now: 9) == .resources)
+        #expect(!control.resourcePauseEnds(now: 9) && control.resourcePauseEnds(now: 10))
+        #expect(control.pause(a.view(config(), running: 0), total: 0, now: 10) == nil)
+        control.beginStopping()
+        #expect(control.pause(a.view(config(), running: 0), total: 0, now: 10) == .stopping)
     }
 }
