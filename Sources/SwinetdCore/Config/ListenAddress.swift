@@ -49,9 +49,14 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
     /// UNIX socket is its path.
     public var description: String {
         if let path { return path }
-        let host = ListenAddress.text(family: family, ip: ip)
-        let text = family == .ipv4 ? "\(host):\(port)" : "[\(host)]:\(port)"
+        let text = ListenAddress.endpointText(ListenAddress.text(family: family, ip: ip), port, ipv6: family == .ipv6)
         return transport == .udp ? text + "/udp" : text
+    }
+
+    /// `ip:port`, or `[ip]:port` for IPv6: an address in the table, and a
+    /// peer in the log, are written so.
+    static func endpointText(_ ip: String, _ port: UInt16, ipv6: Bool) -> String {
+        ipv6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     static func text(family: Family, ip: [UInt8]) -> String {

@@ -115,17 +115,8 @@ extension Supervisor {
             let (remoteIP, capacity) = plan.slot(0)
             let remotePort = Socket.format(&c.peer, into: remoteIP, capacity: capacity)
             plan.setPort(1, remotePort)
-            let (localIP, localCapacity) = plan.slot(2)
-            if c.listener.copyLocalText(to: localIP) {
-                // fixed: no getsockname
-            } else if Socket.localName(c.fd, into: &local) {
-                _ = Socket.format(&local, into: localIP, capacity: localCapacity)
-            } else {
-                localIP[0] = 0   // never the previous connection's address
-            }
-            plan.setPort(3, c.listener.address.port)
-            peerText = c.peer.ss_family == sa_family_t(AF_INET6)
-                ? "[\(String(cString: remoteIP))]:\(remotePort)" : "\(String(cString: remoteIP)):\(remotePort)"
+            setLocalSlots(plan, c.listener, socket: c.fd)
+            peerText = ListenAddress.endpointText(String(cString: remoteIP), remotePort, ipv6: c.peer.ss_family == sa_family_t(AF_INET6))
         }
 
         let result = launch(s, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil)
@@ -227,9 +218,28 @@ extension Supervisor {
         } else {
             for i in 0..<3 { plan.slot(i).0[0] = 0 }
         }
-        let (path, _) = plan.slot(3)
-        _ = l.copyLocalText(to: path)
+        setLocalSlots(plan, l, socket: fd)
         return known ? "uid=\(uid) gid=\(gid) pid=\(pid)" : "unknown"
+    }
+
+    /// The handler's local variables, in the plan's slots 2 and 3: for an
+    /// IP socket TCPLOCALIP (the listener's fixed address, else
+    /// getsockname of `socket`) and TCPLOCALPORT; for a UNIX socket
+    /// UNIXLOCALPATH. The one place both kinds of service fill them.
+    func setLocalSlots(_ plan: SpawnPlan, _ l: Listener, socket: Int32) {
+        if l.address.family == .unix {
+            _ = l.copyLocalText(to: plan.slot(3).0)
+            return
+        }
+        let (localIP, localCapacity) = plan.slot(2)
+        if l.copyLocalText(to: localIP) {
+            // fixed: no getsockname
+        } else if Socket.localName(socket, into: &local) {
+            _ = Socket.format(&local, into: localIP, capacity: localCapacity)
+        } else {
+            localIP[0] = 0   // never the previous connection's address
+        }
+        plan.setPort(3, l.address.port)
     }
 
     static func stageName(_ stage: Int32) -> String {

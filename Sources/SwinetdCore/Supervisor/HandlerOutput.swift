@@ -51,8 +51,6 @@ final class HandlerOutput {
 
     init(epoll: Epoll) { self.epoll = epoll }
 
-    var isEmpty: Bool { pipes.isEmpty }
-
     /// Registers a spare pipe's read end in epoll ahead of its use, so a
     /// failure (ENOMEM, ENOSPC) shows before any connection depends on it.
     func register(_ readEnd: Int32) -> Result<EventToken, Errno> {

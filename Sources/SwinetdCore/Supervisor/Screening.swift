@@ -67,6 +67,6 @@ extension Supervisor {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let port = text.withUnsafeMutableBufferPointer { Socket.format(&peer, into: $0.baseAddress!, capacity: $0.count) }
         let ip = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return peer.ss_family == sa_family_t(AF_INET6) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        return ListenAddress.endpointText(ip, port, ipv6: peer.ss_family == sa_family_t(AF_INET6))
     }
 }

@@ -59,8 +59,6 @@ struct Timers {
         guard let first = heap.min, first.deadline <= now else { return nil }
         return heap.removeMin().kind
     }
-
-    var isEmpty: Bool { heap.isEmpty }
 }
 
 extension Supervisor {

@@ -22,22 +22,9 @@ extension Supervisor {
         let plan = s.plan
         plan.slot(0).0[0] = 0
         plan.slot(1).0[0] = 0
-        if l.address.family == .unix {
-            // No peer yet: UNIXREMOTE* empty, UNIXLOCALPATH the socket's path.
-            plan.slot(2).0[0] = 0
-            let (path, _) = plan.slot(3)
-            _ = l.copyLocalText(to: path)
-        } else {
-            let (localIP, localCapacity) = plan.slot(2)
-            if l.copyLocalText(to: localIP) {
-                // fixed: no getsockname
-            } else if Socket.localName(l.fd, into: &local) {
-                _ = Socket.format(&local, into: localIP, capacity: localCapacity)
-            } else {
-                localIP[0] = 0
-            }
-            plan.setPort(3, l.address.port)
-        }
+        // No peer yet: the remote variables empty (UNIXREMOTEPID too).
+        if l.address.family == .unix { plan.slot(2).0[0] = 0 }
+        setLocalSlots(plan, l, socket: l.fd)
         let queueHead = l.address.transport == .udp ? DatagramQueue.headArrival(l.fd) : nil
         let result = launch(s, socket: l.fd, peer: l.address.description, group: nil, waitAddress: l.address)
         guard result.pid > 0 else {
