@@ -39,7 +39,7 @@ extension Supervisor {
                 acceptFailed(e, l)
                 return
             case .accepted(let fd):
-                resourceTroubleLogged = false
+                admission.acceptWorked()
                 a.spendRateToken(now: now)
                 var c = Connection(fd: fd, peer: peer, listener: l)
                 if let address = PeerAddress(&peer) {
@@ -50,7 +50,7 @@ extension Supervisor {
                         continue
                     }
                 }
-                spawn(s, c)
+                spawn(s, a, c)
             }
         }
     }
@@ -91,12 +91,10 @@ extension Supervisor {
     /// Stops accepting everywhere for a moment, so a lack of descriptors or
     /// memory neither spins the loop nor kills the master; logs once per episode.
     func pauseForResources(_ service: String, op: String, _ e: Errno) {
-        if !resourceTroubleLogged {
-            log.event(.error, service, "error", ["op": .string(op), "error": .string(e.text), "pause": .seconds(Self.resourcePause)])
-            resourceTroubleLogged = true
-        }
         let until = Nanoseconds.adding(now, Self.resourcePause)
-        admission.pauseForResources(until: until)
+        if admission.pauseForResources(until: until) {
+            log.event(.error, service, "error", ["op": .string(op), "error": .string(e.text), "pause": .seconds(Self.resourcePause)])
+        }
         timers.add(.resourcePauseEnds, at: until)
         refreshAll()
     }
@@ -105,7 +103,7 @@ extension Supervisor {
     /// handler's user is at its process limit; ENOMEM) holds the connection
     /// instead of dropping it; any other failure is logged and the
     /// connection closed (the client sees EOF).
-    func spawn(_ s: ServiceState, _ conn: Connection) {
+    func spawn(_ s: ServiceState, _ a: ServiceAdmission, _ conn: Connection) {
         var c = conn
         let plan = s.plan
         let peerText: String
@@ -119,12 +117,12 @@ extension Supervisor {
             peerText = ListenAddress.endpointText(String(cString: remoteIP), remotePort, ipv6: c.peer.ss_family == sa_family_t(AF_INET6))
         }
 
-        let result = launch(s, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil)
+        let result = launch(s, a, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil)
         guard result.pid > 0 else {
             // No child at all (clone, or preparing the slots, failed): the
             // spare pipe stays for the next try.
             if result.error == .resourceTemporarilyUnavailable || result.error == .noMemory {
-                hold(s, c, result.error)
+                hold(s, a, c, result.error)
             } else {
                 s.counters.refuse("spawn")
                 log.event(.info, s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
@@ -136,7 +134,7 @@ extension Supervisor {
         // Over RLIMIT_NPROC after setuid, execve says EAGAIN: a limit, not
         // a broken handler. Keep the connection for a later try.
         if !result.execed && result.error == .resourceTemporarilyUnavailable {
-            hold(s, c, result.error)
+            hold(s, a, c, result.error)
             return
         }
         // A handler that runs keeps the master's copy of its connection (see
@@ -145,7 +143,7 @@ extension Supervisor {
         if children.total >= admission.maxChildren {
             refreshAll()
         } else if children.running(s.name) >= s.config.maxConnections {
-            refresh(s)
+            refresh(s, a)
         }
     }
 
@@ -163,8 +161,9 @@ extension Supervisor {
     /// counters, and the `accepted` (or, for a wait service, `started`)
     /// and `exec-failed` lines. Its slots are filled by the caller. The one
     /// spawn path of both kinds of service. Without `waitAddress`, `socket`
-    /// is a connection, which the child entry keeps (see Leftovers).
-    func launch(_ s: ServiceState, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
+    /// is a connection, which the child entry keeps (see Leftovers); `a`,
+    /// the service's admission state, counts its client group.
+    func launch(_ s: ServiceState, _ a: ServiceAdmission?, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
         let pipe = s.config.stderr == .log ? sparePipe : nil
         let stderrFD: Int32
         switch s.config.stderr {
@@ -182,7 +181,7 @@ extension Supervisor {
         child.waitAddress = waitAddress
         if execed && waitAddress == nil { child.connection = socket }
         addChild(result.pid, child)
-        if execed, let group { admission.handlerStarted(s.name, group: group) }
+        if execed, let group { a?.sourceStarted(group) }
         if let pipe {
             sparePipe = nil
             closeDescriptor(pipe.write)

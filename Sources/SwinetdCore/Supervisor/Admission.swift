@@ -56,7 +56,16 @@ struct Admission {
 extension Supervisor {
     /// Watches a service's listeners exactly when admission says it accepts.
     func refresh(_ s: ServiceState) {
-        let accepts = admission.pause(admissionView(s), total: children.total, now: now) == nil
+        refresh(s, admission[s.name])
+    }
+
+    /// The same, with the service's admission state at hand (the hot path
+    /// has it: no second lookup by name).
+    func refresh(_ s: ServiceState, _ a: ServiceAdmission?) {
+        let running = children.running(s.name)
+        let view = a?.view(s.config, running: running)
+            ?? Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled, running: running, holding: nil)
+        let accepts = admission.pause(view, total: children.total, now: now) == nil
         for (l, e) in listeners.watch(s.name, serviceAccepts: accepts, now: now) {
             log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
         }

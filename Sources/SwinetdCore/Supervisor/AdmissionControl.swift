@@ -26,8 +26,20 @@ final class AdmissionControl {
 
     func setMaxChildren(_ n: Int) { limits.maxChildren = n }
 
+    /// Running out of resources was logged, and no accept has worked since.
+    private var resourceTroubleLogged = false
+
     /// Every service pauses until `until` (descriptors or memory ran out).
-    func pauseForResources(until: UInt64) { limits.resourcePauseUntil = until }
+    /// True when this is news for the log (one line per episode).
+    @discardableResult
+    func pauseForResources(until: UInt64) -> Bool {
+        limits.resourcePauseUntil = until
+        defer { resourceTroubleLogged = true }
+        return !resourceTroubleLogged
+    }
+
+    /// An accept worked: the next running out is a new episode.
+    func acceptWorked() { resourceTroubleLogged = false }
 
     /// True when the resource pause is over at `now` (and now forgotten).
     func resourcePauseEnds(now: UInt64) -> Bool {
@@ -81,11 +93,18 @@ final class AdmissionControl {
         }
     }
 
-    /// A handler of `service` in client group `group` ended.
-    func handlerEnded(_ service: String, group: PeerAddress, now: UInt64) {
-        guard let a = byService[service] else { return }
-        a.sourceEnded(group, now: now)
-        if a.isRetired && a.sources.isEmpty { byService[service] = nil }
+    /// A handler of `service` (in client group `group`, if it has one)
+    /// ended. Returns the service's state, still there (the loop's next
+    /// steps need it: one lookup per reaped handler).
+    @discardableResult
+    func handlerEnded(_ service: String, group: PeerAddress?, now: UInt64) -> ServiceAdmission? {
+        guard let a = byService[service] else { return nil }
+        if let group { a.sourceEnded(group, now: now) }
+        if a.isRetired && a.sources.isEmpty {
+            byService[service] = nil
+            return nil
+        }
+        return a
     }
 }
 

@@ -125,7 +125,7 @@ extension Supervisor {
             logExit(pid, child, status, now)
             children.endConnection(of: child)
             if let address = child.waitAddress { waitHandlerEnded(pid, child, address) }
-            if let group = child.group { admission.handlerEnded(child.service, group: group, now: now) }
+            let a = admission.handlerEnded(child.service, group: child.group, now: now)
             if output.handlerExited(pid, now: now) {
                 timers.add(.outputSweep, at: Nanoseconds.adding(now, HandlerOutput.sweepEvery))
             }
@@ -133,7 +133,7 @@ extension Supervisor {
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
             guard let s = services[child.service] else { continue }   // a retired service's handler
             s.counters.exited(status, duration: Nanoseconds.since(now, child.started))
-            if admission[s.name]?.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s) }
+            if a?.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s, a) }
         }
         if freedGlobal { refreshAll() }
     }

@@ -10,13 +10,12 @@ extension Supervisor {
     /// Keeps `c` until `s` can start a handler: when one of its handlers
     /// exits, or after a back-off when none runs. The service accepts
     /// nothing more meanwhile; its clients wait in the kernel's queue.
-    func hold(_ s: ServiceState, _ c: Connection, _ e: Errno) {
-        guard let a = admission[s.name] else { closeDescriptor(c.fd); return }
+    func hold(_ s: ServiceState, _ a: ServiceAdmission, _ c: Connection, _ e: Errno) {
         let (reason, isNews) = a.hold(c, e)
         if isNews {
             log.event(.notice, s.name, "paused", ["reason": .string(reason.rawValue), "error": .string(e.text)])
         }
-        refresh(s)
+        refresh(s, a)
         if children.running(s.name) == 0 {
             timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, a.nextRetryDelay()))
         }
@@ -30,10 +29,10 @@ extension Supervisor {
             timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, Self.resourcePause))
             return
         }
-        spawn(s, c)
+        spawn(s, a, c)
         guard a.held == nil else { return }
         if a.heldServed() { log.event(.notice, s.name, "resumed", [:]) }
-        refresh(s)
+        refresh(s, a)
     }
 
     /// Closes a held connection that will get no handler (swinetd stops),

@@ -55,7 +55,6 @@ public final class Supervisor {
     var stop: StopSequence?
     let reload = Reload()
     var sparePipe: (read: EventToken, write: Int32)?
-    var resourceTroubleLogged = false
     private var pidFile: PidFile?
     var pidFileDescriptor: Int32? { pidFile?.fd }
     /// sd_notify's receiver, when systemd (or a test) set NOTIFY_SOCKET.

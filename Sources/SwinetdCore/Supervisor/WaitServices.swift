@@ -26,7 +26,7 @@ extension Supervisor {
         if l.address.family == .unix { plan.slot(2).0[0] = 0 }
         setLocalSlots(plan, l, socket: l.fd)
         let queueHead = l.address.transport == .udp ? DatagramQueue.headArrival(l.fd) : nil
-        let result = launch(s, socket: l.fd, peer: l.address.description, group: nil, waitAddress: l.address)
+        let result = launch(s, nil, socket: l.fd, peer: l.address.description, group: nil, waitAddress: l.address)
         guard result.pid > 0 else {
             log.event(.error, s.name, "error", ["address": .string(l.address.description), "op": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
             backOff(l, s)
