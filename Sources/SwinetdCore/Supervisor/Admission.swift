@@ -2,7 +2,7 @@
 /// paused service's listeners leave the epoll set, so new connections wait
 /// in the kernel's listen queue (UNP ch. 30) and are accepted once the
 /// reason passes. Nothing is accepted only to be dropped.
-enum PauseReason: String, Equatable {
+enum PauseReason: String, Equatable, Codable {
     case maxConnections = "max_connections"
     case maxChildren = "max_children"
     /// Descriptors or memory ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM).

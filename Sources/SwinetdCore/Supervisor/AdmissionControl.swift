@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The one owner of admission's state: the limits every service shares
 /// (`max_children`, a pause after running out of resources, stopping), and
 /// per service name its `rate` bucket and pause episode, its screening
@@ -266,5 +270,100 @@ final class ServiceAdmission {
         retryDelay = Self.firstRetry
         defer { loggedPause = nil }
         return loggedPause != nil
+    }
+}
+
+// MARK: Handover
+
+extension AdmissionControl {
+    /// What admission hands to the next image at an upgrade, so that no
+    /// client gets a fresh budget from it: the rate buckets and episodes,
+    /// each service's client groups (per_source counts, source_rate
+    /// buckets), held connections with their back-off, and the resource
+    /// pause. The clock is CLOCK_MONOTONIC, the same in both images.
+    struct Snapshot: Codable {
+        var resourcePauseUntil: UInt64?
+        var services: [Service]
+
+        struct Service: Codable {
+            var name: String
+            var rateBucket: TokenBucket?
+            var rateReadyAt: UInt64?
+            var rateEpisode: Bool
+            var sources: SourceTable
+            var held: Held?
+            var holdReason: PauseReason
+            var retryDelay: UInt64
+            var loggedPause: PauseReason?
+            var isRetired: Bool
+        }
+
+        /// A held connection: its descriptor (handed over open), its peer's
+        /// sockaddr as bytes, and the address it came in on.
+        struct Held: Codable {
+            var fd: Int32
+            var peer: [UInt8]
+            var listener: ListenAddress
+            var group: PeerAddress?
+        }
+    }
+
+    func snapshot() -> Snapshot {
+        Snapshot(resourcePauseUntil: limits.resourcePauseUntil,
+                 services: byService.sorted { $0.key < $1.key }.map { $0.value.snapshot(name: $0.key) })
+    }
+
+    /// Takes over the replaced image's state, after the table is loaded
+    /// (`added` has made each service's state): a service whose `rate` is
+    /// the same keeps its bucket, every service its client groups. A held
+    /// connection whose address is not open here (`listener` finds none)
+    /// is returned, for the caller to refuse.
+    func adopt(_ snapshot: Snapshot, listener: (ListenAddress) -> Listener?) -> [Int32] {
+        if let until = snapshot.resourcePauseUntil { limits.resourcePauseUntil = until }
+        var unplaced: [Int32] = []
+        for s in snapshot.services {
+            let a: ServiceAdmission
+            if let current = byService[s.name] {
+                a = current
+            } else {
+                a = ServiceAdmission(AdmissionRules(), now: 0, sources: SourceTable())
+                a.retire()
+                byService[s.name] = a
+            }
+            if let fd = a.adopt(s, listener: listener) { unplaced.append(fd) }
+        }
+        return unplaced
+    }
+}
+
+extension ServiceAdmission {
+    func snapshot(name: String) -> AdmissionControl.Snapshot.Service {
+        var heldSnapshot: AdmissionControl.Snapshot.Held?
+        if var c = held {
+            let bytes = withUnsafeBytes(of: &c.peer) { Array($0) }
+            heldSnapshot = .init(fd: c.fd, peer: bytes, listener: c.listener.address, group: c.group)
+        }
+        return .init(name: name, rateBucket: rateBucket, rateReadyAt: rateReadyAt, rateEpisode: rateEpisode,
+                     sources: sources, held: heldSnapshot, holdReason: holdReason, retryDelay: retryDelay,
+                     loggedPause: loggedPause, isRetired: isRetired)
+    }
+
+    /// Returns the descriptor of a held connection it could not take back.
+    fileprivate func adopt(_ s: AdmissionControl.Snapshot.Service, listener: (ListenAddress) -> Listener?) -> Int32? {
+        if let bucket = s.rateBucket, bucket.cost == rateBucket?.cost, bucket.burst == rateBucket?.burst {
+            rateBucket = bucket
+            rateReadyAt = s.rateReadyAt
+            rateEpisode = s.rateEpisode
+        }
+        sources = s.sources
+        retryDelay = s.retryDelay
+        loggedPause = s.loggedPause
+        holdReason = s.holdReason
+        guard let h = s.held else { return nil }
+        guard !isRetired, let l = listener(h.listener) else { return h.fd }
+        var peer = sockaddr_storage()
+        withUnsafeMutableBytes(of: &peer) { $0.copyBytes(from: h.peer.prefix($0.count)) }
+        held = Connection(fd: h.fd, peer: peer, listener: l, group: h.group)
+        return nil
     }
 }

@@ -108,6 +108,36 @@ final class Children {
     }
 }
 
+// MARK: Handover
+
+extension Children {
+    /// What the handlers hand to the next image at an upgrade: each
+    /// handler's pid and entry (its service, peer, client group, timeout,
+    /// and the descriptor of the master's copy of its connection).
+    struct Snapshot: Codable {
+        struct Handler: Codable {
+            var pid: pid_t
+            var child: Child
+        }
+        var handlers: [Handler]
+    }
+
+    func snapshot() -> Snapshot {
+        Snapshot(handlers: table.byPID.sorted { $0.key < $1.key }.map { .init(pid: $0.key, child: $0.value) })
+    }
+
+    /// Takes the replaced image's handlers as its own. True when a timeout
+    /// sweep must now be scheduled. Their client groups are admission's to
+    /// count (the caller tells it).
+    func adopt(_ snapshot: Snapshot) -> Bool {
+        var sweep = false
+        for h in snapshot.handlers {
+            if add(h.pid, h.child) { sweep = true }
+        }
+        return sweep
+    }
+}
+
 extension Supervisor {
     /// Reaps every handler that has ended: logs it, and applies what its
     /// end means to the other owners: the socket of a wait service, its

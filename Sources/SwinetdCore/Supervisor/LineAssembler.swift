@@ -66,7 +66,7 @@ struct LineAssembler {
 /// nanoseconds, at most `burst` saved up. It bounds how many lines a handler
 /// may log, how fast a service accepts (`rate`) and how often one client
 /// group connects (`source_rate`).
-struct TokenBucket: Equatable {
+struct TokenBucket: Equatable, Codable {
     let burst: UInt64
     /// Nanoseconds of credit one token costs.
     let cost: UInt64

@@ -260,3 +260,63 @@ final class Listeners {
         self.deferredOpens = deferredOpens
     }
 }
+
+// MARK: Handover
+
+extension Listeners {
+    /// What the listeners hand to the next image at an upgrade, besides
+    /// their descriptors: per socket its owner, wait handler, queue head
+    /// and back-off (a wait service in back-off stays backed off); the
+    /// retired wait sockets and the deferred opens.
+    struct Snapshot: Codable {
+        struct Socket: Codable {
+            var address: ListenAddress
+            var fd: Int32
+            var owner: String
+            var waitHandler: pid_t?
+            var queueHead: UInt64?
+            var backoffUntil: UInt64?
+            var nextBackoff: UInt64
+            var backoffLogged: UInt64
+        }
+        struct Retired: Codable {
+            var address: ListenAddress
+            var pid: pid_t
+        }
+        struct Deferred: Codable {
+            var address: ListenAddress
+            var service: String
+        }
+        var sockets: [Socket]
+        var retiredWaitSockets: [Retired]
+        var deferredOpens: [Deferred]
+    }
+
+    func snapshot() -> Snapshot {
+        Snapshot(
+            sockets: byAddress.values.sorted { $0.address < $1.address }.map {
+                .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, queueHead: $0.queueHead,
+                      backoffUntil: $0.backoffUntil, nextBackoff: $0.nextBackoff, backoffLogged: $0.backoffLogged)
+            },
+            retiredWaitSockets: retiredWaitSockets.sorted { $0.key < $1.key }.map { .init(address: $0.key, pid: $0.value) },
+            deferredOpens: deferredOpens.sorted { $0.key < $1.key }.map { .init(address: $0.key, service: $0.value) })
+    }
+
+    /// Takes over the replaced image's state of each socket the table
+    /// opened here from its handed-over descriptor (the same address and
+    /// fd), and its retired wait sockets and deferred opens. The caller
+    /// refreshes the watches.
+    func adopt(_ snapshot: Snapshot) {
+        for s in snapshot.sockets {
+            guard let l = byAddress[s.address], l.fd == s.fd else { continue }
+            l.waitHandler = s.waitHandler
+            l.queueHead = s.queueHead
+            l.backoffUntil = s.backoffUntil
+            l.nextBackoff = s.nextBackoff
+            l.backoffLogged = s.backoffLogged
+            l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
+        }
+        adopt(retiredWaitSockets: Dictionary(snapshot.retiredWaitSockets.map { ($0.address, $0.pid) }, uniquingKeysWith: { a, _ in a }),
+              deferredOpens: Dictionary(snapshot.deferredOpens.map { ($0.address, $0.service) }, uniquingKeysWith: { a, _ in a }))
+    }
+}

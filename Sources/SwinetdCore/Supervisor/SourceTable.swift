@@ -19,10 +19,10 @@ enum RefusalReason: String, CaseIterable, Equatable, Hashable {
 /// flood from a million addresses costs a few MB and never stops service.
 /// Groups with handlers are never forgotten: they are at most the running
 /// handlers.
-struct SourceTable {
+struct SourceTable: Codable {
     static let idleCapacity = 65_536
 
-    struct Entry {
+    struct Entry: Codable {
         var running = 0
         var bucket: TokenBucket?
         var lastSeen: UInt64 = 0
