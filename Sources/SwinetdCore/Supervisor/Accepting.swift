@@ -124,7 +124,7 @@ extension Supervisor {
             if result.error == .resourceTemporarilyUnavailable || result.error == .noMemory {
                 hold(s, a, c, result.error)
             } else {
-                s.counters.refuse("spawn")
+                s.countRefused("spawn")
                 log.event(.info, s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
                                               "step": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
                 closeDescriptor(c.fd)
@@ -194,9 +194,8 @@ extension Supervisor {
         }
         // Every connection given a child counts as accepted, as its log line
         // says; one whose exec failed is counted besides as exec-failed.
-        s.counters.accepted &+= 1
+        s.countAccepted(execFailed: !execed)
         if !execed {
-            s.counters.execFailed &+= 1
             log.event(.warning, s.name, "exec-failed", [
                 "pid": .int(Int(result.pid)), "path": .string(s.config.exec),
                 "step": .string(Self.stageName(result.stage)), "error": .string(e.text),

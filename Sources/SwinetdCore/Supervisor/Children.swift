@@ -162,7 +162,7 @@ extension Supervisor {
             guard child.counted else { continue }
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
             guard let s = services[child.service] else { continue }   // a retired service's handler
-            s.counters.exited(status, duration: Nanoseconds.since(now, child.started))
+            s.countExit(status, duration: Nanoseconds.since(now, child.started))
             if a?.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s, a) }
         }
         if freedGlobal { refreshAll() }

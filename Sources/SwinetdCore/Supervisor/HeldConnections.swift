@@ -50,7 +50,7 @@ extension Supervisor {
 
     private func refuseHeld(_ s: ServiceState, _ c: Connection, reason: String) {
         var c = c
-        s.counters.refuse(reason)
+        s.countRefused(reason)
         log.event(.info, s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
         closeDescriptor(c.fd)
     }

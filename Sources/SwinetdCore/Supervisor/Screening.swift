@@ -20,7 +20,7 @@ extension Supervisor {
         // unread data resets it, and the reset would discard the message.
         _ = withUnsafeMutableBytes(of: &drain) { recv(c.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         closeDescriptor(c.fd)
-        s.counters.refuse(reason.rawValue)
+        s.countRefused(reason.rawValue)
         switch a.refused(reason, now: now) {
         case .log(let suppressed):
             var fields: [(key: String, value: LogValue)] = [("peer", .string(peerText(&c.peer))), ("reason", .string(reason.rawValue))]

@@ -19,7 +19,7 @@ final class ServiceState {
         return p
     }
     private var built: SpawnPlan?
-    var counters = ServiceCounters()
+    private(set) var counters = ServiceCounters()
     /// Its addresses that did not open (at start or at a reload), with
     /// why: the rest of the table serves anyway, `status` shows these, and
     /// they are tried again on their own and at the next reload.
@@ -34,6 +34,22 @@ final class ServiceState {
     }
 
     var name: String { config.name }
+
+    /// A connection (or a wait service's socket) was given a handler; one
+    /// whose exec failed counts besides as exec-failed.
+    func countAccepted(execFailed: Bool) {
+        counters.accepted &+= 1
+        if execFailed { counters.execFailed &+= 1 }
+    }
+
+    /// A connection closed with no handler, for `reason`.
+    func countRefused(_ reason: String) { counters.refuse(reason) }
+
+    /// One of its handlers ended.
+    func countExit(_ status: ExitStatus, duration: UInt64) { counters.exited(status, duration: duration) }
+
+    /// The replaced image's counters (an upgrade).
+    func adoptCounters(_ replaced: ServiceCounters) { counters = replaced }
 }
 
 /// An accepted connection on its way to a handler (or held, waiting for one).

@@ -33,7 +33,7 @@ extension Supervisor {
         masterCounters.reloadsApplied = state.reloadsApplied
         masterCounters.reloadsRejected = state.reloadsRejected
         if let at = state.lastReloadAt, let result = state.lastReloadResult { masterCounters.lastReload = (at, result) }
-        for (name, counters) in state.counters { services[name]?.counters = counters }
+        for (name, counters) in state.counters { services[name]?.adoptCounters(counters) }
         for s in state.sockets {
             listeners.adopt(s.address, fd: s.fd, waitHandler: s.waitHandler, queueHead: s.queueHead)
         }
