@@ -1,6 +1,8 @@
 // Thin wrappers over the _GNU_SOURCE calls and raw syscalls, so the header
 // Swift imports does not need _GNU_SOURCE (which changes glibc's socket
-// prototypes) and Swift never calls the variadic syscall(2).
+// prototypes) and Swift never calls the variadic syscall(2). Each function
+// here is one call (or one call and its struct); what does more has a file
+// of its own (file_pages.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -50,12 +52,6 @@ struct kernel_sigaction {
 int clinux_default_disposition(int signal) {
     struct kernel_sigaction dfl = { 0 };
     return (int)syscall(SYS_rt_sigaction, signal, &dfl, NULL, sizeof(clinux_sigmask));
-}
-
-int clinux_is_ignored(int signal) {
-    struct kernel_sigaction old;
-    if (syscall(SYS_rt_sigaction, signal, NULL, &old, sizeof(clinux_sigmask)) != 0) return 0;
-    return old.handler == SIG_IGN;
 }
 
 int clinux_close_range(unsigned first, unsigned last) {
@@ -112,35 +108,4 @@ int clinux_chmod_handle(int fd, unsigned mode) {
 
 int clinux_memfd(const char *name) {
     return (int)syscall(SYS_memfd_create, name, 0U);
-}
-
-long clinux_release_file_pages(void) {
-    FILE *f = fopen("/proc/self/smaps", "re");
-    if (!f) return -1;
-    char line[4352];
-    unsigned long lo = 0, hi = 0;
-    int candidate = 0;
-    long rss = 0, released = 0, anonymous = 0;
-    // Each mapping: a header line, then its fields; decide at the next header
-    // (or the end) once its Rss and Anonymous are known.
-    for (;;) {
-        char *got = fgets(line, sizeof line, f);
-        // Field names start with a capital (Rss:, VmFlags:); a header with
-        // the mapping's start address in lowercase hex.
-        int header = got && ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f'));
-        if (!got || header) {
-            if (candidate && anonymous == 0 && rss > 0 && madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0) released += rss;
-            candidate = 0; rss = 0; anonymous = 0;
-            if (!got) break;
-            char perms[8] = {0}, path[4096] = {0};
-            if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %4095[^\n]", &lo, &hi, perms, path) >= 3)
-                candidate = perms[1] != 'w' && perms[3] == 'p' && path[0] == '/';
-            continue;
-        }
-        long kb;
-        if (sscanf(line, "Rss: %ld kB", &kb) == 1) rss = kb;
-        else if (sscanf(line, "Anonymous: %ld kB", &kb) == 1) anonymous = kb;
-    }
-    fclose(f);
-    return released;
 }

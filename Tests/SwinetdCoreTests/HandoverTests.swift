@@ -62,7 +62,7 @@ import Glibc
         #expect(pool.take(b) == nil)
         #expect(pool.take(ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: 7008)) == nil)
         #expect(pool.takeAll().map(\.fd) == [10])
-        #expect(pool.isEmpty)
+        #expect(pool.remaining.isEmpty)
     }
 
     @Test func aBoundSocketIsReadBackAsItsAddress() throws {

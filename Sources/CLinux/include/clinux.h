@@ -2,7 +2,9 @@
 // tightly: epoll, signalfd, the calls that make descriptors close-on-exec
 // atomically (accept4, pipe2, declared only under _GNU_SOURCE), raw signal
 // masks (glibc refuses its reserved signals 32 and 33, which a stray kill
-// can still send), close_range and malloc_trim.
+// can still send), close_range, malloc_trim, SO_PEERCRED, the descriptor-based
+// calls on a UNIX socket's file, memfd_create, and giving back the pages of
+// file mappings (file_pages.c).
 #ifndef CLINUX_H
 #define CLINUX_H
 
@@ -35,9 +37,6 @@ int clinux_signalfd(clinux_sigmask mask, int flags);
 /// Sets `signal`'s disposition to SIG_DFL with rt_sigaction(2) (any signal
 /// but KILL and STOP, reserved ones included). Returns 0, or -1 with errno.
 int clinux_default_disposition(int signal);
-
-/// Whether `signal`'s disposition is SIG_IGN now.
-int clinux_is_ignored(int signal);
 
 /// close_range(2): closes `first` to `last`. Returns 0, or -1 with errno.
 int clinux_close_range(unsigned first, unsigned last);
@@ -82,15 +81,15 @@ int clinux_chown_handle(int fd, unsigned uid, unsigned gid);
 /// glibc's fchmodat(AT_SYMLINK_NOFOLLOW) does). Returns 0, or -1 with errno.
 int clinux_chmod_handle(int fd, unsigned mode);
 
-#endif
-
-// memfd_create(2) without MFD_CLOEXEC: an upgrade's state, inherited by the
-// image it execs.
+/// memfd_create(2) without MFD_CLOEXEC: an upgrade's state, inherited by the
+/// image it execs.
 int clinux_memfd(const char *name);
 
-/// Unmaps from this process (MADV_DONTNEED) the pages of every read-only
+/// In file_pages.c: unmaps from this process (MADV_DONTNEED) the pages of every read-only
 /// file mapping that holds no private copy (code and constants of the
 /// binary and its libraries, never a relocated RELRO page): what start-up
 /// alone touched stops counting in RSS, and what the loop uses faults back
 /// in from the page cache. Returns how many kB were resident in them, or -1.
 long clinux_release_file_pages(void);
+
+#endif

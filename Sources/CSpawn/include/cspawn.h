@@ -116,8 +116,11 @@ int cspawn_null_fd(void);
 /// the master never keeps a connection open in a slot.
 struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, int stderr_fd);
 
-/// fork(2) for daemonizing. The master is single-threaded, so a plain fork is
-/// safe; it is here because Swift's Glibc overlay does not promise fork.
+/// fork(2) for the master's children that go on running swinetd's own code
+/// rather than exec'ing a handler: daemonizing (Daemon) and the table loader
+/// (TableLoadProcess), which reads and checks the table in a process of its
+/// own. The master is single-threaded, so a plain fork is safe; it is here
+/// because Swift's Glibc overlay does not promise fork.
 pid_t cspawn_fork(void);
 
 #ifdef __cplusplus

@@ -88,8 +88,6 @@ struct InheritedSockets {
         remaining = activated.map { Socket(fd: $0.fd, address: SwinetdCore.Socket.boundAddress($0.fd), origin: "systemd") }
     }
 
-    var isEmpty: Bool { remaining.isEmpty }
-
     mutating func add(_ fd: Int32, _ address: ListenAddress, origin: String) {
         remaining.append(Socket(fd: fd, address: address, origin: origin))
     }
