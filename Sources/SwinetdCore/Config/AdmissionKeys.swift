@@ -211,28 +211,4 @@ extension Validation {
     mutating func umask(_ node: Int) -> UInt32? {
         octal(node, key: ServiceKey.umask.name, example: "\"027\"")
     }
-
-    /// A file mode as a quoted octal string of up to 4 digits, at most 0777.
-    mutating func octal(_ node: Int, key: String, example: String) -> UInt32? {
-        guard case .scalar(let text, true) = document[node].kind, (1...4).contains(text.count),
-              text.utf8.allSatisfy({ $0 >= 48 && $0 <= 55 }), let mask = UInt32(text, radix: 8), mask <= 0o777 else {
-            error(node, "'\(key)' must be a quoted octal string, such as \(example)")
-            return nil
-        }
-        return mask
-    }
-
-    /// A whole number within `range` (negative allowed when the range has them).
-    mutating func integer(_ node: Int, key: String, in range: ClosedRange<Int>) -> Int? {
-        guard case .scalar(let text, false) = document[node].kind, let n = Int(text),
-              text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 45 }) else {
-            error(node, "'\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
-            return nil
-        }
-        guard range.contains(n) else {
-            error(node, "'\(key)' must be from \(range.lowerBound) to \(range.upperBound), not \(n)")
-            return nil
-        }
-        return n
-    }
 }
