@@ -1,8 +1,11 @@
 /// What the table fuzzer (Sources/TableFuzzer) needs of the library's
-/// internals, and nothing else uses.
-public enum FuzzSupport {
+/// internals, and nothing else uses. `package`, not `public`: the fuzzer is
+/// a target of this package, and the library's users have no use for it.
+/// At the top of the library, not in a folder: it drives Config, Import,
+/// Control and PackedCoding together.
+package enum FuzzSupport {
     /// Whether `value` comes back equal from `PackedCoding`.
-    public static func roundTrips<T: Codable & Equatable>(_ value: T) -> Bool {
+    package static func roundTrips<T: Codable & Equatable>(_ value: T) -> Bool {
         guard let bytes = try? PackedCoding.encode(value) else { return false }
         return (try? PackedCoding.decode(T.self, from: bytes)) == value
     }
@@ -10,7 +13,7 @@ public enum FuzzSupport {
     /// The control socket's and the metrics server's readers on `bytes`:
     /// whatever parses as JSON survives writing and reading back, and any
     /// request head gets an HTTP response.
-    public static func controlInputHolds(_ bytes: [UInt8]) -> Bool {
+    package static func controlInputHolds(_ bytes: [UInt8]) -> Bool {
         if case .success(let value) = JSON.parse(bytes) {
             guard case .success(let again) = JSON.parse(Array(value.text.utf8)), again == value else { return false }
         }
@@ -23,7 +26,7 @@ public enum FuzzSupport {
     /// which is what `swinetd import` promises. The first line is also
     /// tried as the file's name, which every `# from` comment carries (a
     /// directory may hold a file of any name).
-    public static func importHolds(_ bytes: [UInt8]) -> Bool {
+    package static func importHolds(_ bytes: [UInt8]) -> Bool {
         let lines = ImportInput.lines(of: bytes)
         var xinetd = XinetdConf(includeDisabled: true)
         xinetd.followIncludes = false
@@ -39,7 +42,7 @@ public enum FuzzSupport {
     }
 
     /// A file's bytes (the replay mode's inputs).
-    public static func read(_ path: String) -> [UInt8]? {
+    package static func read(_ path: String) -> [UInt8]? {
         try? FileBytes.read(path).get()
     }
 }
