@@ -44,6 +44,23 @@ import Glibc
         #expect(!any4.conflicts(with: lo6))
         #expect(!lo4.conflicts(with: other))
     }
+
+    /// An upgrade hands the new image the old one's addresses in the old
+    /// one's field names (0.6.0 called the address bytes `ip`): they must
+    /// still decode, whatever the field is called now.
+    @Test func anAddressAsTheLastReleaseEncodedItDecodes() throws {
+        struct Released: Codable {
+            var family = "ipv4"
+            var bytes: [UInt8] = [127, 0, 0, 1]
+            var port: UInt16 = 7007
+            var transport = "udp"
+            enum CodingKeys: String, CodingKey { case family, bytes = "ip", port, transport }
+        }
+        let inet = try PackedCoding.decode(ListenAddress.self, from: PackedCoding.encode(Released()))
+        #expect(inet.description == "127.0.0.1:7007/udp")
+        let unix = Released(family: "unix", bytes: Array("/run/x.sock".utf8), port: 0, transport: "tcp")
+        #expect(try PackedCoding.decode(ListenAddress.self, from: PackedCoding.encode(unix)).path == "/run/x.sock")
+    }
 }
 
 @Suite struct SocketFormatTests {
