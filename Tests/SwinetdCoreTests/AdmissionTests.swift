@@ -127,7 +127,7 @@ import Glibc
     }
 
     func connection() -> Connection {
-        let address = ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: 7007)
+        let address = ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: 7007)
         return Connection(fd: -1, peer: sockaddr_storage(), listener: Listener(address: address, fd: -1, backlog: 1, owner: "s"))
     }
 

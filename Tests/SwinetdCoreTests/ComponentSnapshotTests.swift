@@ -9,7 +9,7 @@ import Glibc
 /// before still limits it after. Values only: no process, no socket.
 @Suite struct ComponentSnapshotTests {
     let peer: PeerAddress = .ipv4(0x0A00_0001)
-    let address = ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: 7007)
+    let address = ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: 7007)
 
     func roundTrip<T: Codable>(_ value: T) throws -> T {
         try PackedCoding.decode(T.self, from: try PackedCoding.encode(value))

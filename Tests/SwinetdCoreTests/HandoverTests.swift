@@ -54,13 +54,13 @@ import Glibc
 
     @Test func eachAddressTakesTheSocketBoundToIt() throws {
         var pool = InheritedSockets(activated: [])
-        let a = ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: 7007)
+        let a = ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: 7007)
         let b = a.with(.udp)
         pool.add(10, a, origin: "upgrade")
         pool.add(11, b, origin: "upgrade")
         #expect(pool.take(b)?.fd == 11)
         #expect(pool.take(b) == nil)
-        #expect(pool.take(ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: 7008)) == nil)
+        #expect(pool.take(ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: 7008)) == nil)
         #expect(pool.takeAll().map(\.fd) == [10])
         #expect(pool.remaining.isEmpty)
     }
@@ -74,7 +74,7 @@ import Glibc
         let r = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         #expect(r == 0)
         let got = try #require(SwinetdCore.Socket.boundAddress(fd))
-        #expect(got.family == .ipv4 && got.ip == [127, 0, 0, 1] && got.transport == .udp && got.port != 0)
+        #expect(got.family == .ipv4 && got.ipOrPath == [127, 0, 0, 1] && got.transport == .udp && got.port != 0)
         #expect(SwinetdCore.Socket.boundAddress(-1) == nil)
     }
 
@@ -83,7 +83,7 @@ import Glibc
         counters.accepted = 41
         counters.refuse("denied")
         counters.exited(.exited(0), duration: 2_000_000)
-        let address = ListenAddress(family: .ipv6, ip: Array(repeating: 0, count: 15) + [1], port: 7007)
+        let address = ListenAddress(family: .ipv6, ipOrPath: Array(repeating: 0, count: 15) + [1], port: 7007)
         let child = Child(service: "echo", peer: "[::1]:5000", started: 123, counted: true,
                           group: nil, deadline: 999, timeout: .terminated(killAt: 1999), waitAddress: address)
         // A connection's handler: the master's copy of the connection goes over too.

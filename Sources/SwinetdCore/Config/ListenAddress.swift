@@ -10,14 +10,18 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
 
     public var family: Family
     /// 4 or 16 bytes in network order; for a UNIX socket, its path's bytes.
-    public var ip: [UInt8]
+    public var ipOrPath: [UInt8]
     public var port: UInt16
     /// TCP and UDP sockets of one ip:port are two addresses (both can be bound).
     public var transport: Transport = .tcp
 
-    public init(family: Family, ip: [UInt8], port: UInt16, transport: Transport = .tcp) {
+    /// `ipOrPath` keeps the key it was encoded under before its rename: an
+    /// upgrade hands the new image the old one's addresses.
+    enum CodingKeys: String, CodingKey { case family, ipOrPath = "ip", port, transport }
+
+    public init(family: Family, ipOrPath: [UInt8], port: UInt16, transport: Transport = .tcp) {
         self.family = family
-        self.ip = ip
+        self.ipOrPath = ipOrPath
         self.port = port
         self.transport = transport
     }
@@ -29,10 +33,10 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
         return a
     }
 
-    public var isWildcard: Bool { family != .unix && ip.allSatisfy { $0 == 0 } }
+    public var isWildcard: Bool { family != .unix && ipOrPath.allSatisfy { $0 == 0 } }
 
     /// A UNIX socket's path.
-    public var path: String? { family == .unix ? String(decoding: ip, as: UTF8.self) : nil }
+    public var path: String? { family == .unix ? String(decoding: ipOrPath, as: UTF8.self) : nil }
 
     /// The longest path a UNIX socket address holds (sun_path less its NUL).
     public static let longestPath = 107
@@ -41,7 +45,7 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
     public static func < (a: ListenAddress, b: ListenAddress) -> Bool {
         if a.transport != b.transport { return a.transport == .tcp }
         if a.family != b.family { return a.family == .ipv4 }
-        if a.ip != b.ip { return a.ip.lexicographicallyPrecedes(b.ip) }
+        if a.ipOrPath != b.ipOrPath { return a.ipOrPath.lexicographicallyPrecedes(b.ipOrPath) }
         return a.port < b.port
     }
 
@@ -49,7 +53,7 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
     /// UNIX socket is its path.
     public var description: String {
         if let path { return path }
-        let text = ListenAddress.endpointText(ListenAddress.text(family: family, ip: ip), port, ipv6: family == .ipv6)
+        let text = ListenAddress.endpointText(ListenAddress.text(family: family, ipOrPath: ipOrPath), port, ipv6: family == .ipv6)
         return transport == .udp ? text + "/udp" : text
     }
 
@@ -59,10 +63,10 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
         ipv6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
-    static func text(family: Family, ip: [UInt8]) -> String {
-        if family == .unix { return String(decoding: ip, as: UTF8.self) }
+    static func text(family: Family, ipOrPath: [UInt8]) -> String {
+        if family == .unix { return String(decoding: ipOrPath, as: UTF8.self) }
         var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        ip.withUnsafeBytes { raw in
+        ipOrPath.withUnsafeBytes { raw in
             _ = inet_ntop(family == .ipv4 ? AF_INET : AF_INET6, raw.baseAddress, &out, socklen_t(out.count))
         }
         return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -71,7 +75,7 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
     /// Two addresses that cannot both be bound: equal, or the same port and
     /// family where one is the wildcard.
     public func conflicts(with other: ListenAddress) -> Bool {
-        transport == other.transport && family == other.family && port == other.port && (ip == other.ip || isWildcard || other.isWildcard)
+        transport == other.transport && family == other.family && port == other.port && (ipOrPath == other.ipOrPath || isWildcard || other.isWildcard)
     }
 
     /// Whether `text` is a form whose IPv6 socket is only implied (`PORT`,
@@ -94,12 +98,12 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
                 return .failure(.init("the socket path '\(text)' is \(text.utf8.count) bytes: at most \(longestPath)"))
             }
             guard !text.hasSuffix("/") else { return .failure(.init("the socket path '\(text)' names a directory")) }
-            return .success([ListenAddress(family: .unix, ip: Array(text.utf8), port: 0)])
+            return .success([ListenAddress(family: .unix, ipOrPath: Array(text.utf8), port: 0)])
         }
         if text.allSatisfy(\.isNumber) {
             return port(text).map { [
-                ListenAddress(family: .ipv4, ip: [0, 0, 0, 0], port: $0),
-                ListenAddress(family: .ipv6, ip: [UInt8](repeating: 0, count: 16), port: $0),
+                ListenAddress(family: .ipv4, ipOrPath: [0, 0, 0, 0], port: $0),
+                ListenAddress(family: .ipv6, ipOrPath: [UInt8](repeating: 0, count: 16), port: $0),
             ] }
         }
         if text.hasPrefix("[") {
@@ -114,7 +118,7 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
             guard let ip = pton(AF_INET6, host, 16) else {
                 return .failure(.init("malformed address '\(text)': '\(host)' is not an IPv6 address"))
             }
-            return port(String(rest.dropFirst())).map { [ListenAddress(family: .ipv6, ip: ip, port: $0)] }
+            return port(String(rest.dropFirst())).map { [ListenAddress(family: .ipv6, ipOrPath: ip, port: $0)] }
         }
         guard let colon = text.lastIndex(of: ":") else {
             return .failure(.init("malformed address '\(text)': expected PORT, IPV4:PORT, [IPV6]:PORT or localhost:PORT"))
@@ -126,14 +130,14 @@ public struct ListenAddress: Hashable, Sendable, Codable, Comparable, CustomStri
         }
         if host == "localhost" {
             return port(portText).map { [
-                ListenAddress(family: .ipv4, ip: [127, 0, 0, 1], port: $0),
-                ListenAddress(family: .ipv6, ip: [UInt8](repeating: 0, count: 15) + [1], port: $0),
+                ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: $0),
+                ListenAddress(family: .ipv6, ipOrPath: [UInt8](repeating: 0, count: 15) + [1], port: $0),
             ] }
         }
         guard let ip = pton(AF_INET, host, 4) else {
             return .failure(.init("malformed address '\(text)': '\(host)' is not an IPv4 address (host names other than localhost are not resolved)"))
         }
-        return port(portText).map { [ListenAddress(family: .ipv4, ip: ip, port: $0)] }
+        return port(portText).map { [ListenAddress(family: .ipv4, ipOrPath: ip, port: $0)] }
     }
 
     public struct AddressError: Error, Equatable {

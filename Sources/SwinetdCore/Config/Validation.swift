@@ -227,8 +227,8 @@ struct AddressClaims {
             if let first = entry.first { return first }
             entry.wildcard = service
         } else {
-            if let other = entry.specific[address.ip] { return other }
-            entry.specific[address.ip] = service
+            if let other = entry.specific[address.ipOrPath] { return other }
+            entry.specific[address.ipOrPath] = service
             if entry.first == nil { entry.first = service }
         }
         byPort[key] = entry

@@ -44,7 +44,7 @@ final class Listener {
         self.backlog = backlog
         self.owner = owner
         self.localText = address.isWildcard ? nil
-            : Array(ListenAddress.text(family: address.family, ip: address.ip).utf8CString)
+            : Array(ListenAddress.text(family: address.family, ipOrPath: address.ipOrPath).utf8CString)
     }
 
     /// Copies `localText` (with its NUL) to `slot`; false when it is not fixed.

@@ -149,7 +149,7 @@ enum Socket {
             var sin = sockaddr_in()
             sin.sin_family = sa_family_t(AF_INET)
             sin.sin_port = address.port.bigEndian
-            withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: address.ip) }
+            withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: address.ipOrPath) }
             return withUnsafePointer(to: &sin) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
@@ -157,7 +157,7 @@ enum Socket {
             var sin6 = sockaddr_in6()
             sin6.sin6_family = sa_family_t(AF_INET6)
             sin6.sin6_port = address.port.bigEndian
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: address.ip) }
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: address.ipOrPath) }
             return withUnsafePointer(to: &sin6) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
             }
@@ -191,12 +191,12 @@ extension Socket {
         case AF_INET:
             return withUnsafeBytes(of: &storage) { raw in
                 let sin = raw.load(as: sockaddr_in.self)
-                return ListenAddress(family: .ipv4, ip: withUnsafeBytes(of: sin.sin_addr) { Array($0) }, port: UInt16(bigEndian: sin.sin_port), transport: transport)
+                return ListenAddress(family: .ipv4, ipOrPath: withUnsafeBytes(of: sin.sin_addr) { Array($0) }, port: UInt16(bigEndian: sin.sin_port), transport: transport)
             }
         case AF_INET6:
             return withUnsafeBytes(of: &storage) { raw in
                 let sin6 = raw.load(as: sockaddr_in6.self)
-                return ListenAddress(family: .ipv6, ip: withUnsafeBytes(of: sin6.sin6_addr) { Array($0) }, port: UInt16(bigEndian: sin6.sin6_port), transport: transport)
+                return ListenAddress(family: .ipv6, ipOrPath: withUnsafeBytes(of: sin6.sin6_addr) { Array($0) }, port: UInt16(bigEndian: sin6.sin6_port), transport: transport)
             }
         case AF_UNIX:
             guard transport == .tcp else { return nil }
@@ -204,7 +204,7 @@ extension Socket {
             return withUnsafeBytes(of: &storage) { raw in
                 let bytes = raw[offset..<min(Int(length), raw.count)]
                 let path = Array(bytes.prefix { $0 != 0 })
-                return path.isEmpty ? nil : ListenAddress(family: .unix, ip: path, port: 0)
+                return path.isEmpty ? nil : ListenAddress(family: .unix, ipOrPath: path, port: 0)
             }
         default:
             return nil
