@@ -59,6 +59,7 @@ static int null_fd = -1;          // /dev/null, to empty the slots after a spawn
 static uint64_t signals_to_reset; // bit (sig - 1): a disposition other than SIG_DFL
 static int handler_nofile_set;    // non-zero: handlers get handler_nofile as their soft RLIMIT_NOFILE
 static unsigned long long handler_nofile;
+static unsigned long long handler_nofile_hard;   // the hard limit when handler_nofile was set (0: unknown)
 
 // The child runs on its own small stack; the parent is suspended meanwhile,
 // so one stack serves every spawn. 64 KiB is ample for this straight-line code.
@@ -103,6 +104,10 @@ int cspawn_init(void) {
 void cspawn_set_handler_nofile(unsigned long long soft) {
     handler_nofile = soft;
     handler_nofile_set = 1;
+    // The hard limit, read once here rather than by every child: the
+    // master only ever raises its soft limit (see DescriptorLimit).
+    struct rlimit rl;
+    handler_nofile_hard = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (unsigned long long)rl.rlim_max : 0;
 }
 
 int cspawn_null_fd(void) {
@@ -242,8 +247,13 @@ static CHILD_CODE int child_main(void *opaque) {
     if (handler_nofile_set) {
         int planned = 0;
         for (size_t i = 0; i < p->nrlimits; i++) planned |= p->rlimits[i].resource == RLIMIT_NOFILE;
-        struct rlimit rl;
-        if (!planned && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur > handler_nofile) {
+        // One call where the hard limit is known (a get and a set per
+        // spawn before); should it fail (someone lowered the master's hard
+        // limit since), the limits are read and set as they are now.
+        struct rlimit rl = { .rlim_cur = handler_nofile, .rlim_max = handler_nofile_hard };
+        if (!planned && handler_nofile < handler_nofile_hard && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL) == 0) {
+            // done
+        } else if (!planned && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) == 0 && rl.rlim_cur > handler_nofile) {
             rl.rlim_cur = handler_nofile;
             if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL) < 0) child_fail(r, CSPAWN_STAGE_RLIMIT, errno);
         }
