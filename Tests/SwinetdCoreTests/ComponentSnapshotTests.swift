@@ -68,7 +68,7 @@ import Glibc
         let m = Listener(address: address, fd: -1, backlog: 1, owner: "s")
         new.insert(m)
         new.adopt(snapshot)
-        #expect(m.backoffUntil == until && m.nextBackoff == 2 * Listener.firstBackoff)
+        #expect(m.backoffUntil == until && m.backoff.upcoming == 2 * Listener.firstBackoff)
         #expect(m.waitHandler == 77 && m.queueHead == 5)
         #expect(new.watch("s", serviceAccepts: true, now: until).isEmpty && !m.watch.isOn, "its handler still has it")
     }

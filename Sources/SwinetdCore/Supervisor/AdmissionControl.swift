@@ -134,8 +134,9 @@ final class ServiceAdmission {
     private(set) var held: Connection?
     /// Why it is held: `nproc` (EAGAIN) or `resources` (ENOMEM).
     private(set) var holdReason: PauseReason = .nproc
-    /// The next back-off while holding with no handler running (doubles).
-    private(set) var retryDelay = ServiceAdmission.firstRetry
+    /// The back-off while holding with no handler running: 100 ms,
+    /// doubling to 5 s.
+    private(set) var retry = Backoff(first: ServiceAdmission.firstRetry, last: ServiceAdmission.lastRetry)
     /// The reason a pause was last logged for, so each episode logs one
     /// `paused` and one `resumed` line.
     private(set) var loggedPause: PauseReason?
@@ -249,11 +250,7 @@ final class ServiceAdmission {
 
     /// The back-off before the next try while no handler of the service
     /// runs: 100 ms, doubling to 5 s.
-    func nextRetryDelay() -> UInt64 {
-        let delay = retryDelay
-        retryDelay = min(retryDelay * 2, Self.lastRetry)
-        return delay
-    }
+    func nextRetryDelay() -> UInt64 { retry.next() }
 
     /// Takes the held connection for a try (or to refuse it).
     func takeHeld() -> Connection? {
@@ -267,7 +264,7 @@ final class ServiceAdmission {
     /// The held connection got its handler: the back-off starts over.
     /// True when a pause was logged (log `resumed`).
     func heldServed() -> Bool {
-        retryDelay = Self.firstRetry
+        retry.reset()
         defer { loggedPause = nil }
         return loggedPause != nil
     }
@@ -344,7 +341,7 @@ extension ServiceAdmission {
             heldSnapshot = .init(fd: c.fd, peer: bytes, listener: c.listener.address, group: c.group)
         }
         return .init(name: name, rateBucket: rateBucket, rateReadyAt: rateReadyAt, rateEpisode: rateEpisode,
-                     sources: sources, held: heldSnapshot, holdReason: holdReason, retryDelay: retryDelay,
+                     sources: sources, held: heldSnapshot, holdReason: holdReason, retryDelay: retry.upcoming,
                      loggedPause: loggedPause, isRetired: isRetired)
     }
 
@@ -356,7 +353,7 @@ extension ServiceAdmission {
             rateEpisode = s.rateEpisode
         }
         sources = s.sources
-        retryDelay = s.retryDelay
+        retry = Backoff(first: Self.firstRetry, last: Self.lastRetry, upcoming: s.retryDelay)
         loggedPause = s.loggedPause
         holdReason = s.holdReason
         guard let h = s.held else { return nil }

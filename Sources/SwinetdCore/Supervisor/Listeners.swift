@@ -22,9 +22,9 @@ final class Listener {
     /// Wait services: the handler that has the socket now (not watched meanwhile).
     fileprivate(set) var waitHandler: pid_t?
     /// Wait services: not watched before then, after a handler that left
-    /// its socket unread; and the next back-off (doubling, at most a minute).
+    /// its socket unread; and the back-off (1 s, doubling to a minute).
     fileprivate(set) var backoffUntil: UInt64?
-    fileprivate(set) var nextBackoff = Listener.firstBackoff
+    fileprivate(set) var backoff = Backoff(first: Listener.firstBackoff, last: Listener.lastBackoff)
     fileprivate(set) var backoffLogged: UInt64 = 0
     /// UDP wait services: the kernel's arrival stamp of the datagram first
     /// in line when the handler started (DatagramQueue), to tell at its
@@ -202,18 +202,17 @@ final class Listeners {
     /// doubling to a minute). Returns until when, the delay, and whether it
     /// is news for the log (the same delay again, at the last step, is not).
     func startBackoff(_ l: Listener, now: UInt64) -> (until: UInt64, delay: UInt64, isNews: Bool) {
-        let delay = l.nextBackoff
+        let delay = l.backoff.next()
         let until = Nanoseconds.adding(now, delay)
         l.backoffUntil = until
         let isNews = l.backoffLogged != delay
         l.backoffLogged = delay
-        l.nextBackoff = min(delay * 2, Listener.lastBackoff)
         return (until, delay, isNews)
     }
 
     func endBackoff(_ l: Listener) {
         l.backoffUntil = nil
-        l.nextBackoff = Listener.firstBackoff
+        l.backoff.reset()
         l.backoffLogged = 0
     }
 
@@ -296,7 +295,7 @@ extension Listeners {
         Snapshot(
             sockets: byAddress.values.sorted { $0.address < $1.address }.map {
                 .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, queueHead: $0.queueHead,
-                      backoffUntil: $0.backoffUntil, nextBackoff: $0.nextBackoff, backoffLogged: $0.backoffLogged)
+                      backoffUntil: $0.backoffUntil, nextBackoff: $0.backoff.upcoming, backoffLogged: $0.backoffLogged)
             },
             retiredWaitSockets: retiredWaitSockets.sorted { $0.key < $1.key }.map { .init(address: $0.key, pid: $0.value) },
             deferredOpens: deferredOpens.sorted { $0.key < $1.key }.map { .init(address: $0.key, service: $0.value) })
@@ -312,7 +311,7 @@ extension Listeners {
             l.waitHandler = s.waitHandler
             l.queueHead = s.queueHead
             l.backoffUntil = s.backoffUntil
-            l.nextBackoff = s.nextBackoff
+            l.backoff = Backoff(first: Listener.firstBackoff, last: Listener.lastBackoff, upcoming: s.nextBackoff)
             l.backoffLogged = s.backoffLogged
             l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
         }
