@@ -268,7 +268,7 @@ extension Supervisor {
         let list: [StatusReport.Service] = chosen.compactMap { name in
             guard let s = services[name] else { return nil }
             return s.status(paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
-                            sockets: listeners.status(of: name), running: children.running(name), handlers: handlers[name] ?? [])
+                            sockets: listeners.status(of: name), failed: unopened.failures(of: name), running: children.running(name), handlers: handlers[name] ?? [])
         }
         return masterCounters.status(now: now, table: options.configPath, handlersTotal: children.total,
                                      maxChildren: admission.maxChildren, metricsRenders: metrics?.renders ?? 0, services: list)

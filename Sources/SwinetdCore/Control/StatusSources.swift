@@ -27,12 +27,13 @@ extension Listeners {
 }
 
 extension ServiceState {
-    /// Its row: what it knows (settings, addresses that did not open,
-    /// counters) with what the others know of it.
-    func status(paused: String?, sockets: (addresses: [String], queued: Int), running: Int, handlers: [StatusReport.Handler]) -> StatusReport.Service {
+    /// Its row: what it knows (settings, counters) with what the others
+    /// know of it.
+    func status(paused: String?, sockets: (addresses: [String], queued: Int), failed: [(address: String, error: String)],
+                running: Int, handlers: [StatusReport.Handler]) -> StatusReport.Service {
         StatusReport.Service(
             name: name, enabled: config.enabled, paused: paused, addresses: sockets.addresses,
-            failed: unopened.sorted { $0.key.description < $1.key.description }.map { ($0.key.description, $0.value) },
+            failed: failed,
             running: running, maxConnections: config.maxConnections, queued: sockets.queued,
             counters: counters, handlers: handlers)
     }

@@ -25,28 +25,28 @@ extension Supervisor {
                 if address.transport == .tcp { _ = Socket.setBacklog(handed.fd, s.config.backlog) }
             }
             listeners.insert(Listener(address: address, fd: handed.fd, backlog: s.config.backlog, owner: s.name))
-            s.unopened[address] = nil
+            unopened.opened(address, of: s.name)
             log.event(.notice, s.name, "listening", ["address": .string(address.description), "from": .string(handed.origin)])
             return true
         }
         // Said once, not again at each retry of an address that did not open.
-        if s.unopened[address] == nil, let path = address.path, let exposed = SocketFolders.exposure(of: path) {
+        if !unopened.isUnopened(address, of: s.name), let path = address.path, let exposed = SocketFolders.exposure(of: path) {
             log.event(.warning, s.name, "exposed", ["address": .string(path), "folder": .string(exposed.folder), "reason": .string(exposed.reason)])
         }
         switch Socket.listen(address, backlog: s.config.backlog, file: file) {
         case .success(let fd):
             listeners.insert(Listener(address: address, fd: fd, backlog: s.config.backlog, owner: s.name))
-            s.unopened[address] = nil
+            unopened.opened(address, of: s.name)
             log.event(.notice, s.name, "listening", ["address": .string(address.description)])
             return true
         case .failure(let e) where s.config.isOptional(address)
             && (e.errno == .addressFamilyNotSupported || e.errno == .addressNotAvailable):
             // A host without IPv6: the IPv4 half of `PORT` or `localhost:PORT` still serves.
-            s.unopened[address] = nil
+            unopened.opened(address, of: s.name)
             log.event(.warning, s.name, "skipped", ["address": .string(address.description), "error": .string(e.errno.text)])
             return true
         case .failure(let e):
-            s.unopened[address] = e.text
+            unopened.failed(address, of: s.name, why: e.text)
             log.event(.error, s.name, "error", ["address": .string(address.description), "op": .string(e.step), "error": .string(e.text)])
             scheduleUnopenedRetry(s)
             return false

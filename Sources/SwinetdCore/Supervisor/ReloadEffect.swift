@@ -63,8 +63,7 @@ extension Supervisor {
             admission.changed(s.name, config.admission, now: now)
             if previous != config.socketFile { applySocketFile(of: s, previousOwner: previous.owner) }
             // An address it no longer names is no longer its failure.
-            let wanted = Set(config.addresses)
-            s.unopened = s.unopened.filter { wanted.contains($0.key) }
+            unopened.keep(only: Set(config.addresses), of: s.name)
             // A changed service (a fixed handler, say) gets its sockets back at once.
             listeners.endBackoff(ownedBy: s.name)
             refresh(s)
@@ -83,6 +82,7 @@ extension Supervisor {
             // Its running handlers stay counted (a service added back
             // under the name counts them); its rate buckets go.
             if let s = services.removeValue(forKey: name) { serviceRemoved(s) }
+            unopened.forget(name)
         case .refreshAll:
             refreshAll()
         case .closeAddress(let address):

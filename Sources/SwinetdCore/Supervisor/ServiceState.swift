@@ -5,7 +5,8 @@ import Glibc
 /// A service of the live table as the master sees it: its settings, the
 /// spawn plan built from them, and its counters. Its running count is in
 /// the child table (Children), its admission state in AdmissionControl,
-/// its sockets in Listeners, each by name.
+/// its sockets in Listeners, its addresses that did not open in
+/// UnopenedAddresses, each by name.
 final class ServiceState {
     var config: ServiceConfig {
         didSet { built = nil }
@@ -20,14 +21,6 @@ final class ServiceState {
     }
     private var built: SpawnPlan?
     private(set) var counters = ServiceCounters()
-    /// Its addresses that did not open (at start or at a reload), with
-    /// why: the rest of the table serves anyway, `status` shows these, and
-    /// they are tried again on their own and at the next reload.
-    var unopened: [ListenAddress: String] = [:]
-    /// The wait before the next try of `unopened` on its own (UnopenedRetry),
-    /// and when that try is due, if it is scheduled.
-    var unopenedRetryDelay: UInt64?
-    var unopenedRetryAt: UInt64?
 
     init(_ config: ServiceConfig) {
         self.config = config

@@ -45,6 +45,7 @@ public final class Supervisor {
 
     var services: [String: ServiceState] = [:]
     let listeners: Listeners
+    let unopened = UnopenedAddresses()
     let children = Children()
     var control: ControlServer?
     var metrics: MetricsServer?
