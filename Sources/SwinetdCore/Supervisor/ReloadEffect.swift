@@ -59,7 +59,7 @@ extension Supervisor {
         case .changeService(let config):
             guard let s = services[config.name] else { break }
             let previous = s.config.socketFile
-            s.config = config
+            s.change(to: config)
             admission.changed(s.name, config.admission, now: now)
             if previous != config.socketFile { applySocketFile(of: s, previousOwner: previous.owner) }
             // An address it no longer names is no longer its failure.

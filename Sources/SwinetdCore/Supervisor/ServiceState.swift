@@ -8,7 +8,7 @@ import Glibc
 /// its sockets in Listeners, its addresses that did not open in
 /// UnopenedAddresses, each by name.
 final class ServiceState {
-    var config: ServiceConfig {
+    private(set) var config: ServiceConfig {
         didSet { built = nil }
     }
     /// The spawn plan, built at the first connection (a table of thousands
@@ -27,6 +27,10 @@ final class ServiceState {
     }
 
     var name: String { config.name }
+
+    /// A reload changed its settings: the spawn plan is built again at
+    /// its next connection.
+    func change(to config: ServiceConfig) { self.config = config }
 
     /// A connection (or a wait service's socket) was given a handler; one
     /// whose exec failed counts besides as exec-failed.
