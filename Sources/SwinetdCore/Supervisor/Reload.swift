@@ -140,8 +140,7 @@ extension Supervisor {
     func rejected(_ errors: TableErrors) {
         for line in errors.lines { log.event(.error, "reload", "error", ["diagnostic": .string(line)]) }
         log.event(.error, "reload", "rejected", ["errors": .int(errors.count)])
-        masterCounters.reloadsRejected &+= 1
-        masterCounters.lastReload = (StatusReport.now(), "rejected errors=\(errors.count)")
+        masterCounters.reloadRejected(at: StatusReport.now(), "rejected errors=\(errors.count)")
         answerReloadWaiters(exit: 1, output: errors.lines.map { $0 + "\n" }.joined())
         serviceManager?.ready(status: "reload rejected (\(errors.count) error\(errors.count == 1 ? "" : "s")); serving the previous table")
         reloadEnded()

@@ -147,8 +147,7 @@ extension Supervisor {
         let failed = o.failed + metricsFailed
         var summary = "applied added=\(o.added) removed=\(o.removed) changed=\(o.changed) unchanged=\(o.unchanged)"
         if failed > 0 { summary += " failed=\(failed)" }
-        masterCounters.reloadsApplied &+= 1
-        masterCounters.lastReload = (StatusReport.now(), summary)
+        masterCounters.reloadApplied(at: StatusReport.now(), summary)
         answerReloadWaiters(exit: failed == 0 ? 0 : 1, output: summary + (failed > 0 ? " (see the log for the addresses that did not open)\n" : "\n"))
         serviceManager?.ready(status: "reload \(summary); serving \(services.count) services")
         reloadEnded()

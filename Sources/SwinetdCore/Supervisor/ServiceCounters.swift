@@ -65,15 +65,3 @@ struct DurationStats: Codable {
         return buckets.map { total &+= $0; return total }
     }
 }
-
-/// What the master itself has done: start time and reloads.
-struct MasterCounters {
-    /// Wall-clock seconds since the epoch at start (for uptime and metrics);
-    /// an upgrade keeps the first start's.
-    var startedAt: Double
-    var startedMonotonic: UInt64
-    var reloadsApplied: UInt64 = 0
-    var reloadsRejected: UInt64 = 0
-    /// The last reload: when (wall clock) and what came of it.
-    var lastReload: (at: Double, result: String)?
-}

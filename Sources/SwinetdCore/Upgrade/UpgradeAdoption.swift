@@ -28,11 +28,9 @@ extension Supervisor {
     /// After the table is in place: the handlers, pipes, counters and
     /// sockets' states of the replaced image become this one's.
     func adopt(_ state: UpgradeState) {
-        masterCounters.startedAt = state.startedAt
-        masterCounters.startedMonotonic = state.startedMonotonic
-        masterCounters.reloadsApplied = state.reloadsApplied
-        masterCounters.reloadsRejected = state.reloadsRejected
-        if let at = state.lastReloadAt, let result = state.lastReloadResult { masterCounters.lastReload = (at, result) }
+        masterCounters.adopt(startedAt: state.startedAt, startedMonotonic: state.startedMonotonic,
+                             reloadsApplied: state.reloadsApplied, reloadsRejected: state.reloadsRejected,
+                             lastReload: state.lastReloadAt.flatMap { at in state.lastReloadResult.map { (at, $0) } })
         for (name, counters) in state.counters { services[name]?.adoptCounters(counters) }
         for s in state.sockets {
             listeners.adopt(s.address, fd: s.fd, waitHandler: s.waitHandler, queueHead: s.queueHead)
