@@ -173,7 +173,7 @@ extension Supervisor {
         guard let c = control else { return }
         let accepted = c.acceptClients(now: now)
         for uid in accepted.refused { log.event(.warning, "swinetd", "control-refused", ["uid": .int(uid)]) }
-        if accepted.added > 0 { scheduleConversationSweep() }
+        if accepted.added > 0 { scheduleConversationSweep(of: c.conversations) }
     }
 
     func controlReady(_ token: EventToken, bits: UInt32) {
@@ -244,21 +244,23 @@ extension Supervisor {
         control?.answerReloadWaiters(upTo: reload.loadsBegun, all: all, exit: exit, output: output, now: now)
     }
 
-    func scheduleConversationSweep() {
-        guard !conversationSweepScheduled else { return }
-        conversationSweepScheduled = true
-        timers.add(.conversationSweep, at: Nanoseconds.adding(now, Nanoseconds.perSecond))
+    /// The clients of `c` get looked at in a second (unless a look is due already).
+    func scheduleConversationSweep(of c: Conversations) {
+        guard c.scheduleSweep() else { return }
+        timers.add(.conversationSweep(c.kind), at: Nanoseconds.adding(now, Nanoseconds.perSecond))
     }
 
-    /// Drops the control and metrics clients that overstayed.
-    func sweepConversations() {
-        conversationSweepScheduled = false
-        control?.sweep(now: now)
-        if let m = metrics {
+    /// Drops the control (`kind` controlClient) or metrics clients that
+    /// overstayed; looks again in a second while any is left.
+    func sweepConversations(_ kind: EventToken.Kind) {
+        if kind == .controlClient, let c = control {
+            c.sweep(now: now)
+            if c.conversations.count > 0 { scheduleConversationSweep(of: c.conversations) }
+        } else if kind == .metricsClient, let m = metrics {
             m.conversations.sweep(now: now)
             refreshMetricsListeners()
+            if m.conversations.count > 0 { scheduleConversationSweep(of: m.conversations) }
         }
-        if (control?.conversations.count ?? 0) + (metrics?.conversations.count ?? 0) > 0 { scheduleConversationSweep() }
     }
 
     /// Everything `status` shows, as of now: each owner fills in its part.

@@ -58,6 +58,8 @@ final class Conversations {
     let requestLength: ([UInt8]) -> Int?
     private let epoll: Epoll
     private(set) var open: [Int32: Conversation] = [:]
+    /// A timer for `sweep` is pending (one at a time, however many clients come).
+    private(set) var sweepScheduled = false
     private var buffer = [UInt8](repeating: 0, count: 16384)
 
     init(kind: EventToken.Kind, epoll: Epoll, maxRequest: Int, timeout: UInt64, requestLength: @escaping ([UInt8]) -> Int?) {
@@ -146,9 +148,18 @@ final class Conversations {
         if c.answered && !c.waiting { close(c) }
     }
 
+    /// True when a timer for `sweep` should be added now (none is
+    /// pending); it is pending from then until `sweep`.
+    func scheduleSweep() -> Bool {
+        guard !sweepScheduled else { return false }
+        sweepScheduled = true
+        return true
+    }
+
     /// Drops every conversation past its deadline; returns how many.
     @discardableResult
     func sweep(now: UInt64) -> Int {
+        sweepScheduled = false
         let late = open.values.filter { now >= $0.deadline }
         for c in late { close(c) }
         return late.count

@@ -244,7 +244,7 @@ extension Supervisor {
 
     private func acceptScrapes(_ m: MetricsServer, _ e: MetricsServer.Endpoint) {
         let accepted = m.acceptScrapes(e, now: now)
-        if accepted.added > 0 { scheduleConversationSweep() }
+        if accepted.added > 0 { scheduleConversationSweep(of: m.conversations) }
         if accepted.resumed { log.event(.notice, "metrics", "resumed", ["reason": .string("rate")]) }
     }
 

@@ -49,7 +49,6 @@ public final class Supervisor {
     let children = Children()
     var control: ControlServer?
     var metrics: MetricsServer?
-    var conversationSweepScheduled = false
     var masterCounters = MasterCounters(startedAt: StatusReport.now(), startedMonotonic: monotonicNanoseconds())
     let admission = AdmissionControl()
     var timers = Timers()

@@ -24,8 +24,8 @@ struct Timers {
         case refusalSummary(service: String, reason: String)
         /// Handlers with a `timeout` get looked at.
         case timeoutSweep
-        /// Control and metrics clients that overstay get dropped.
-        case conversationSweep
+        /// Control (controlClient) or metrics (metricsClient) clients that overstay get dropped.
+        case conversationSweep(EventToken.Kind)
         /// A wait service's socket may be watched again after a back-off.
         case backoffEnds(service: String)
         /// The upgrade's check of the new binary has taken too long.
@@ -84,8 +84,8 @@ extension Supervisor {
                 summarizeRefusals(name, reason)
             case .timeoutSweep:
                 sweepTimeouts()
-            case .conversationSweep:
-                sweepConversations()
+            case .conversationSweep(let kind):
+                sweepConversations(kind)
             case .backoffEnds(let name):
                 if let s = services[name] { refresh(s) }
             case .upgradeCheckTimeout(let pid):

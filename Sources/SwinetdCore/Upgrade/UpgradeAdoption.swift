@@ -89,7 +89,7 @@ extension Supervisor {
         }
         reload.adopt(Reload.Snapshot(pending: state.reloadPending == true))
         let waiting = control.map { !$0.reloadWaiters.isEmpty } ?? false
-        if waiting { scheduleConversationSweep() }
+        if waiting, let c = control { scheduleConversationSweep(of: c.conversations) }
         if reload.takePending() || waiting { requestReload() }
     }
 }
