@@ -26,7 +26,7 @@ extension Supervisor {
             // The stderr pipe comes before the accept: when descriptors run
             // out, the connection is better left in the kernel's queue than
             // accepted without one.
-            if needsPipe && sparePipe == nil && !makeSparePipe(for: s.name) { return }
+            if needsPipe && output.spare == nil && !makeSparePipe(for: s.name) { return }
             if !a.hasRateToken(now: now) {
                 pauseForRate(s, a)
                 return
@@ -55,28 +55,12 @@ extension Supervisor {
         }
     }
 
-    /// A `stderr: log` pipe made ahead of the accept that needs it and kept
-    /// when the accept finds the queue empty, so no wakeup makes a pipe in
-    /// vain. Its read end is already in epoll. Both ends are non-blocking
-    /// (one pipe2, no fcntl): the handler's copy of the write end is made
-    /// blocking again by the spawn shim, which gives every handler blocking
-    /// descriptors 0 to 2.
+    /// Makes HandlerOutput's spare `stderr: log` pipe; when descriptors
+    /// (or memory) ran out, accepting pauses and false is returned.
     func makeSparePipe(for service: String) -> Bool {
-        var ends: [Int32] = [-1, -1]
-        guard clinux_pipe2(&ends, O_CLOEXEC | O_NONBLOCK) == 0 else {
-            pauseForResources(service, op: "pipe", Errno.current)
-            return false
-        }
-        switch output.register(ends[0]) {
-        case .success(let token):
-            sparePipe = (token, ends[1])
-            return true
-        case .failure(let e):
-            closeDescriptor(ends[0])
-            closeDescriptor(ends[1])
-            pauseForResources(service, op: "epoll_ctl", e)
-            return false
-        }
+        guard let (op, e) = output.makeSpare() else { return true }
+        pauseForResources(service, op: op, e)
+        return false
     }
 
     private func acceptFailed(_ e: Errno, _ l: Listener) {
@@ -164,7 +148,7 @@ extension Supervisor {
     /// is a connection, which the child entry keeps (see Leftovers); `a`,
     /// the service's admission state, counts its client group.
     func launch(_ s: ServiceState, _ a: ServiceAdmission?, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
-        let pipe = s.config.stderr == .log ? sparePipe : nil
+        let pipe = s.config.stderr == .log ? output.spare : nil
         let stderrFD: Int32
         switch s.config.stderr {
         case .socket: stderrFD = socket
@@ -182,11 +166,7 @@ extension Supervisor {
         if execed && waitAddress == nil { child.connection = socket }
         addChild(result.pid, child)
         if execed, let group { a?.sourceStarted(group) }
-        if let pipe {
-            sparePipe = nil
-            closeDescriptor(pipe.write)
-            output.add(pipe.read, service: s.name, pid: result.pid, now: now)
-        }
+        if pipe != nil { output.spareTaken(service: s.name, pid: result.pid, now: now) }
         if waitAddress == nil {
             log.event(.info, s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peer)])
         } else {

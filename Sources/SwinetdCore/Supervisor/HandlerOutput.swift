@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// The read ends of `stderr: log` pipes: each line a handler writes to its
 /// stderr is logged under its service and pid, within bounds that keep one
@@ -51,11 +52,45 @@ final class HandlerOutput {
 
     init(epoll: Epoll) { self.epoll = epoll }
 
-    /// Registers a spare pipe's read end in epoll ahead of its use, so a
-    /// failure (ENOMEM, ENOSPC) shows before any connection depends on it.
+    /// A `stderr: log` pipe made ahead of the accept that needs it and kept
+    /// when the accept finds the queue empty, so no wakeup makes a pipe in
+    /// vain. Its read end is already in epoll, so a failure (ENOMEM,
+    /// ENOSPC) shows before any connection depends on it. Both ends are
+    /// non-blocking (one pipe2, no fcntl): the handler's copy of the write
+    /// end is made blocking again by the spawn shim, which gives every
+    /// handler blocking descriptors 0 to 2.
+    private(set) var spare: (read: EventToken, write: Int32)?
+
+    /// Makes the spare pipe. nil when it is there; otherwise the call that
+    /// failed and why (the caller pauses accepting: descriptors ran out).
+    func makeSpare() -> (op: String, error: Errno)? {
+        var ends: [Int32] = [-1, -1]
+        guard clinux_pipe2(&ends, O_CLOEXEC | O_NONBLOCK) == 0 else { return ("pipe", Errno.current) }
+        switch register(ends[0]) {
+        case .success(let token):
+            spare = (token, ends[1])
+            return nil
+        case .failure(let e):
+            closeDescriptor(ends[0])
+            closeDescriptor(ends[1])
+            return ("epoll_ctl", e)
+        }
+    }
+
+    /// Registers a pipe's read end in epoll ahead of its use (the spare's;
+    /// a handed-over handler's at an upgrade).
     func register(_ readEnd: Int32) -> Result<EventToken, Errno> {
         let token = EventToken.next(.output, fd: readEnd)
         return epoll.add(token).map { token }
+    }
+
+    /// The spare pipe now carries handler `pid`'s stderr: its write end
+    /// (the handler's copy) is closed here, its read end is that handler's.
+    func spareTaken(service: String, pid: pid_t, now: UInt64) {
+        guard let pipe = spare else { return }
+        spare = nil
+        closeDescriptor(pipe.write)
+        add(pipe.read, service: service, pid: pid, now: now)
     }
 
     /// The pipe `token` now carries handler `pid`'s stderr.
@@ -136,6 +171,11 @@ final class HandlerOutput {
     /// At exit: one read of what each pipe holds now, then every pipe closed.
     func closeAll(now: UInt64, log: Log) {
         for (_, pipe) in pipes { drainAndClose(pipe, now, log) }
+        if let pipe = spare {
+            spare = nil
+            closeDescriptor(pipe.read.fd)
+            closeDescriptor(pipe.write)
+        }
     }
 
     /// One read of what the pipe holds now, its last part line, then closed.

@@ -24,7 +24,7 @@ extension Supervisor {
     /// Another try for the connection `s` holds.
     func retryHeld(_ s: ServiceState) {
         guard let a = admission[s.name], let c = a.takeHeld() else { return }
-        if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) {
+        if s.config.stderr == .log && output.spare == nil && !makeSparePipe(for: s.name) {
             a.holdAgain(c)
             timers.add(.retryHeld(service: s.name), at: Nanoseconds.adding(now, Self.resourcePause))
             return

@@ -54,7 +54,6 @@ public final class Supervisor {
     var timers = Timers()
     var stop: StopSequence?
     let reload = Reload()
-    var sparePipe: (read: EventToken, write: Int32)?
     private var pidFile: PidFile?
     var pidFileDescriptor: Int32? { pidFile?.fd }
     /// sd_notify's receiver, when systemd (or a test) set NOTIFY_SOCKET.
@@ -193,7 +192,6 @@ public final class Supervisor {
             watchLog()
         }
         output.closeAll(now: monotonicNanoseconds(), log: log)
-        if let pipe = sparePipe { closeDescriptor(pipe.read.fd); closeDescriptor(pipe.write) }
         closeMetrics()
         closeControl()
         pidFile?.remove()

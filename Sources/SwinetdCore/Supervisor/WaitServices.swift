@@ -15,7 +15,7 @@ extension Supervisor {
 
     func startWaitHandler(_ l: Listener) {
         guard let s = services[l.owner], l.waitHandler == nil else { return }
-        if s.config.stderr == .log && sparePipe == nil && !makeSparePipe(for: s.name) { return }
+        if s.config.stderr == .log && output.spare == nil && !makeSparePipe(for: s.name) { return }
         // The handler reads the socket as programs expect, blocking; the
         // master only waits for readability on it meanwhile.
         if !l.blocking { listeners.setBlocking(l, true) }
