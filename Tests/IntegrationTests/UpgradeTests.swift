@@ -326,6 +326,92 @@ import Glibc
         #expect(!d.log.contains("backoff"), "\(d.log)")
     }
 
+    /// Admission's buckets are handed over: an upgrade gives no client a
+    /// fresh `source_rate` budget.
+    @Test func aClientAtItsSourceRateIsStillRefusedAfterAnUpgrade() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              echo:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/cat
+                source_rate: 2/min
+                refuse_message: "slow down"
+            """ })
+        #expect(try exchange(ports[0], "1\n", from: "127.0.0.2") == "1\n")
+        #expect(try exchange(ports[0], "2\n", from: "127.0.0.2") == "2\n")
+        #expect(try exchange(ports[0], from: "127.0.0.2") == "slow down\n")
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try exchange(ports[0], from: "127.0.0.2") == "slow down\n", "still at its source_rate in the new image")
+        #expect(try exchange(ports[0], "4\n", from: "127.0.0.3") == "4\n", "another client group has its own budget")
+        let status = try runToEnd([swinetdBinary, "status", "-c", d.controlPath])
+        let echo = status.output.split(separator: "\n").first { $0.hasPrefix("echo ") }?.split(separator: " ") ?? []
+        #expect(echo.count > 6 && echo[4] == "3" && echo[5] == "2", "the counters went on (accepted 3, refused 2): \(status.output)")
+    }
+
+    /// A wait service's back-off is handed over: a handler that leaves its
+    /// socket unread is not started again at once by the new image.
+    @Test func aWaitServiceInBackOffIsStillBackedOffAfterAnUpgrade() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              spin:
+                listen: 127.0.0.1:\(p[0])
+                protocol: udp
+                wait: true
+                exec: /bin/true
+            """ })
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        _ = withSockaddr("127.0.0.1", ports[0]) { sa, len in "x".withCString { sendto(fd, $0, 1, 0, sa, len) } }
+        try d.waitForLog("spin: backoff address=127.0.0.1:\(ports[0])/udp delay=4.000s", timeout: 20)
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        try d.waitForLog("upgrade: applied")
+        // The next step of the back-off comes after the upgrade's line: a
+        // new image that forgot it would start the handler at once and log
+        // the first delay again.
+        try waitUntil(30, "a back-off after the upgrade:\n\(d.log.suffix(3000))") {
+            let log = d.log
+            guard let applied = log.range(of: "upgrade: applied") else { return false }
+            return log[applied.upperBound...].contains("spin: backoff")
+        }
+        let log = d.log
+        let after = String(log[log.range(of: "upgrade: applied")!.upperBound...])
+        let delay = after.range(of: "spin: backoff").map { after[$0.upperBound...].prefix { $0 != "\n" } } ?? ""
+        #expect(delay.contains("delay=8.000s") || delay.contains("delay=16.000s"), "the back-off went on: \(delay)\n\(log)")
+    }
+
+    /// A connection held for a handler (RLIMIT_NPROC) goes over with the
+    /// upgrade, which does not wait for it, and is served by the new image.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"),
+                   "needs root (user: nobody) and prlimit"))
+    func aHeldConnectionIsHandedOverNotWaitedFor() throws {
+        let (d, ports) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nproc=2"], { p in """
+            services:
+              limited:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "echo served; exec sleep 3"]
+                user: nobody
+                stderr: null
+            """ })
+        let replies = Failures()
+        let clients = DispatchGroup()
+        clients.enter()
+        let port = ports[0]
+        Thread {
+            concurrently(6) { _ in replies.add((try? exchange(port, timeout: 50)) ?? "failed") }
+            clients.leave()
+        }.start()
+        // Upgrades while a client's connection is held.
+        try d.waitForLog("limited: paused reason=nproc", timeout: 20)
+        let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
+        replies.add("upgrade \(r.status)")
+        #expect(clients.wait(timeout: .now() + 55) == .success)
+        #expect(replies.list.sorted() == Array(repeating: "served\n", count: 6) + ["upgrade 0"], "\(replies.list)\n\(d.log.suffix(3000))")
+        #expect(d.log.contains("limited: resumed"), "\(d.log.suffix(3000))")
+    }
+
     @Test func sigusr1WritesTheStatusToTheLog() throws {
         let (d, p) = try startDaemon({ p in "services:\n  echo: {listen: \"127.0.0.1:\(p[0])\", exec: /bin/cat}\n" })
         #expect(try exchange(p[0], "x\n") == "x\n")

@@ -31,7 +31,7 @@ import Glibc
         #expect(b.screen(peer, group: peer, rules, now: 2) == nil, "a fresh image alone would let it in")
         let fresh = AdmissionControl()
         let c = fresh.added("s", rules, now: 2)
-        #expect(fresh.adopt(try roundTrip(old.snapshot()), listener: { _ in nil }).isEmpty)
+        #expect(fresh.adopt(try roundTrip(old.snapshot()), listener: { _ in nil }).unplaced.isEmpty)
         #expect(c.screen(peer, group: peer, rules, now: 2) == .sourceRate, "still at its source_rate after the upgrade")
         #expect(!c.hasRateToken(now: 2), "the rate's spent token stays spent")
     }
@@ -46,13 +46,14 @@ import Glibc
 
         let new = AdmissionControl()
         let b = new.added("s", AdmissionRules(), now: 0)
-        #expect(new.adopt(snapshot, listener: { $0 == address ? l : nil }).isEmpty)
+        let adopted = new.adopt(snapshot, listener: { $0 == address ? l : nil })
+        #expect(adopted.unplaced.isEmpty && adopted.held == ["s"], "tried again in the new image")
         #expect(b.held?.fd == 42 && b.held?.group == peer && b.holdReason == .nproc)
         #expect(b.nextRetryDelay() == 2 * ServiceAdmission.firstRetry, "the back-off goes on where it was")
 
         let other = AdmissionControl()
         other.added("s", AdmissionRules(), now: 0)
-        #expect(other.adopt(snapshot, listener: { _ in nil }) == [42], "no such address here: handed back to be refused")
+        #expect(other.adopt(snapshot, listener: { _ in nil }).unplaced.map(\.fd) == [42], "no such address here: handed back to be refused")
     }
 
     @Test func aWaitSocketInBackOffStaysBackedOff() throws {
@@ -67,7 +68,7 @@ import Glibc
         let new = Listeners(epoll: epoll)
         let m = Listener(address: address, fd: -1, backlog: 1, owner: "s")
         new.insert(m)
-        new.adopt(snapshot)
+        #expect(new.adopt(snapshot).map(\.until) == [until], "its end is timed again")
         #expect(m.backoffUntil == until && m.backoff.upcoming == 2 * Listener.firstBackoff)
         #expect(m.waitHandler == 77 && m.queueHead == 5)
         #expect(new.watch("s", serviceAccepts: true, now: until).isEmpty && !m.watch.isOn, "its handler still has it")

@@ -89,25 +89,70 @@ import Glibc
         // A connection's handler: the master's copy of the connection goes over too.
         var connected = Child(service: "echo", peer: "127.0.0.1:5001", started: 124, counted: true)
         connected.connection = 15
+        let held = AdmissionControl.Snapshot.Held(fd: 16, peer: [2, 0], listener: address, group: nil)
         let state = UpgradeState(
-            version: "0.6.0", began: 7, startedAt: 1.5, startedMonotonic: 8, reloadsApplied: 3, reloadsRejected: 1,
-            lastReloadAt: 2.5, lastReloadResult: "applied added=1", sockets: [.init(address: address, fd: 9, owner: "echo", waitHandler: 4242, queueHead: 1_796_321_020_018_733_490)],
-            handlers: [.init(pid: 4242, child: child), .init(pid: 4343, child: connected)], counters: ["echo": counters], outputs: [.init(fd: 12, service: "echo", pid: 4242)],
-            retiredWaitSockets: [address: 4242], deferredOpens: [address: "echo"], control: 13, pidFile: nil, waiters: [14], handlerNofile: 1024)
+            version: "0.7.0", began: 7, arguments: ["swinetd", "-f", "t.yaml"], handlerNofile: 1024, pidFile: nil,
+            counters: .init(startedAt: 1.5, startedMonotonic: 8, reloadsApplied: 3, reloadsRejected: 1,
+                            lastReloadAt: 2.5, lastReloadResult: "applied added=1"),
+            serviceCounters: ["echo": counters],
+            listeners: .init(sockets: [.init(address: address, fd: 9, owner: "echo", waitHandler: 4242, queueHead: 1_796_321_020_018_733_490,
+                                             backoffUntil: 77, nextBackoff: 4, backoffLogged: 2)],
+                             retiredWaitSockets: [.init(address: address, pid: 4242)], deferredOpens: [.init(address: address, service: "echo")]),
+            metrics: .init(endpoints: [.init(address: address, fd: 17)]),
+            children: .init(handlers: [.init(pid: 4242, child: child), .init(pid: 4343, child: connected)]),
+            admission: .init(resourcePauseUntil: 5, services: [.init(
+                name: "echo", rateBucket: nil, rateReadyAt: 6, rateEpisode: true, sources: SourceTable(), held: held,
+                holdReason: .nproc, retryDelay: 3, loggedPause: nil, isRetired: false)]),
+            output: .init(pipes: [.init(fd: 12, service: "echo", pid: 4242)]),
+            control: .init(fd: 13, reloadWaiters: [18], upgradeWaiters: [14]), reload: .init(pending: true))
         let fd = try state.write().get()
         let back = try #require(UpgradeState.read(fd))
-        #expect(back.handlers.first?.child == child)
-        #expect(back.counters["echo"]?.accepted == 41 && back.counters["echo"]?.refused == ["denied": 1])
-        #expect(back.counters["echo"]?.durations?.count == 1)
-        #expect(back.sockets.first?.waitHandler == 4242 && back.sockets.first?.queueHead == 1_796_321_020_018_733_490)
-        #expect(back.retiredWaitSockets == [address: 4242] && back.deferredOpens == [address: "echo"])
-        #expect(back.handlers.last?.child.connection == 15)
-        #expect(back.handlerNofile == 1024)
-        #expect(back.descriptors.sorted() == [9, 12, 13, 14, 15])
-        #expect(back.lastReloadResult == "applied added=1" && back.pidFile == nil)
+        #expect(back.format == UpgradeState.currentFormat)
+        #expect(back.children.handlers.first?.child == child && back.children.handlers.last?.child.connection == 15)
+        #expect(back.serviceCounters["echo"]?.accepted == 41 && back.serviceCounters["echo"]?.refused == ["denied": 1])
+        #expect(back.serviceCounters["echo"]?.durations?.count == 1)
+        let socket = try #require(back.listeners.sockets.first)
+        #expect(socket.waitHandler == 4242 && socket.queueHead == 1_796_321_020_018_733_490 && socket.backoffUntil == 77 && socket.nextBackoff == 4)
+        #expect(back.admission?.services.first?.rateReadyAt == 6 && back.admission?.services.first?.held?.fd == 16)
+        #expect(back.counters == state.counters && back.reload.pending && back.handlerNofile == 1024)
+        #expect(back.descriptors.sorted() == [9, 12, 13, 14, 15, 16, 17, 18], "every descriptor named, held connection and metrics too")
+        #expect(back.sockets.map(\.fd) == [9, 17])
         // Garbage in the memfd is no state (the image then starts afresh).
         let bad = memfdWith([0xff, 0x00, 0x13])
         #expect(UpgradeState.read(bad) == nil)
+        // Nor is a layout of a later version (another format number).
+        var later = state
+        later.format = UpgradeState.currentFormat + 1
+        #expect(UpgradeState.decode(try PackedCoding.encode(later)) == nil)
+    }
+
+    /// A master of 0.6.0 (its state field by field) can still be upgraded
+    /// to this image: everything it handed over reaches the components.
+    @Test func aStateWrittenBy060IsReadIntoTheComponentsSnapshots() throws {
+        let address = ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: 7007)
+        let metricsAddress = ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: 9100)
+        var connected = Child(service: "echo", peer: "127.0.0.1:5001", started: 124, counted: true)
+        connected.connection = 15
+        let old = UpgradeStateV1(
+            version: "0.6.0", began: 7, startedAt: 1.5, startedMonotonic: 8, reloadsApplied: 3, reloadsRejected: 1,
+            lastReloadAt: 2.5, lastReloadResult: "applied added=1",
+            sockets: [.init(address: address, fd: 9, owner: "echo", waitHandler: 4242, queueHead: 11),
+                      .init(address: metricsAddress, fd: 10, owner: "metrics")],
+            handlers: [.init(pid: 4343, child: connected)], counters: ["echo": ServiceCounters()],
+            outputs: [.init(fd: 12, service: "echo", pid: 4343)], retiredWaitSockets: [address: 4242],
+            deferredOpens: [address: "echo"], control: 13, pidFile: 19, waiters: [14], handlerNofile: 1024,
+            reloadWaiters: [18], reloadPending: true, arguments: ["swinetd", "-f", "t.yaml"])
+        let fd = memfdWith(try PackedCoding.encode(old))
+        let back = try #require(UpgradeState.read(fd))
+        #expect(back.version == "0.6.0" && back.arguments == ["swinetd", "-f", "t.yaml"] && back.handlerNofile == 1024)
+        #expect(back.counters.reloadsApplied == 3 && back.counters.lastReloadResult == "applied added=1")
+        #expect(back.listeners.sockets.map(\.fd) == [9] && back.listeners.sockets.first?.waitHandler == 4242)
+        #expect(back.listeners.sockets.first?.nextBackoff == Listener.firstBackoff, "0.6.0 handed no back-off over")
+        #expect(back.metrics.endpoints.map(\.fd) == [10])
+        #expect(back.admission == nil, "the new image counts the handlers' client groups itself")
+        #expect(back.control == ControlServer.Snapshot(fd: 13, reloadWaiters: [18], upgradeWaiters: [14]) && back.reload.pending)
+        #expect(back.output.pipes.map(\.fd) == [12] && back.pidFile == 19)
+        #expect(back.descriptors.sorted() == old.descriptorsFor060.sorted(), "not one descriptor lost in the translation")
     }
 
     func memfdWith(_ bytes: [UInt8]) -> Int32 {
@@ -115,5 +160,13 @@ import Glibc
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         lseek(fd, 0, SEEK_SET)
         return fd
+    }
+}
+
+extension UpgradeStateV1 {
+    /// What 0.6.0 named as its descriptors (its own `descriptors`).
+    var descriptorsFor060: [Int32] {
+        sockets.map(\.fd) + outputs.map(\.fd) + handlers.compactMap(\.child.connection) + waiters + (reloadWaiters ?? [])
+            + [control, pidFile].compactMap { $0 }
     }
 }

@@ -279,3 +279,23 @@ extension Supervisor {
         metrics = nil
     }
 }
+
+// MARK: Handover
+
+extension MetricsServer {
+    /// What the metrics listeners hand to the next image at an upgrade:
+    /// each listening socket by address, which the new image takes back
+    /// instead of binding it (the scrape budget starts afresh: it bounds
+    /// the master's work, not a client's).
+    struct Snapshot: Codable, Equatable {
+        struct Endpoint: Codable, Equatable {
+            var address: ListenAddress
+            var fd: Int32
+        }
+        var endpoints: [Endpoint] = []
+    }
+
+    func snapshot() -> Snapshot {
+        Snapshot(endpoints: endpoints.values.sorted { $0.address < $1.address }.map { .init(address: $0.address, fd: $0.fd) })
+    }
+}

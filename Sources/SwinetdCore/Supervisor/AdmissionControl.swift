@@ -82,9 +82,6 @@ final class AdmissionControl {
         return held
     }
 
-    /// Whether any service holds a connection (an upgrade waits for none).
-    var holdsAny: Bool { byService.values.contains { $0.held != nil } }
-
     /// A handler of `service` in client group `group` started (or was adopted).
     func handlerStarted(_ service: String, group: PeerAddress) {
         if let a = byService[service] {
@@ -310,14 +307,30 @@ extension AdmissionControl {
                  services: byService.sorted { $0.key < $1.key }.map { $0.value.snapshot(name: $0.key) })
     }
 
+    /// What adopting a snapshot leaves for the loop: the deadlines to time
+    /// again in this image, and the held connections it could not place.
+    struct Adopted {
+        /// Held connections whose address is not open here: the caller refuses them.
+        var unplaced: [(service: String, fd: Int32, peer: sockaddr_storage)] = []
+        /// Services paused by `rate`, and when their next token is due.
+        var rateReady: [(service: String, at: UInt64)] = []
+        /// Services that hold a connection, to be tried again.
+        var held: [String] = []
+        var resourcePauseUntil: UInt64?
+    }
+
     /// Takes over the replaced image's state, after the table is loaded
     /// (`added` has made each service's state): a service whose `rate` is
-    /// the same keeps its bucket, every service its client groups. A held
-    /// connection whose address is not open here (`listener` finds none)
-    /// is returned, for the caller to refuse.
-    func adopt(_ snapshot: Snapshot, listener: (ListenAddress) -> Listener?) -> [Int32] {
-        if let until = snapshot.resourcePauseUntil { limits.resourcePauseUntil = until }
-        var unplaced: [Int32] = []
+    /// the same keeps its bucket, every service its client groups (with
+    /// their running counts: the caller does not count adopted handlers
+    /// again). A service no longer in the table is kept retired, for its
+    /// running handlers' groups.
+    func adopt(_ snapshot: Snapshot, listener: (ListenAddress) -> Listener?) -> Adopted {
+        var adopted = Adopted()
+        if let until = snapshot.resourcePauseUntil {
+            limits.resourcePauseUntil = until
+            adopted.resourcePauseUntil = until
+        }
         for s in snapshot.services {
             let a: ServiceAdmission
             if let current = byService[s.name] {
@@ -327,9 +340,11 @@ extension AdmissionControl {
                 a.retire()
                 byService[s.name] = a
             }
-            if let fd = a.adopt(s, listener: listener) { unplaced.append(fd) }
+            if let h = a.adopt(s, listener: listener) { adopted.unplaced.append((s.name, h.fd, h.peer)) }
+            if let at = a.rateReadyAt { adopted.rateReady.append((s.name, at)) }
+            if a.held != nil { adopted.held.append(s.name) }
         }
-        return unplaced
+        return adopted
     }
 }
 
@@ -345,8 +360,9 @@ extension ServiceAdmission {
                      loggedPause: loggedPause, isRetired: isRetired)
     }
 
-    /// Returns the descriptor of a held connection it could not take back.
-    fileprivate func adopt(_ s: AdmissionControl.Snapshot.Service, listener: (ListenAddress) -> Listener?) -> Int32? {
+    /// Returns the held connection it could not take back (its address is
+    /// not open here, or the service left the table).
+    fileprivate func adopt(_ s: AdmissionControl.Snapshot.Service, listener: (ListenAddress) -> Listener?) -> (fd: Int32, peer: sockaddr_storage)? {
         if let bucket = s.rateBucket, bucket.cost == rateBucket?.cost, bucket.burst == rateBucket?.burst {
             rateBucket = bucket
             rateReadyAt = s.rateReadyAt
@@ -357,9 +373,9 @@ extension ServiceAdmission {
         loggedPause = s.loggedPause
         holdReason = s.holdReason
         guard let h = s.held else { return nil }
-        guard !isRetired, let l = listener(h.listener) else { return h.fd }
         var peer = sockaddr_storage()
         withUnsafeMutableBytes(of: &peer) { $0.copyBytes(from: h.peer.prefix($0.count)) }
+        guard !isRetired, let l = listener(h.listener) else { return (h.fd, peer) }
         held = Connection(fd: h.fd, peer: peer, listener: l, group: h.group)
         return nil
     }

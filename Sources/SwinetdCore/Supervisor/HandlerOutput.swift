@@ -186,11 +186,23 @@ final class HandlerOutput {
         close(pipe, log)
     }
 
+    /// What the pipes hand to the next image at an upgrade: the read end
+    /// of each running handler's pipe (kept open across exec), its service
+    /// and pid.
+    struct Snapshot: Codable, Equatable {
+        struct Pipe: Codable, Equatable {
+            var fd: Int32
+            var service: String
+            var pid: pid_t
+        }
+        var pipes: [Pipe] = []
+    }
+
     /// For an upgrade: the pipes of running handlers, to go on in the new
     /// image. A part line waiting for its end is logged now; the pipes of
     /// handlers already reaped are read and closed here.
-    func handOver(now: UInt64, log: Log) -> [(fd: Int32, service: String, pid: pid_t)] {
-        var out: [(fd: Int32, service: String, pid: pid_t)] = []
+    func handOver(now: UInt64, log: Log) -> Snapshot {
+        var out = Snapshot()
         for (_, pipe) in pipes {
             if pipe.reapedAt != 0 {
                 drainAndClose(pipe, now, log)
@@ -198,11 +210,24 @@ final class HandlerOutput {
                 feed(pipe, count: nil, now, log)
                 reportSuppressed(pipe, log)
                 pipe.lines = LineAssembler()
-                out.append((pipe.token.fd, pipe.service, pipe.pid))
+                out.pipes.append(.init(fd: pipe.token.fd, service: pipe.service, pid: pipe.pid))
             }
         }
+        out.pipes.sort { $0.fd < $1.fd }
         orphans = []
         return out
+    }
+
+    /// The replaced image's pipes become this one's; one that cannot be
+    /// watched is closed (its handler's later lines are lost, never the
+    /// handler).
+    func adopt(_ snapshot: Snapshot, now: UInt64) {
+        for p in snapshot.pipes {
+            switch register(p.fd) {
+            case .success(let token): add(token, service: p.service, pid: p.pid, now: now)
+            case .failure: closeDescriptor(p.fd)
+            }
+        }
     }
 
     /// Feeds the first `count` bytes of the buffer to the pipe's lines (nil:

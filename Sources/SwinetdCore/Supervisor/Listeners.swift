@@ -241,23 +241,6 @@ final class Listeners {
         }
         return ready
     }
-
-    // MARK: Upgrade
-
-    /// The replaced image's state of the socket at `address` (the same
-    /// descriptor, `fd`): its wait handler, queue head, and blocking mode.
-    func adopt(_ address: ListenAddress, fd: Int32, waitHandler: pid_t?, queueHead: UInt64?) {
-        guard let l = byAddress[address], l.fd == fd else { return }
-        l.waitHandler = waitHandler
-        l.queueHead = queueHead
-        l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
-    }
-
-    /// The replaced image's retired wait sockets and deferred opens.
-    func adopt(retiredWaitSockets: [ListenAddress: pid_t], deferredOpens: [ListenAddress: String]) {
-        self.retiredWaitSockets = retiredWaitSockets
-        self.deferredOpens = deferredOpens
-    }
 }
 
 // MARK: Handover
@@ -303,9 +286,11 @@ extension Listeners {
 
     /// Takes over the replaced image's state of each socket the table
     /// opened here from its handed-over descriptor (the same address and
-    /// fd), and its retired wait sockets and deferred opens. The caller
-    /// refreshes the watches.
-    func adopt(_ snapshot: Snapshot) {
+    /// fd), and its retired wait sockets and deferred opens. Returns the
+    /// back-offs still under way, for the loop to time their ends. The
+    /// caller refreshes the watches.
+    func adopt(_ snapshot: Snapshot) -> [(service: String, until: UInt64)] {
+        var backoffs: [(service: String, until: UInt64)] = []
         for s in snapshot.sockets {
             guard let l = byAddress[s.address], l.fd == s.fd else { continue }
             l.waitHandler = s.waitHandler
@@ -314,8 +299,10 @@ extension Listeners {
             l.backoff = Backoff(first: Listener.firstBackoff, last: Listener.lastBackoff, upcoming: s.nextBackoff)
             l.backoffLogged = s.backoffLogged
             l.blocking = fcntl(l.fd, F_GETFL) & O_NONBLOCK == 0
+            if let until = s.backoffUntil { backoffs.append((l.owner, until)) }
         }
-        adopt(retiredWaitSockets: Dictionary(snapshot.retiredWaitSockets.map { ($0.address, $0.pid) }, uniquingKeysWith: { a, _ in a }),
-              deferredOpens: Dictionary(snapshot.deferredOpens.map { ($0.address, $0.service) }, uniquingKeysWith: { a, _ in a }))
+        retiredWaitSockets = Dictionary(snapshot.retiredWaitSockets.map { ($0.address, $0.pid) }, uniquingKeysWith: { a, _ in a })
+        deferredOpens = Dictionary(snapshot.deferredOpens.map { ($0.address, $0.service) }, uniquingKeysWith: { a, _ in a })
+        return backoffs
     }
 }

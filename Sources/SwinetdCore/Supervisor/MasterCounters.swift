@@ -28,13 +28,28 @@ struct MasterCounters {
         lastReload = (at, summary)
     }
 
+    /// What the counters hand to the next image at an upgrade: all of them
+    /// (the first start stays the start, and the reload counts go on).
+    struct Snapshot: Codable, Equatable {
+        var startedAt: Double
+        var startedMonotonic: UInt64
+        var reloadsApplied: UInt64
+        var reloadsRejected: UInt64
+        var lastReloadAt: Double?
+        var lastReloadResult: String?
+    }
+
+    func snapshot() -> Snapshot {
+        Snapshot(startedAt: startedAt, startedMonotonic: startedMonotonic, reloadsApplied: reloadsApplied,
+                 reloadsRejected: reloadsRejected, lastReloadAt: lastReload?.at, lastReloadResult: lastReload?.result)
+    }
+
     /// The replaced image's counters (an upgrade): its start stays the start.
-    mutating func adopt(startedAt: Double, startedMonotonic: UInt64, reloadsApplied: UInt64, reloadsRejected: UInt64,
-                        lastReload: (at: Double, result: String)?) {
-        self.startedAt = startedAt
-        self.startedMonotonic = startedMonotonic
-        self.reloadsApplied = reloadsApplied
-        self.reloadsRejected = reloadsRejected
-        if let lastReload { self.lastReload = lastReload }
+    mutating func adopt(_ snapshot: Snapshot) {
+        startedAt = snapshot.startedAt
+        startedMonotonic = snapshot.startedMonotonic
+        reloadsApplied = snapshot.reloadsApplied
+        reloadsRejected = snapshot.reloadsRejected
+        if let at = snapshot.lastReloadAt, let result = snapshot.lastReloadResult { lastReload = (at, result) }
     }
 }

@@ -14,7 +14,7 @@ extension Supervisor {
         ])
         admission.beginStopping()
         serviceManager?.stopping()
-        upgrade.pending = false
+        upgrade.cancel()
         closeAllListeners()
         _ = applyMetrics([])
         answerReloadWaiters(exit: 1, output: "swinetd is stopping; the reload was not done\n", all: true)

@@ -106,7 +106,7 @@ public final class Supervisor {
                 return notStarted(1, "pid file \(path): \(f.message)")
             }
         }
-        guard openControl(adopting: replaced?.control) else { return notStarted(1, "the control socket did not open") }
+        guard openControl(adopting: replaced?.control?.fd) else { return notStarted(1, "the control socket did not open") }
         switch TableLoadProcess.load(path: options.configPath) {
         case .success(let stream):
             // The same job as a reload's, run to its end: nothing is served yet.

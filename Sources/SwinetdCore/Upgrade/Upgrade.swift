@@ -21,22 +21,6 @@ import CLinux
 /// if the new image cannot serve, it execs the old binary again from the
 /// descriptor this image kept (UpgradeFallback), which takes everything
 /// back and answers the caller with the reason.
-struct UpgradeProgress {
-    struct Check {
-        let pid: pid_t
-        let output: Int32
-        var timedOut = false
-    }
-    var pending = false
-    var check: Check?
-    var began: UInt64 = 0
-    var waiters: [Conversations.Conversation] = []
-
-    static let checkTimeout = 30 * Nanoseconds.perSecond
-    /// How long a `swinetd upgrade` may wait for its answer.
-    static let answerTimeout = checkTimeout + 30 * Nanoseconds.perSecond
-}
-
 extension Supervisor {
     /// An upgrade is asked for; it begins as soon as no reload is under way.
     func requestUpgrade(from waiter: Conversations.Conversation?) {
@@ -46,26 +30,25 @@ extension Supervisor {
                 return
             }
             waiter.awaitLaterReply(until: Nanoseconds.adding(now, UpgradeProgress.answerTimeout))
-            upgrade.waiters.append(waiter)
+            upgrade.answerLater(waiter)
         }
         guard stop == nil else { return }
-        upgrade.pending = true
+        upgrade.ask()
         beginUpgradeWhenIdle()
     }
 
     /// Starts the new binary's check once nothing else is in flight (a
-    /// table load, a reload job, a connection held for a handler).
+    /// table load, a reload job). A connection held for a handler goes
+    /// over with admission's snapshot: the upgrade does not wait for it.
     func beginUpgradeWhenIdle() {
-        guard upgrade.pending, upgrade.check == nil, stop == nil, !reload.isBusy,
-              !admission.holdsAny else { return }
-        upgrade.pending = false
-        upgrade.began = monotonicNanoseconds()
+        guard upgrade.pending, upgrade.check == nil, stop == nil, !reload.isBusy else { return }
+        upgrade.begin(at: monotonicNanoseconds())
         guard let exe = SelfExecutable.path else { return upgradeFailed("cannot tell which binary swinetd was started from") }
         serviceManager?.reloading(status: "upgrading: checking \(exe)")
         // The pre-flight gets a state as the exec would hand over (without
         // descriptors: it only reads it) and this master's command line.
         let snapshot: Int32
-        switch handoverState(outputs: [], waiters: [], reloadWaiters: []).write() {
+        switch handoverState(output: .init(), control: control.map { .init(fd: $0.fd) }).write() {
         case .success(let fd): snapshot = fd
         case .failure(let e): return upgradeFailed("cannot write the upgrade's state: \(e.text)")
         }
@@ -78,7 +61,7 @@ extension Supervisor {
         case .success(let pid):
             closeDescriptor(ends[1])
             _ = fcntl(ends[0], F_SETFL, O_NONBLOCK)
-            upgrade.check = .init(pid: pid, output: ends[0])
+            upgrade.checkStarted(pid: pid, output: ends[0])
             timers.add(.upgradeCheckTimeout(pid: pid), at: Nanoseconds.adding(now, UpgradeProgress.checkTimeout))
             log.event(.notice, "upgrade", "checking", ["binary": .string(exe), "pid": .int(Int(pid))])
         case .failure(let e):
@@ -88,15 +71,13 @@ extension Supervisor {
     }
 
     func upgradeCheckTimedOut(_ pid: pid_t) {
-        guard upgrade.check?.pid == pid else { return }
-        upgrade.check?.timedOut = true
+        guard upgrade.checkTimedOut(pid) else { return }
         kill(pid, SIGKILL)
     }
 
     /// A reaped pid that is no handler: the upgrade's check, perhaps.
     func upgradeCheckReaped(_ pid: pid_t, _ status: ExitStatus) {
-        guard let check = upgrade.check, check.pid == pid else { return }
-        upgrade.check = nil
+        guard let check = upgrade.checkEnded(pid) else { return }
         // What it said, up to 64 KiB (the rest is not read).
         var text: [UInt8] = []
         _ = readAll(check.output, appendingTo: &text, limit: 64 << 10)
@@ -130,8 +111,7 @@ extension Supervisor {
     }
 
     private func answerUpgradeWaiters(exit: Int, output: String) {
-        let waiters = upgrade.waiters
-        upgrade.waiters = []
+        let waiters = upgrade.takeWaiters()
         guard let c = control else { return }
         for w in waiters where c.conversations.open[w.fd] === w {
             c.conversations.reply(w, ControlServer.reply(exit: exit, output: output), now: now)
@@ -142,10 +122,8 @@ extension Supervisor {
     /// exec failed (then nothing has changed).
     private func execNewImage() {
         guard let exe = SelfExecutable.path else { return upgradeFailed("cannot tell which binary swinetd was started from") }
-        let outputs = output.handOver(now: now, log: log)
-        let waiting = control?.snapshot(upgradeWaiters: upgrade.waiters)
-        let state = handoverState(outputs: outputs.map { .init(fd: $0.fd, service: $0.service, pid: $0.pid) },
-                                  waiters: waiting?.upgradeWaiters ?? [], reloadWaiters: waiting?.reloadWaiters ?? [])
+        let state = handoverState(output: output.handOver(now: now, log: log),
+                                  control: control?.snapshot(upgradeWaiters: upgrade.waiters))
         let memfd: Int32
         switch state.write() {
         case .success(let fd): memfd = fd
@@ -156,7 +134,7 @@ extension Supervisor {
         UpgradeState.inherit(state.descriptors + [memfd] + (fallback >= 0 ? [fallback] : []), true)
         setenv("SWINETD_UPGRADE_FD", String(memfd), 1)
         if fallback >= 0 { setenv("SWINETD_UPGRADE_FALLBACK_FD", String(fallback), 1) }
-        log.event(.notice, "upgrade", "exec", ["binary": .string(exe), "handlers": .int(state.handlers.count), "listeners": .int(state.sockets.count)])
+        log.event(.notice, "upgrade", "exec", ["binary": .string(exe), "handlers": .int(state.children.handlers.count), "listeners": .int(state.sockets.count)])
         log.flush(waitingAtMost: 1000)
         let args = SelfExecutable.arguments
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
@@ -171,23 +149,16 @@ extension Supervisor {
         upgradeFailed("exec \(exe): \(e.text)")
     }
 
-    /// What this image hands over: everything but the descriptors the
-    /// caller gathers (stderr pipes and waiting clients).
-    func handoverState(outputs: [UpgradeState.Output], waiters: [Int32], reloadWaiters: [Int32]) -> UpgradeState {
-        var state = UpgradeState(
-            version: SwinetdVersion.current, began: upgrade.began,
-            startedAt: masterCounters.startedAt, startedMonotonic: masterCounters.startedMonotonic,
-            reloadsApplied: masterCounters.reloadsApplied, reloadsRejected: masterCounters.reloadsRejected,
-            lastReloadAt: masterCounters.lastReload?.at, lastReloadResult: masterCounters.lastReload?.result,
-            sockets: listeners.all.map { .init(address: $0.address, fd: $0.fd, owner: $0.owner, waitHandler: $0.waitHandler, queueHead: $0.queueHead) }
-                + (metrics?.endpoints.values.map { .init(address: $0.address, fd: $0.fd, owner: "metrics") } ?? []),
-            handlers: children.byPID.map { .init(pid: $0.key, child: $0.value) },
-            counters: services.mapValues(\.counters),
-            outputs: outputs,
-            retiredWaitSockets: listeners.retiredWaitSockets, deferredOpens: listeners.deferredOpens,
-            control: control?.fd, pidFile: pidFileDescriptor, waiters: waiters, handlerNofile: handlerNofile,
-            reloadWaiters: reloadWaiters, reloadPending: reload.snapshot().pending, arguments: SelfExecutable.arguments)
-        state.handlers.sort { $0.pid < $1.pid }
-        return state
+    /// What this image hands over: each component's snapshot. The stderr
+    /// pipes (`output`) and the control's waiting clients are the exec's
+    /// alone: the pre-flight gets a state without them, which it only reads.
+    func handoverState(output: HandlerOutput.Snapshot, control: ControlServer.Snapshot?) -> UpgradeState {
+        UpgradeState(
+            version: SwinetdVersion.current, began: upgrade.began, arguments: SelfExecutable.arguments,
+            handlerNofile: handlerNofile, pidFile: pidFileDescriptor,
+            counters: masterCounters.snapshot(), serviceCounters: services.mapValues(\.counters),
+            listeners: listeners.snapshot(), metrics: metrics?.snapshot() ?? .init(),
+            children: children.snapshot(), admission: admission.snapshot(), output: output,
+            control: control, reload: reload.snapshot())
     }
 }

@@ -5,8 +5,10 @@ import CLinux
 
 /// The new image's half of an upgrade: it reads the state the replaced
 /// image left (or sends it back to the old binary when it cannot), takes
-/// the listeners back by address, and adopts the handlers, their pipes,
-/// the counters and the clients waiting for an answer.
+/// the listeners back by address, and hands each component its own
+/// snapshot back; the loop then times again what the components were
+/// waiting for (a rate's next token, a wait service's back-off, a held
+/// connection's retry, handlers' timeouts) and answers the clients waiting.
 extension Supervisor {
     /// Reads the state the replaced image left, if this image is an upgrade:
     /// its sockets go into the pool that opening the table takes from.
@@ -25,28 +27,51 @@ extension Supervisor {
         return state
     }
 
-    /// After the table is in place: the handlers, pipes, counters and
-    /// sockets' states of the replaced image become this one's.
+    /// After the table is in place: each component takes its snapshot
+    /// back, and what they wait for is timed again in this image.
     func adopt(_ state: UpgradeState) {
-        masterCounters.adopt(startedAt: state.startedAt, startedMonotonic: state.startedMonotonic,
-                             reloadsApplied: state.reloadsApplied, reloadsRejected: state.reloadsRejected,
-                             lastReload: state.lastReloadAt.flatMap { at in state.lastReloadResult.map { (at, $0) } })
-        for (name, counters) in state.counters { services[name]?.adoptCounters(counters) }
-        for s in state.sockets {
-            listeners.adopt(s.address, fd: s.fd, waitHandler: s.waitHandler, queueHead: s.queueHead)
+        masterCounters.adopt(state.counters)
+        for (name, counters) in state.serviceCounters { services[name]?.adoptCounters(counters) }
+        for (service, until) in listeners.adopt(state.listeners) {
+            timers.add(.backoffEnds(service: service), at: until)
         }
-        for h in state.handlers {
-            addChild(h.pid, h.child)
-            if h.child.counted, let group = h.child.group { admission.handlerStarted(h.child.service, group: group) }
+        if children.adopt(state.children) {
+            timers.add(.timeoutSweep, at: Nanoseconds.adding(now, Children.timeoutSweepEvery))
         }
-        for o in state.outputs {
-            switch output.register(o.fd) {
-            case .success(let token): output.add(token, service: o.service, pid: o.pid, now: now)
-            case .failure: closeDescriptor(o.fd)
+        if let snapshot = state.admission {
+            adoptAdmission(snapshot)
+        } else {
+            // 0.6.0 handed no admission over: the handlers' client groups
+            // are counted here, from the handlers.
+            for h in state.children.handlers where h.child.counted {
+                if let group = h.child.group { admission.handlerStarted(h.child.service, group: group) }
             }
         }
-        listeners.adopt(retiredWaitSockets: state.retiredWaitSockets, deferredOpens: state.deferredOpens)
+        output.adopt(state.output, now: now)
         refreshAll()
+        answerUpgradeWaiters(state)
+        adoptReloadWaiters(state)
+        // Handlers that ended while the exec ran: their SIGCHLD waits in the
+        // signalfd too, but reaping now costs nothing.
+        reapChildren()
+    }
+
+    /// Admission's snapshot: its deadlines get timers here; a held
+    /// connection whose address did not open here is refused, and said so.
+    private func adoptAdmission(_ snapshot: AdmissionControl.Snapshot) {
+        let adopted = admission.adopt(snapshot, listener: { listeners[$0] })
+        for var u in adopted.unplaced {
+            services[u.service]?.countRefused("address-gone")
+            log.event(.info, u.service, "refused", ["peer": .string(peerText(&u.peer)), "reason": .string("address-gone")])
+            closeDescriptor(u.fd)
+        }
+        for (service, at) in adopted.rateReady { timers.add(.rateReady(service: service), at: at) }
+        for service in adopted.held { timers.add(.retryHeld(service: service), at: now) }
+        if let until = adopted.resourcePauseUntil { timers.add(.resourcePauseEnds, at: until) }
+    }
+
+    /// The `swinetd upgrade` clients: told how it went.
+    private func answerUpgradeWaiters(_ state: UpgradeState) {
         let reply: [UInt8]
         if let why = InheritedDescriptors.failedUpgrade {
             // The new image could not serve and execed this one again.
@@ -58,36 +83,30 @@ extension Supervisor {
             let failed = reload.startOutcome.failed
             let summary = "applied version=\(state.version)->\(SwinetdVersion.current)" + (failed > 0 ? " failed=\(failed)" : "")
             log.event(failed > 0 ? .warning : .notice, "upgrade", "applied", [
-                "version": .string("\(state.version)->\(SwinetdVersion.current)"), "handlers": .int(state.handlers.count),
+                "version": .string("\(state.version)->\(SwinetdVersion.current)"), "handlers": .int(state.children.handlers.count),
                 "listeners": .int(listeners.count), "failed": .int(failed),
                 "duration": .milliseconds(Nanoseconds.since(monotonicNanoseconds(), state.began)),
             ])
             reply = ControlServer.reply(exit: failed > 0 ? 1 : 0, output: summary
                                         + (failed > 0 ? " (see the log for the addresses that did not open)\n" : "\n"))
         }
-        for fd in state.waiters {
+        for fd in state.control?.upgradeWaiters ?? [] {
             _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             closeDescriptor(fd)
         }
-        adoptReloadWaiters(state)
-        // Handlers that ended while the exec ran: their SIGCHLD waits in the
-        // signalfd too, but reaping now costs nothing.
-        reapChildren()
     }
-}
 
-extension Supervisor {
     /// `swinetd reload` clients the replaced image had not answered yet
     /// (their reload waited for the upgrade): this image reloads and
     /// answers them, as if they had asked it.
-    func adoptReloadWaiters(_ state: UpgradeState) {
-        let fds = state.reloadWaiters ?? []
+    private func adoptReloadWaiters(_ state: UpgradeState) {
+        let fds = state.control?.reloadWaiters ?? []
         if let c = control {
             _ = c.adopt(ControlServer.Snapshot(fd: c.fd, reloadWaiters: fds), load: reload.loadsBegun + 1, now: now)
         } else {
             for fd in fds { closeDescriptor(fd) }
         }
-        reload.adopt(Reload.Snapshot(pending: state.reloadPending == true))
+        reload.adopt(state.reload)
         let waiting = control.map { !$0.reloadWaiters.isEmpty } ?? false
         if waiting, let c = control { scheduleConversationSweep(of: c.conversations) }
         if reload.takePending() || waiting { requestReload() }

@@ -34,7 +34,8 @@ public enum UpgradeFallback {
         setenv("SWINETD_UPGRADE_FAILED", oneLine, 1)
         log?.event(.error, "upgrade", "fallback", ["reason": .string(oneLine)])
         log?.flush(waitingAtMost: 1000)
-        let args = state?.arguments ?? CommandLine.arguments
+        // 0.6.0's first states had no command line: then this image's.
+        let args = state.flatMap { $0.arguments.isEmpty ? nil : $0.arguments } ?? CommandLine.arguments
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         fexecve(old, &argv, environ)
         let e = Errno.current

@@ -4,69 +4,61 @@ import Glibc
 import CLinux
 
 /// Everything a running master hands to the image that replaces it in
-/// `swinetd upgrade`: the descriptors it keeps open across execve (listening
-/// sockets, handlers' stderr pipes and connections, the control socket, the pid file and
-/// its lock, the clients waiting for the answer) and what it knows of them
-/// (which handler is which, the counters). Plain values in PackedCoding,
+/// `swinetd upgrade`: each component's own snapshot (a Codable value the
+/// component defines and adopts back, so that what a component keeps is
+/// handed over by construction, never by a list here that can forget a
+/// field), and the master's few things of its own. The descriptors the
+/// snapshots name stay open across execve. Plain values in PackedCoding,
 /// written to a memfd whose number the new image finds in
 /// `SWINETD_UPGRADE_FD`.
 struct UpgradeState: Codable {
-    struct Socket: Codable {
-        var address: ListenAddress
-        var fd: Int32
-        var owner: String
-        var waitHandler: pid_t?
-        var queueHead: UInt64?
-    }
-    struct Handler: Codable {
-        var pid: pid_t
-        var child: Child
-    }
-    struct Output: Codable {
-        var fd: Int32
-        var service: String
-        var pid: pid_t
-    }
+    /// This layout's number; 0.6.0's had none (UpgradeStateV1). Fields are
+    /// matched by name, so a state without this field is not this layout.
+    static let currentFormat = 2
 
+    var format = Self.currentFormat
     var version: String
     /// When the upgrade began (CLOCK_MONOTONIC is the machine's, the same
     /// across exec): the new image logs the whole duration.
     var began: UInt64
-    var startedAt: Double
-    var startedMonotonic: UInt64
-    var reloadsApplied: UInt64
-    var reloadsRejected: UInt64
-    var lastReloadAt: Double?
-    var lastReloadResult: String?
-    var sockets: [Socket]
-    var handlers: [Handler]
-    var counters: [String: ServiceCounters]
-    var outputs: [Output]
-    var retiredWaitSockets: [ListenAddress: pid_t]
-    var deferredOpens: [ListenAddress: String]
-    var control: Int32?
-    var pidFile: Int32?
-    /// `swinetd upgrade` clients, answered by the new image.
-    var waiters: [Int32]
-    /// The soft RLIMIT_NOFILE swinetd was started with, for handlers (the
-    /// new image finds the raised one).
-    var handlerNofile: UInt64? = nil
-
-    // Fields added since 0.6.0 are optional: a state written by an image
-    // that does not know them still reads (fields are matched by name).
-    /// `swinetd reload` clients waiting for an outcome (a reload asked for
-    /// during the upgrade's check waits for it): the new image reloads and
-    /// answers them.
-    var reloadWaiters: [Int32]?
-    /// A SIGHUP (or `reload`) came while the upgrade was under way.
-    var reloadPending: Bool?
     /// The replaced image's command line, which it is started with again
     /// if the new image cannot serve (see UpgradeFallback).
-    var arguments: [String]?
+    var arguments: [String]
+    /// The soft RLIMIT_NOFILE swinetd was started with, for handlers (the
+    /// new image finds the raised one).
+    var handlerNofile: UInt64?
+    /// The pid file, locked.
+    var pidFile: Int32?
 
-    /// Every descriptor the state names.
+    var counters: MasterCounters.Snapshot
+    var serviceCounters: [String: ServiceCounters]
+    var listeners: Listeners.Snapshot
+    var metrics: MetricsServer.Snapshot
+    var children: Children.Snapshot
+    /// nil when read from 0.6.0, which did not hand admission over.
+    var admission: AdmissionControl.Snapshot?
+    var output: HandlerOutput.Snapshot
+    var control: ControlServer.Snapshot?
+    var reload: Reload.Snapshot
+
+    /// Every descriptor the state names: the listening sockets, the
+    /// master's copies of handlers' connections, the held connections,
+    /// the stderr pipes, the control socket and its waiting clients, the
+    /// pid file.
     var descriptors: [Int32] {
-        sockets.map(\.fd) + outputs.map(\.fd) + handlers.compactMap(\.child.connection) + waiters + (reloadWaiters ?? []) + [control, pidFile].compactMap { $0 }
+        var fds = listeners.sockets.map(\.fd) + metrics.endpoints.map(\.fd)
+        fds += children.handlers.compactMap(\.child.connection)
+        fds += admission?.services.compactMap(\.held?.fd) ?? []
+        fds += output.pipes.map(\.fd)
+        if let c = control { fds += [c.fd] + c.reloadWaiters + c.upgradeWaiters }
+        if let pidFile { fds.append(pidFile) }
+        return fds
+    }
+
+    /// The listening sockets, by address, for the pool the new image's
+    /// table takes from instead of binding.
+    var sockets: [(address: ListenAddress, fd: Int32)] {
+        listeners.sockets.map { ($0.address, $0.fd) } + metrics.endpoints.map { ($0.address, $0.fd) }
     }
 
     /// The state in a memfd, rewound for the reader; the caller closes it.
@@ -80,14 +72,22 @@ struct UpgradeState: Codable {
         return .success(fd)
     }
 
-    /// The state the old image wrote to `fd`, read from its start; the
-    /// caller closes `fd` (or hands it back, see UpgradeFallback).
+    /// The state the old image wrote to `fd`, read from its start, in this
+    /// layout or 0.6.0's; the caller closes `fd` (or hands it back, see
+    /// UpgradeFallback).
     static func read(_ fd: Int32) -> UpgradeState? {
         guard lseek(fd, 0, SEEK_SET) == 0 else { return nil }
         var bytes: [UInt8] = []
         // A read error leaves what was read, which then does not decode.
         if case .failure(.fileTooLarge) = readAll(fd, appendingTo: &bytes, limit: 256 << 20) { return nil }
-        return try? PackedCoding.decode(UpgradeState.self, from: bytes)
+        return decode(bytes)
+    }
+
+    static func decode(_ bytes: [UInt8]) -> UpgradeState? {
+        if let state = try? PackedCoding.decode(UpgradeState.self, from: bytes) {
+            return state.format == currentFormat ? state : nil
+        }
+        return (try? PackedCoding.decode(UpgradeStateV1.self, from: bytes))?.current
     }
 
     /// Lets (or stops) the descriptors survive execve.
