@@ -60,12 +60,18 @@ test: deps
 # ThreadSanitizer, each in a build folder of its own. LeakSanitizer skips
 # the test runners' own allocations (Tests/lsan.supp), so a report is
 # swinetd's; the swinetd processes the tests start inherit the options.
+# Under a sanitizer every swinetd and handler runs several times slower, so
+# fewer tests run at once (SANITIZE_WIDTH): with swift-testing's default of
+# all of them, the integration tests' time limits ran out on 2 cores.
+SANITIZE_WIDTH ?= 4
 test-sanitize: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp:print_suppressions=0 \
-		$(SWIFT) test --sanitize=address --scratch-path .build-asan
+		$(SWIFT) test --sanitize=address --scratch-path .build-asan \
+		--experimental-maximum-parallelization-width $(SANITIZE_WIDTH)
 
 test-thread-sanitize: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan \
+		--experimental-maximum-parallelization-width $(SANITIZE_WIDTH)
 
 # libFuzzer on the table loader for FUZZ_SECONDS, seeded with the example
 # and the test tables; each input gets at most 10 s and 2 GiB.
