@@ -128,6 +128,27 @@ func fileInode(_ path: String) -> UInt64? {
         #expect(try readFile(plain) == "x", "a file that is not a socket is left alone")
     }
 
+    /// The look at a leftover socket never blocks the master: a listener
+    /// whose backlog is full (here backlog 0 with one connection queued; a
+    /// `socket_user` can set one up at the path at will) would keep a
+    /// blocking connect asleep, and signals cannot end it (the master reads
+    /// them from a signalfd), so nothing else would be served. It answers,
+    /// so it is in use.
+    @Test func aLeftoverSocketWithAFullBacklogIsInUseNotAWait() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/full.sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        #expect(withUnixAddress(path) { bind(listener, $0, $1) } == 0 && listen(listener, 0) == 0)
+        let queued = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        defer { close(queued) }
+        #expect(withUnixAddress(path) { connect(queued, $0, $1) } == 0, "one connection fills backlog 0")
+        let d = try Daemon(table: "services:\n  s:\n    listen: \(path)\n    exec: /bin/echo\n", args: ["--control", "none"], waitForStart: false)
+        #expect(try d.waitForExit(timeout: 20) == 1, "\(d.log)")
+        #expect(d.log.contains("something already answers on \(path)"), "\(d.log)")
+    }
+
     @Test(.enabled(if: geteuid() == 0, "needs root: a socket file owned by nobody"))
     func socketUserAndGroupOwnTheFile() throws {
         let dir = makeTempDir()

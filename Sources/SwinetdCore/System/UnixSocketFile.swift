@@ -142,9 +142,8 @@ enum UnixSocketFile {
         guard st.st_uid == geteuid() || st.st_uid == owner else {
             return OpenError(step: "lstat", errno: .fileExists, message: "\(path) is a socket of uid \(st.st_uid), left alone")
         }
-        switch connect(bindPath) {
-        case .success(let fd):
-            closeDescriptor(fd)
+        switch answers(bindPath) {
+        case .success:
             return OpenError(step: "connect", errno: .addressInUse, message: "something already answers on \(path)")
         case .failure(let e) where e == .connectionRefused:
             // Stale: nobody listens. unlinkat removes the name, never a link's target.
@@ -253,6 +252,23 @@ enum UnixSocketFile {
             return .failure(e)
         }
         return .success(fd)
+    }
+
+    /// Whether something listens on `path`, without ever waiting: a
+    /// blocking connect sleeps while the listener's backlog is full, for as
+    /// long as whoever owns that listener likes, and the master's signals
+    /// (read from a signalfd) would not wake it. Success: something
+    /// listens (a full backlog, EAGAIN, counts: it is there); ECONNREFUSED:
+    /// nobody does.
+    static func answers(_ path: String) -> Result<Void, Errno> {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return .failure(Errno.current) }
+        defer { closeDescriptor(fd) }
+        switch syscallResult({ withAddress(path) { Glibc.connect(fd, $0, $1) } }) {
+        case .success: return .success(())
+        case .failure(let e) where e == .resourceTemporarilyUnavailable: return .success(())
+        case .failure(let e): return .failure(e)
+        }
     }
 
     static func withAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
