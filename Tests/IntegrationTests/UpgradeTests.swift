@@ -382,7 +382,10 @@ import Glibc
     }
 
     /// A connection held for a handler (RLIMIT_NPROC) goes over with the
-    /// upgrade, which does not wait for it, and is served by the new image.
+    /// upgrade, which does not wait for it, and is served by the new image:
+    /// the handlers run 10 s, far longer than the upgrade takes, so the old
+    /// image cannot have served it first, and its `resumed` line is the new
+    /// image's (after `upgrade: applied`).
     @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"),
                    "needs root (user: nobody) and prlimit"))
     func aHeldConnectionIsHandedOverNotWaitedFor() throws {
@@ -391,7 +394,7 @@ import Glibc
               limited:
                 listen: 127.0.0.1:\(p[0])
                 exec: /bin/sh
-                args: ["-c", "echo served; exec sleep 3"]
+                args: ["-c", "echo served; exec sleep 10"]
                 user: nobody
                 stderr: null
             """ })
@@ -400,7 +403,7 @@ import Glibc
         clients.enter()
         let port = ports[0]
         Thread {
-            concurrently(6) { _ in replies.add((try? exchange(port, timeout: 50)) ?? "failed") }
+            concurrently(4) { _ in replies.add((try? exchange(port, timeout: 50)) ?? "failed") }
             clients.leave()
         }.start()
         // Upgrades while a client's connection is held.
@@ -408,8 +411,11 @@ import Glibc
         let r = try runToEnd([swinetdBinary, "upgrade", "-c", d.controlPath], timeout: 60)
         replies.add("upgrade \(r.status)")
         #expect(clients.wait(timeout: .now() + 55) == .success)
-        #expect(replies.list.sorted() == Array(repeating: "served\n", count: 6) + ["upgrade 0"], "\(replies.list)\n\(d.log.suffix(3000))")
-        #expect(d.log.contains("limited: resumed"), "\(d.log.suffix(3000))")
+        #expect(replies.list.sorted() == Array(repeating: "served\n", count: 4) + ["upgrade 0"], "\(replies.list)\n\(d.log.suffix(3000))")
+        let log = d.log
+        let applied = try #require(log.range(of: "upgrade: applied"), "\(log.suffix(3000))")
+        #expect(!log[..<applied.lowerBound].contains("limited: resumed"), "the old image served it: \(log.suffix(3000))")
+        #expect(log[applied.upperBound...].contains("limited: resumed"), "\(log.suffix(3000))")
     }
 
     @Test func sigusr1WritesTheStatusToTheLog() throws {

@@ -53,7 +53,38 @@ import Glibc
 
         let other = AdmissionControl()
         other.added("s", AdmissionRules(), now: 0)
-        #expect(other.adopt(snapshot, listener: { _ in nil }).unplaced.map(\.fd) == [42], "no such address here: handed back to be refused")
+        let unplaced = other.adopt(snapshot, listener: { _ in nil }).unplaced
+        #expect(unplaced.map(\.fd) == [42] && unplaced.map(\.why) == [.addressGone], "no such address here: handed back to be refused")
+
+        let gone = AdmissionControl()
+        let refused = gone.adopt(snapshot, listener: { $0 == address ? l : nil })
+        #expect(refused.unplaced.map(\.fd) == [42] && refused.unplaced.map(\.why) == [.serviceGone],
+                "the new table has no such service: refused as a reload's removal is")
+        #expect(refused.held.isEmpty && gone["s"] == nil, "and nothing is kept for it")
+    }
+
+    /// A service the new table no longer names keeps only its running
+    /// handlers' client groups (retired, until the last ends), never an
+    /// entry with nothing in it that no handler's end would remove.
+    @Test func aServiceGoneFromTheTableKeepsOnlyItsRunningGroups() throws {
+        var rules = AdmissionRules()
+        rules.sourceRate = Rate(count: 1, seconds: 60)
+        let idle: PeerAddress = .ipv4(0x0A00_0002)
+        let old = AdmissionControl()
+        let busy = old.added("busy", rules, now: 0)
+        _ = busy.screen(peer, group: peer, rules, now: 0)
+        old.handlerStarted("busy", group: peer)
+        let quiet = old.added("quiet", rules, now: 0)
+        _ = quiet.screen(idle, group: idle, rules, now: 0)
+        let snapshot = try roundTrip(old.snapshot())
+
+        let new = AdmissionControl()
+        #expect(new.adopt(snapshot, listener: { _ in nil }).unplaced.isEmpty)
+        #expect(new["quiet"] == nil, "no handler of it runs: nothing to keep")
+        let kept = try #require(new["busy"])
+        #expect(kept.isRetired && kept.rateReadyAt == nil)
+        #expect(new.handlerEnded("busy", group: peer, now: 1) == nil, "its last handler's end removes it")
+        #expect(new["busy"] == nil)
     }
 
     @Test func aWaitSocketInBackOffStaysBackedOff() throws {

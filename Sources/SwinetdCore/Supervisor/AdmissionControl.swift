@@ -84,14 +84,18 @@ final class AdmissionControl {
 
     /// A handler of `service` in client group `group` started (or was adopted).
     func handlerStarted(_ service: String, group: PeerAddress) {
-        if let a = byService[service] {
-            a.sourceStarted(group)
-        } else {
-            let a = ServiceAdmission(AdmissionRules(), now: 0, sources: SourceTable())
-            a.retire()
-            a.sourceStarted(group)
-            byService[service] = a
-        }
+        entry(service).sourceStarted(group)
+    }
+
+    /// `service`'s state; for a name no longer in the table, a retired one
+    /// made for it, which counts its handlers' client groups until the last
+    /// ends (or a service added back under the name takes it over).
+    private func entry(_ service: String) -> ServiceAdmission {
+        if let a = byService[service] { return a }
+        let a = ServiceAdmission(AdmissionRules(), now: 0, sources: SourceTable())
+        a.retire()
+        byService[service] = a
+        return a
     }
 
     /// A handler of `service` (in client group `group`, if it has one)
@@ -310,13 +314,21 @@ extension AdmissionControl {
     /// What adopting a snapshot leaves for the loop: the deadlines to time
     /// again in this image, and the held connections it could not place.
     struct Adopted {
-        /// Held connections whose address is not open here: the caller refuses them.
-        var unplaced: [(service: String, fd: Int32, peer: sockaddr_storage)] = []
+        /// Held connections this image cannot serve: the caller refuses them.
+        var unplaced: [(service: String, fd: Int32, peer: sockaddr_storage, why: Unplaced)] = []
         /// Services paused by `rate`, and when their next token is due.
         var rateReady: [(service: String, at: UInt64)] = []
         /// Services that hold a connection, to be tried again.
         var held: [String] = []
         var resourcePauseUntil: UInt64?
+    }
+
+    /// Why a held connection could not be placed, as the refusal's reason.
+    enum Unplaced: String {
+        /// The new table no longer names its service (a reload says the same).
+        case serviceGone = "removed"
+        /// Its address did not open in the new image.
+        case addressGone = "address-gone"
     }
 
     /// Takes over the replaced image's state, after the table is loaded
@@ -332,15 +344,18 @@ extension AdmissionControl {
             adopted.resourcePauseUntil = until
         }
         for s in snapshot.services {
-            let a: ServiceAdmission
-            if let current = byService[s.name] {
-                a = current
-            } else {
-                a = ServiceAdmission(AdmissionRules(), now: 0, sources: SourceTable())
-                a.retire()
-                byService[s.name] = a
+            let a = entry(s.name)
+            if let h = a.adopt(s, listener: listener) {
+                adopted.unplaced.append((s.name, h.fd, h.peer, a.isRetired ? .serviceGone : .addressGone))
             }
-            if let h = a.adopt(s, listener: listener) { adopted.unplaced.append((s.name, h.fd, h.peer)) }
+            if a.isRetired {
+                // Only its running handlers' groups matter now (the idle
+                // ones came back with the snapshot); with none, it goes,
+                // as a removed service's state does at a reload.
+                a.retire()
+                if a.sources.isEmpty { byService[s.name] = nil }
+                continue
+            }
             if let at = a.rateReadyAt { adopted.rateReady.append((s.name, at)) }
             if a.held != nil { adopted.held.append(s.name) }
         }

@@ -57,12 +57,13 @@ extension Supervisor {
     }
 
     /// Admission's snapshot: its deadlines get timers here; a held
-    /// connection whose address did not open here is refused, and said so.
+    /// connection this image cannot serve (its service left the table, or
+    /// its address did not open) is refused, and said so.
     private func adoptAdmission(_ snapshot: AdmissionControl.Snapshot) {
         let adopted = admission.adopt(snapshot, listener: { listeners[$0] })
         for var u in adopted.unplaced {
-            services[u.service]?.countRefused("address-gone")
-            log.event(.info, u.service, "refused", ["peer": .string(peerText(&u.peer)), "reason": .string("address-gone")])
+            services[u.service]?.countRefused(u.why.rawValue)
+            log.event(.info, u.service, "refused", ["peer": .string(peerText(&u.peer)), "reason": .string(u.why.rawValue)])
             closeDescriptor(u.fd)
         }
         for (service, at) in adopted.rateReady { timers.add(.rateReady(service: service), at: at) }
