@@ -43,7 +43,9 @@ import Glibc
         try #require(state(pid) == "Z", "the child did not exit within 10 s")
         var held: [(pid_t, Character?)] = []
         var reaped: [(pid_t, SwinetdCore.ExitStatus)] = []
-        Processes.reapAll(only: pid, whileHeld: { held.append(($0, state($0))) }) { reaped.append(($0, SwinetdCore.ExitStatus($1))) }
+        while let (p, status) = Processes.reapNext(only: pid, whileHeld: { held.append(($0, state($0))) }) {
+            reaped.append((p, SwinetdCore.ExitStatus(status)))
+        }
         #expect(held.count == 1 && held.first?.0 == pid && held.first?.1 == "Z",
                 "whileHeld must see the child as a zombie that still holds its pid: \(held)")
         #expect(reaped.count == 1 && reaped.first?.0 == pid && reaped.first?.1 == .exited(3), "\(reaped)")
@@ -54,7 +56,7 @@ import Glibc
         let pid = try start("exec sleep 313")
         defer { kill(pid, SIGKILL); var s: Int32 = 0; while waitpid(pid, &s, 0) < 0 && errno == EINTR {} }
         var calls = 0
-        Processes.reapAll(only: pid, whileHeld: { _ in calls += 1 }) { _, _ in calls += 1 }
+        #expect(Processes.reapNext(only: pid, whileHeld: { _ in calls += 1 }) == nil)
         #expect(calls == 0)
         #expect(state(pid) != nil && state(pid) != "Z")
     }

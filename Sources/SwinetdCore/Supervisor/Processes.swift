@@ -14,39 +14,26 @@ enum ExitStatus: Equatable {
 }
 
 enum Processes {
-    /// Reaps every child that has exited, one at a time, until none is
-    /// left: SIGCHLDs merge, so one signal may stand for hundreds of exits.
-    /// Each is given to `whileHeld` before it is reaped (see `reapNext`),
-    /// then to `body` with waitpid's status.
-    /// `only`: that child alone (the unit tests', among the test runner's).
-    static func reapAll(only: pid_t? = nil, whileHeld: (pid_t) -> Void = { _ in }, _ body: (pid_t, Int32) -> Void) {
-        while let (pid, status) = reapNext(only: only, whileHeld: whileHeld) { body(pid, status) }
-    }
-
     /// Reaps the next child that has exited (nil: none has). It is first
     /// only found (waitid with WNOWAIT) and given to `whileHeld` while its
     /// zombie still holds the pid: until the reap, neither that pid nor the
     /// process group id it leads can be given to a new process, so a signal
     /// to them reaches only what was the child's. Then it is reaped, and
     /// returned with waitpid's status.
+    /// `only`: that child alone (the unit tests', among the test runner's).
     static func reapNext(only: pid_t? = nil, whileHeld: (pid_t) -> Void) -> (pid: pid_t, status: Int32)? {
-        while true {
-            // Zeroed: with WNOHANG, waitid returns 0 with si_pid 0 when no
-            // child has exited yet.
-            var info = siginfo_t()
-            let found = waitid(only == nil ? P_ALL : P_PID, id_t(only ?? 0), &info, WEXITED | WNOHANG | WNOWAIT)
-            if found < 0 && errno == EINTR { continue }
-            let pid = info._sifields._sigchld.si_pid
-            if found < 0 || pid <= 0 { return nil }   // ECHILD: no child at all
-            whileHeld(pid)
-            var status: Int32 = 0
-            var reaped: pid_t
-            repeat { reaped = waitpid(pid, &status, WNOHANG) } while reaped < 0 && errno == EINTR
-            // The zombie waits to be taken; should it somehow not be, stop
-            // rather than find it again and again: the next SIGCHLD retries.
-            guard reaped == pid else { return nil }
-            return (pid, status)
-        }
+        // Zeroed: with WNOHANG, waitid returns 0 with si_pid 0 when no
+        // child has exited yet.
+        var info = siginfo_t()
+        let found = syscallResult { waitid(only == nil ? P_ALL : P_PID, id_t(only ?? 0), &info, WEXITED | WNOHANG | WNOWAIT) }
+        let pid = info._sifields._sigchld.si_pid
+        guard case .success = found, pid > 0 else { return nil }   // ECHILD: no child at all
+        whileHeld(pid)
+        var status: Int32 = 0
+        // The zombie waits to be taken; should it somehow not be, stop
+        // rather than find it again and again: the next SIGCHLD retries.
+        guard case .success(pid) = syscallResult({ waitpid(pid, &status, WNOHANG) }) else { return nil }
+        return (pid, status)
     }
 
     /// Handlers lead their own session (setsid), so a signal goes to the
