@@ -62,10 +62,7 @@ extension Supervisor {
     /// The same, with the service's admission state at hand (the hot path
     /// has it: no second lookup by name).
     func refresh(_ s: ServiceState, _ a: ServiceAdmission?) {
-        let running = children.running(s.name)
-        let view = a?.view(s.config, running: running)
-            ?? Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled, running: running, holding: nil)
-        let accepts = admission.pause(view, total: children.total, now: now) == nil
+        let accepts = admission.pause(admissionView(s, a), total: children.total, now: now) == nil
         for (l, e) in listeners.watch(s.name, serviceAccepts: accepts, now: now) {
             log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
         }
@@ -73,8 +70,12 @@ extension Supervisor {
 
     /// What admission needs to know of `s` now.
     func admissionView(_ s: ServiceState) -> Admission.Service {
+        admissionView(s, admission[s.name])
+    }
+
+    private func admissionView(_ s: ServiceState, _ a: ServiceAdmission?) -> Admission.Service {
         let running = children.running(s.name)
-        return admission[s.name]?.view(s.config, running: running)
+        return a?.view(s.config, running: running)
             ?? Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled, running: running, holding: nil)
     }
 

@@ -5,10 +5,12 @@ import CSpawn
 
 /// The master: one thread, one event loop over the listening sockets, the
 /// signalfd, the handlers' stderr pipes, the log's descriptor and the table
-/// loader's pipe, each registered with an `EventToken`. This file is the
-/// loop only: wait, dispatch by token, timers, signals, stop. Accepting,
-/// reloading, admission, listeners, children and handler output each have
-/// a file of their own.
+/// loader's pipe, each registered with an `EventToken`. This file holds
+/// the components, the start (opening the table, taking inherited
+/// sockets) and the loop: wait, dispatch by token to the component that
+/// owns the event, timers, signals. Accepting, reloading, admission,
+/// listeners, children, handler output, stopping and upgrading each have a
+/// file of their own.
 public final class Supervisor {
     public struct Options {
         public var configPath: String

@@ -16,7 +16,9 @@ import CLinux
 /// and the pid file stay right, and signals blocked stay blocked (one that
 /// arrives meanwhile waits). The new image loads the table as at start,
 /// takes each listening socket back by address instead of binding it, and
-/// adopts the handlers, their stderr pipes and the counters. If the trial
+/// each component adopts its own snapshot: the handlers, their stderr
+/// pipes, admission (buckets, client groups, a held connection), wait
+/// back-offs, the control's waiting clients and the counters. If the trial
 /// run or the exec fails, nothing has changed and the caller is told why;
 /// if the new image cannot serve, it execs the old binary again from the
 /// descriptor this image kept (UpgradeFallback), which takes everything
@@ -113,7 +115,7 @@ extension Supervisor {
     private func answerUpgradeWaiters(exit: Int, output: String) {
         let waiters = upgrade.takeWaiters()
         guard let c = control else { return }
-        for w in waiters where c.conversations.open[w.fd] === w {
+        for w in waiters where c.conversations.isOpen(w) {
             c.conversations.reply(w, ControlServer.reply(exit: exit, output: output), now: now)
         }
     }

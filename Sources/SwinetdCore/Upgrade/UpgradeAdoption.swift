@@ -49,8 +49,7 @@ extension Supervisor {
         }
         output.adopt(state.output, now: now)
         refreshAll()
-        answerUpgradeWaiters(state)
-        adoptReloadWaiters(state)
+        adoptControlWaiters(state)
         // Handlers that ended while the exec ran: their SIGCHLD waits in the
         // signalfd too, but reaping now costs nothing.
         reapChildren()
@@ -71,8 +70,27 @@ extension Supervisor {
         if let until = adopted.resourcePauseUntil { timers.add(.resourcePauseEnds, at: until) }
     }
 
-    /// The `swinetd upgrade` clients: told how it went.
-    private func answerUpgradeWaiters(_ state: UpgradeState) {
+    /// The replaced image's waiting control clients: the control server
+    /// adopts its snapshot (the `reload` clients wait for this image's
+    /// load), and the `swinetd upgrade` clients it hands back are told how
+    /// the upgrade went. Without a control socket here, the reload clients
+    /// see their connection end.
+    private func adoptControlWaiters(_ state: UpgradeState) {
+        var upgradeWaiters = state.control?.upgradeWaiters ?? []
+        if let c = control, let snapshot = state.control {
+            upgradeWaiters = c.adopt(snapshot, load: reload.loadsBegun + 1, now: now)
+        } else {
+            for fd in state.control?.reloadWaiters ?? [] { closeDescriptor(fd) }
+        }
+        tellUpgradeOutcome(state, to: upgradeWaiters)
+        reload.adopt(state.reload)
+        let waiting = control.map { !$0.reloadWaiters.isEmpty } ?? false
+        if waiting, let c = control { scheduleConversationSweep(of: c.conversations) }
+        if reload.takePending() || waiting { requestReload() }
+    }
+
+    /// The `swinetd upgrade` clients (`fds`): told how it went.
+    private func tellUpgradeOutcome(_ state: UpgradeState, to fds: [Int32]) {
         let reply: [UInt8]
         if let why = InheritedDescriptors.failedUpgrade {
             // The new image could not serve and execed this one again.
@@ -91,26 +109,10 @@ extension Supervisor {
             reply = ControlServer.reply(exit: failed > 0 ? 1 : 0, output: summary
                                         + (failed > 0 ? " (see the log for the addresses that did not open)\n" : "\n"))
         }
-        for fd in state.control?.upgradeWaiters ?? [] {
+        for fd in fds {
             _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             closeDescriptor(fd)
         }
-    }
-
-    /// `swinetd reload` clients the replaced image had not answered yet
-    /// (their reload waited for the upgrade): this image reloads and
-    /// answers them, as if they had asked it.
-    private func adoptReloadWaiters(_ state: UpgradeState) {
-        let fds = state.control?.reloadWaiters ?? []
-        if let c = control {
-            _ = c.adopt(ControlServer.Snapshot(fd: c.fd, reloadWaiters: fds), load: reload.loadsBegun + 1, now: now)
-        } else {
-            for fd in fds { closeDescriptor(fd) }
-        }
-        reload.adopt(state.reload)
-        let waiting = control.map { !$0.reloadWaiters.isEmpty } ?? false
-        if waiting, let c = control { scheduleConversationSweep(of: c.conversations) }
-        if reload.takePending() || waiting { requestReload() }
     }
 }
 

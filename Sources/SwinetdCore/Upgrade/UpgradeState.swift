@@ -11,6 +11,13 @@ import CLinux
 /// snapshots name stay open across execve. Plain values in PackedCoding,
 /// written to a memfd whose number the new image finds in
 /// `SWINETD_UPGRADE_FD`.
+///
+/// Left out on purpose, as state about the log rather than about who is
+/// served (each starts afresh in the new image, as at start; swinetd(8)
+/// says so): the counts of refusals folded into a summary line not yet
+/// written, the once-only flag of the resource error's line, each stderr
+/// pipe's line budget, and the metrics socket's scrape budget (its scrapers
+/// get one burst more; no client can ask for an upgrade).
 struct UpgradeState: Codable {
     /// This layout's number; 0.6.0's had none (UpgradeStateV1). Fields are
     /// matched by name, so a state without this field is not this layout.

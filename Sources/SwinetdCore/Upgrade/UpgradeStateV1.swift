@@ -51,7 +51,8 @@ struct UpgradeStateV1: Codable {
 
     /// The same handover in today's shape: every descriptor it names, and
     /// no admission snapshot (the new image counts the handlers' client
-    /// groups itself, as 0.6.0's successor did). 0.6.0 had `upgrade`
+    /// groups itself from the handlers, as 0.6.0 counted them when it
+    /// adopted its own predecessor's). 0.6.0 had `upgrade`
     /// clients only with a control socket, which they came in on.
     var current: UpgradeState {
         let metrics = sockets.filter { $0.owner == "metrics" }
