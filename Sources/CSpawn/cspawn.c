@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -264,6 +265,12 @@ static CHILD_CODE int child_main(void *opaque) {
     long flags = syscall(SYS_fcntl, 2, F_GETFL);
     if (flags >= 0 && (flags & O_NONBLOCK) && syscall(SYS_fcntl, 2, F_SETFL, flags & ~O_NONBLOCK) < 0)
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
+
+    // Last, after the credentials: from here no execve grants privileges
+    // (setuid and setgid bits, file capabilities), for the handler and for
+    // everything it starts; the flag cannot be cleared again.
+    if (p->no_new_privs && syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail(r, CSPAWN_STAGE_NO_NEW_PRIVS, errno);
 
     syscall(SYS_execve, p->path, p->argv, p->envp);
     child_fail(r, CSPAWN_STAGE_EXECVE, errno);

@@ -101,6 +101,21 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
         #expect(table.maxChildren == Defaults.maxChildren)
     }
 
+    @Test func noNewPrivilegesComesFromDefaultsUnlessTheServiceSaysOtherwise() throws {
+        let yaml = """
+        defaults:
+          no_new_privileges: true
+        services:
+          inherits: {listen: "127.0.0.1:7100", exec: /bin/cat}
+          optsOut: {listen: "127.0.0.1:7101", exec: /bin/cat, no_new_privileges: false}
+        """
+        let table = try TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml").get()
+        #expect(table["inherits"]?.sandbox.noNewPrivileges == true)
+        #expect(table["optsOut"]?.sandbox.noNewPrivileges == false)
+        let plain = try TableLoader().load(bytes: Array("services:\n  s: {listen: \"7100\", exec: /bin/cat}\n".utf8), file: "t.yaml").get()
+        #expect(plain["s"]?.sandbox.noNewPrivileges == false, "off unless asked for")
+    }
+
     @Test func aMissingServicesMapIsAnError() {
         #expect(diagnostics("defaults: {}\n") == ["t.yaml:1:1: error: the table has no 'services' map"])
         #expect(diagnostics("services:\n") == ["t.yaml:1:10: error: 'services' is empty: name at least one service"])

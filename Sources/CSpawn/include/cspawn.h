@@ -32,6 +32,7 @@ enum cspawn_stage {
     CSPAWN_STAGE_STACK = 11,       ///< no child: no memory for the child's stack
     CSPAWN_STAGE_RLIMIT = 12,      ///< the child's prlimit for one of `limits`
     CSPAWN_STAGE_NICE = 13,        ///< the child's setpriority
+    CSPAWN_STAGE_NO_NEW_PRIVS = 14, ///< the child's prctl(PR_SET_NO_NEW_PRIVS)
 };
 
 /// One resource limit the child sets, soft and hard, before it drops its
@@ -59,6 +60,7 @@ struct cspawn_plan {
     int nice;
     int set_umask;               ///< non-zero: umask to `umask`
     unsigned int umask;
+    int no_new_privs;            ///< non-zero: PR_SET_NO_NEW_PRIVS before execve
     /// Non-zero: systemd-style socket passing. The connection (or the wait
     /// service's socket) goes on descriptor 3 instead of 0 and 1, which get
     /// /dev/null, and the child writes its own pid in decimal into

@@ -92,6 +92,8 @@ public struct ServiceConfig: Equatable, Sendable, Codable {
     public var admission = AdmissionRules()
     /// The handler's timeout, resource limits, nice value and umask.
     public var handlerLimits = HandlerLimits()
+    /// What the handler is kept from (no_new_privileges).
+    public var sandbox = Sandbox()
 
     /// Whether the service listens on UNIX socket paths (all its addresses are).
     public var isUnix: Bool { listen.first?.addresses.first?.family == .unix }

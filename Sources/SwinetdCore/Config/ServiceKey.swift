@@ -15,6 +15,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case sourceRate = "source_rate"
     case refuseMessage = "refuse_message"
     case timeout, limits, nice, umask
+    case noNewPrivileges = "no_new_privileges"
     case wait, activation
     case builtin
     case socketMode = "socket_mode"
@@ -46,6 +47,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .limits: return "swinetd's own"
         case .nice: return "swinetd's own"
         case .umask: return "swinetd's own"
+        case .noNewPrivileges: return "false"
         case .wait: return "false"
         case .activation: return "inetd"
         case .builtin: return "none"
@@ -81,6 +83,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .limits: return "resource limits for the handler: nofile, nproc, as, data, fsize, cpu, core, stack"
         case .nice: return "the handler's nice value, -20 to 19"
         case .umask: return "the handler's umask, a quoted octal string"
+        case .noNewPrivileges: return "true: setuid, setgid and file-capability programs the handler runs gain no privileges"
         case .wait: return "true: the handler gets the socket itself (required for udp)"
         case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
         case .socketMode: return "a UNIX socket file's mode, a quoted octal string"

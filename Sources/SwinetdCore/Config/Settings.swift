@@ -39,6 +39,7 @@ struct Settings {
     var limits: [ResourceLimit]?
     var nice: Int?
     var umask: UInt32?
+    var noNewPrivileges: Bool?
     /// Keys present in the file, even if their value was wrong: a wrong
     /// value must not be reported a second time as "missing".
     var present: Set<ServiceKey> = []
@@ -101,6 +102,7 @@ extension Validation {
             case .limits: s.limits = limits(v)
             case .nice: s.nice = nice(v)
             case .umask: s.umask = umask(v)
+            case .noNewPrivileges: s.noNewPrivileges = bool(v, key: key.name)
             }
         }
         return s

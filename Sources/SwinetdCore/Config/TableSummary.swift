@@ -48,6 +48,7 @@ public enum TableSummary {
             return l.isEmpty ? "(swinetd's own)" : l.map { "\($0.name)=\($0.valueText)" }.joined(separator: " ")
         case .nice: return s.handlerLimits.nice.map(String.init) ?? "(swinetd's own)"
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
+        case .noNewPrivileges: return String(s.sandbox.noNewPrivileges)
         case .wait: return String(s.wait)
         case .activation: return s.activation.rawValue
         case .builtin: return s.builtin?.rawValue ?? "(none)"

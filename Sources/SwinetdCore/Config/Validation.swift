@@ -161,7 +161,8 @@ struct Validation {
             builtin: builtin,
             socketFile: socketFile ?? SocketFile(),
             admission: rules,
-            handlerLimits: handlerLimits)
+            handlerLimits: handlerLimits,
+            sandbox: Sandbox(noNewPrivileges: own.noNewPrivileges ?? defaults.noNewPrivileges ?? false))
     }
 
     /// `.some(nil)`: keep swinetd's identity; `.none`: an error was reported.

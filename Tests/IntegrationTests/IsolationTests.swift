@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The ISOLATION keys of swinetd.yaml(5), each through real handlers that
+/// try what the key forbids: the attempt succeeds without the key and
+/// fails with it.
+@Suite(.timeLimit(.minutes(2))) struct IsolationTests {
+    /// Whether a setuid program in a test folder runs with its owner's
+    /// uid: swinetd's tests must run as root to make one, and the folder's
+    /// file system must honour the bit (not mounted nosuid).
+    static var setuidWorksHere: Bool {
+        var vfs = statvfs()
+        return geteuid() == 0 && statvfs(NSTemporaryDirectory(), &vfs) == 0 && vfs.f_flag & UInt(ST_NOSUID) == 0
+    }
+
+    /// A handler running as nobody runs a setuid-root copy of id(1): it is
+    /// root without no_new_privileges, and stays nobody with it. A reload
+    /// that turns the key on applies to the handlers started after it; one
+    /// already running keeps what it started with.
+    @Test(.enabled(if: setuidWorksHere, "needs root and a temporary folder not mounted nosuid"))
+    func noNewPrivilegesKeepsASetuidProgramFromGainingRoot() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        let id = dir + "/id"
+        try FileManager.default.copyItem(atPath: "/usr/bin/id", toPath: id)
+        try #require(chown(id, 0, 0) == 0 && chmod(id, 0o4755) == 0)
+        let nobody = getpwnam("nobody")!.pointee.pw_uid
+        // The handler waits for a line before it runs the program, so one
+        // can be started before a reload and finish after it.
+        func table(_ p: [UInt16], guarded: Bool) -> String {
+            """
+            services:
+              plain:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", "read line; exec \(id) -u"]
+                user: nobody
+              guarded:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: ["-c", "read line; exec \(id) -u"]
+                user: nobody
+                no_new_privileges: \(guarded)
+
+            """
+        }
+        let (d, ports) = try startDaemon({ table($0, guarded: true) }, ports: 2)
+        #expect(try exchange(ports[0], "go\n") == "0\n", "without the key the setuid bit makes it root")
+        #expect(try exchange(ports[1], "go\n") == "\(nobody)\n", "with it the handler stays nobody")
+
+        // A guarded handler started now, the key turned off meanwhile.
+        let early = try connectTCP(ports[1])
+        defer { close(early) }
+        try d.waitForLog("guarded: accepted", count: 2)
+        try d.rewrite(table(ports, guarded: false))
+        d.signal(SIGHUP)
+        try d.waitForLog("reload: applied")
+        #expect(try exchange(ports[1], "go\n") == "0\n", "the reload applies to the handlers started after it")
+        #expect(try finish(early, "go\n") == "\(nobody)\n", "a running handler keeps the setting it started with")
+    }
+
+    func connectTCP(_ port: UInt16) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard withSockaddr("127.0.0.1", port, { connect(fd, $0, $1) }) == 0 else {
+            close(fd)
+            throw TestFailure("connect: \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    /// Sends `text` on `fd`, half-closes, reads to end of file.
+    func finish(_ fd: Int32, _ text: String) throws -> String {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        shutdown(fd, Int32(SHUT_WR))
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
