@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -208,12 +209,47 @@ static CHILD_CODE int child_main(void *opaque) {
     if (p->set_nice && syscall(SYS_setpriority, PRIO_PROCESS, 0, p->nice) < 0) child_fail(r, CSPAWN_STAGE_NICE, errno);
     if (p->set_umask) syscall(SYS_umask, p->umask);
 
+    // `capabilities`: while still root (CAP_SETPCAP), every capability
+    // not listed leaves the bounding set, so nothing the handler runs can
+    // gain it back (a setuid-root program included); a handler that will
+    // not be root keeps the listed ones through setuid (KEEPCAPS) and
+    // raises them below as ambient capabilities, which execve passes on.
+    int ambient = p->set_capabilities && p->capabilities && p->change_credentials && p->uid != 0;
+    if (p->set_capabilities) {
+        for (int cap = 0; cap < 64; cap++) {
+            if (p->capabilities & (1ULL << cap)) continue;
+            if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+                if (errno == EINVAL) break;   // past the kernel's last capability
+                child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
+            }
+        }
+        if (ambient && syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
+    }
+
     if (p->change_credentials) {
         // Raw syscalls: glibc's wrappers would try to synchronise the
         // credentials of all threads, which is not safe in a CLONE_VM child.
         if (syscall(SYS_setgroups, p->ngroups, p->groups) < 0) child_fail(r, CSPAWN_STAGE_SETGROUPS, errno);
         if (syscall(SYS_setgid, p->gid) < 0) child_fail(r, CSPAWN_STAGE_SETGID, errno);
         if (syscall(SYS_setuid, p->uid) < 0) child_fail(r, CSPAWN_STAGE_SETUID, errno);
+    }
+
+    if (ambient) {
+        // setuid kept the permitted set (KEEPCAPS) and emptied the rest:
+        // the listed ones become permitted, inheritable and effective, then
+        // ambient (which needs them permitted and inheritable).
+        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct data[2] = { { 0 } };
+        for (int i = 0; i < 2; i++) {
+            uint32_t word = (uint32_t)(p->capabilities >> (32 * i));
+            data[i].effective = data[i].permitted = data[i].inheritable = word;
+        }
+        if (syscall(SYS_capset, &header, data) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
+        for (int cap = 0; cap < 64; cap++) {
+            if ((p->capabilities & (1ULL << cap))
+                && syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
+        }
     }
 
     if (p->cwd && syscall(SYS_chdir, p->cwd) < 0) child_fail(r, CSPAWN_STAGE_CHDIR, errno);

@@ -63,6 +63,80 @@ import Glibc
         #expect(try finish(early, "go\n") == "\(nobody)\n", "a running handler keeps the setting it started with")
     }
 
+    /// The effective capabilities of a process the handler runs, as
+    /// /proc/self/status shows them (a hexadecimal mask).
+    static let capEff = "grep CapEff /proc/self/status"
+
+    /// A root handler with `capabilities: []` has none: it cannot chown a
+    /// file it does not own (CAP_CHOWN), as the same handler without the
+    /// key can.
+    @Test(.enabled(if: geteuid() == 0, "needs root: only root can cut a handler's capabilities"))
+    func aRootHandlerWithNoCapabilitiesCannotChownAnotherUsersFile() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let nobody = getpwnam("nobody")!.pointee
+        let script = "\(Self.capEff); for f in \(dir)/a \(dir)/b; do chown 0 $f 2>/dev/null && echo chown-ok || echo chown-denied; done"
+        for name in ["a", "b"] {
+            try "x".write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+            try #require(chown(dir + "/" + name, nobody.pw_uid, nobody.pw_gid) == 0)
+        }
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              plain:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script.replacingOccurrences(of: "\(dir)/b", with: "")))]
+              bare:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script.replacingOccurrences(of: "\(dir)/a", with: "")))]
+                capabilities: []
+            """ }, ports: 2)
+        let bare = try exchange(ports[1])
+        #expect(bare == "CapEff:\t0000000000000000\nchown-denied\n", "\(bare)\n\(d.log)")
+        let plain = try exchange(ports[0])
+        #expect(plain.hasSuffix("chown-ok\n") && !plain.contains("CapEff:\t0000000000000000"), "without the key root keeps its capabilities: \(plain)")
+    }
+
+    /// A handler running as nobody with `[CAP_NET_BIND_SERVICE]` has that
+    /// one capability (ambient, so the program it runs has it) and can
+    /// bind a port below 1024; without the key it has none and cannot.
+    @Test(.enabled(if: geteuid() == 0, "needs root: handlers as nobody"))
+    func aNobodyHandlerGetsOnlyTheCapabilitiesListed() throws {
+        // A port below the kernel's first unprivileged one, where one is
+        // (a host may have set it to 0: then only the masks are compared).
+        let unprivilegedStart = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 1024
+        let port = unprivilegedStart > 600 ? Int.random(in: 600..<min(unprivilegedStart, 1024)) : nil
+        let perl = FileManager.default.isExecutableFile(atPath: "/usr/bin/perl")
+        var script = Self.capEff
+        if let port, perl {
+            script += "; /usr/bin/perl -MSocket -e 'socket(S, PF_INET, SOCK_STREAM, 0) or die; if (bind(S, sockaddr_in(\(port), inet_aton(\"127.0.0.1\")))) { print \"bound\\n\" } else { print \"$!\\n\" }'"
+        }
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              plain:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script))]
+                user: nobody
+              binder:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script))]
+                user: nobody
+                capabilities: [CAP_NET_BIND_SERVICE]
+            """ }, ports: 2)
+        let binder = try exchange(ports[1]).split(separator: "\n").map(String.init)
+        #expect(binder.first == "CapEff:\t0000000000000400", "CAP_NET_BIND_SERVICE (10) alone: \(binder)\n\(d.log)")
+        let plain = try exchange(ports[0]).split(separator: "\n").map(String.init)
+        #expect(plain.first == "CapEff:\t0000000000000000", "\(plain)")
+        if port != nil && perl {
+            #expect(binder.dropFirst().first == "bound", "\(binder)")
+            #expect(plain.dropFirst().first == "Permission denied", "\(plain)")
+        }
+    }
+
     func connectTCP(_ port: UInt16) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: \(errno)") }

@@ -116,6 +116,28 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
         #expect(plain["s"]?.sandbox.noNewPrivileges == false, "off unless asked for")
     }
 
+    @Test func capabilitiesAreReadByNameAndOnlyRootMayCutThem() throws {
+        let yaml = """
+        defaults:
+          capabilities: [CAP_NET_BIND_SERVICE, CAP_CHOWN, CAP_NET_BIND_SERVICE]
+        services:
+          inherits: {listen: "127.0.0.1:7100", exec: /bin/cat}
+          none: {listen: "127.0.0.1:7101", exec: /bin/cat, capabilities: []}
+        """
+        let loaded = TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml")
+        if geteuid() == 0 {
+            let table = try loaded.get()
+            #expect(table["inherits"]?.sandbox.capabilities?.map(\.name) == ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"], "in number order, once each")
+            #expect(table["none"]?.sandbox.capabilities == [])
+        } else {
+            #expect(diagnostics(yaml).contains("t.yaml:2:17: error: 'capabilities' needs swinetd to run as root: only root can cut a handler's capabilities"))
+        }
+        let plain = try TableLoader().load(bytes: Array("services:\n  s: {listen: \"7100\", exec: /bin/cat}\n".utf8), file: "t.yaml").get()
+        #expect(plain["s"]?.sandbox.capabilities == nil, "as its user has, unless the table says")
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, capabilities: CAP_CHOWN}\n")
+                == ["t.yaml:2:53: error: 'capabilities' must be a list of capability names, such as [CAP_NET_BIND_SERVICE] ([] for none)"])
+    }
+
     @Test func aMissingServicesMapIsAnError() {
         #expect(diagnostics("defaults: {}\n") == ["t.yaml:1:1: error: the table has no 'services' map"])
         #expect(diagnostics("services:\n") == ["t.yaml:1:10: error: 'services' is empty: name at least one service"])

@@ -33,6 +33,7 @@ enum cspawn_stage {
     CSPAWN_STAGE_RLIMIT = 12,      ///< the child's prlimit for one of `limits`
     CSPAWN_STAGE_NICE = 13,        ///< the child's setpriority
     CSPAWN_STAGE_NO_NEW_PRIVS = 14, ///< the child's prctl(PR_SET_NO_NEW_PRIVS)
+    CSPAWN_STAGE_CAPABILITIES = 15, ///< the child's bounding set, capset or ambient raise
 };
 
 /// One resource limit the child sets, soft and hard, before it drops its
@@ -61,6 +62,11 @@ struct cspawn_plan {
     int set_umask;               ///< non-zero: umask to `umask`
     unsigned int umask;
     int no_new_privs;            ///< non-zero: PR_SET_NO_NEW_PRIVS before execve
+    /// Non-zero: the handler's capabilities are `capabilities` (bit N for
+    /// capability N) and no more: the bounding set is cut to them, and a
+    /// handler whose uid is not 0 gets them as ambient capabilities.
+    int set_capabilities;
+    unsigned long long capabilities;
     /// Non-zero: systemd-style socket passing. The connection (or the wait
     /// service's socket) goes on descriptor 3 instead of 0 and 1, which get
     /// /dev/null, and the child writes its own pid in decimal into

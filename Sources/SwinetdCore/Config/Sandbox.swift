@@ -7,8 +7,14 @@ public struct Sandbox: Equatable, Sendable, Codable {
     /// program, or one with file capabilities, gains nothing when the
     /// handler or anything it starts runs it.
     public var noNewPrivileges = false
+    /// The only capabilities the handler may have (systemd's
+    /// CapabilityBoundingSet= and AmbientCapabilities=): as root, its
+    /// bounding set is cut to these; as another user, these are its
+    /// ambient set, so the program it runs has them. nil: as its user has.
+    public var capabilities: [Capability]?
 
-    public init(noNewPrivileges: Bool = false) {
+    public init(noNewPrivileges: Bool = false, capabilities: [Capability]? = nil) {
         self.noNewPrivileges = noNewPrivileges
+        self.capabilities = capabilities
     }
 }

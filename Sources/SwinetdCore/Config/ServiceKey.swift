@@ -16,6 +16,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case refuseMessage = "refuse_message"
     case timeout, limits, nice, umask
     case noNewPrivileges = "no_new_privileges"
+    case capabilities
     case wait, activation
     case builtin
     case socketMode = "socket_mode"
@@ -48,6 +49,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .nice: return "swinetd's own"
         case .umask: return "swinetd's own"
         case .noNewPrivileges: return "false"
+        case .capabilities: return "as the handler's user has"
         case .wait: return "false"
         case .activation: return "inetd"
         case .builtin: return "none"
@@ -84,6 +86,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .nice: return "the handler's nice value, -20 to 19"
         case .umask: return "the handler's umask, a quoted octal string"
         case .noNewPrivileges: return "true: setuid, setgid and file-capability programs the handler runs gain no privileges"
+        case .capabilities: return "the only capabilities the handler may have: its bounding set as root, its ambient set as another user"
         case .wait: return "true: the handler gets the socket itself (required for udp)"
         case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
         case .socketMode: return "a UNIX socket file's mode, a quoted octal string"

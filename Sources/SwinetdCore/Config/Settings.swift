@@ -40,6 +40,7 @@ struct Settings {
     var nice: Int?
     var umask: UInt32?
     var noNewPrivileges: Bool?
+    var capabilities: [Capability]?
     /// Keys present in the file, even if their value was wrong: a wrong
     /// value must not be reported a second time as "missing".
     var present: Set<ServiceKey> = []
@@ -103,6 +104,7 @@ extension Validation {
             case .nice: s.nice = nice(v)
             case .umask: s.umask = umask(v)
             case .noNewPrivileges: s.noNewPrivileges = bool(v, key: key.name)
+            case .capabilities: s.capabilities = capabilities(v)
             }
         }
         return s

@@ -49,6 +49,9 @@ public enum TableSummary {
         case .nice: return s.handlerLimits.nice.map(String.init) ?? "(swinetd's own)"
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
         case .noNewPrivileges: return String(s.sandbox.noNewPrivileges)
+        case .capabilities:
+            guard let list = s.sandbox.capabilities else { return "(as its user has)" }
+            return list.isEmpty ? "(none)" : list.map(\.name).joined(separator: " ")
         case .wait: return String(s.wait)
         case .activation: return s.activation.rawValue
         case .builtin: return s.builtin?.rawValue ?? "(none)"

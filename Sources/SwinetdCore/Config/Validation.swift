@@ -162,7 +162,7 @@ struct Validation {
             socketFile: socketFile ?? SocketFile(),
             admission: rules,
             handlerLimits: handlerLimits,
-            sandbox: Sandbox(noNewPrivileges: own.noNewPrivileges ?? defaults.noNewPrivileges ?? false))
+            sandbox: sandbox(own, defaults))
     }
 
     /// `.some(nil)`: keep swinetd's identity; `.none`: an error was reported.

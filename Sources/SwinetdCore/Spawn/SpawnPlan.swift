@@ -75,6 +75,8 @@ public final class SpawnPlan {
         plan.set_umask = limits.umask == nil ? 0 : 1
         plan.umask = limits.umask ?? 0
         plan.no_new_privs = service.sandbox.noNewPrivileges ? 1 : 0
+        plan.set_capabilities = service.sandbox.capabilities == nil ? 0 : 1
+        plan.capabilities = Capability.mask(service.sandbox.capabilities ?? [])
         plan.systemd_activation = activation ? 1 : 0
         plan.listen_pid = listenPID.map { $0 + "LISTEN_PID=".utf8.count }
     }

@@ -235,6 +235,7 @@ extension Supervisor {
         case CSPAWN_STAGE_RLIMIT.rawValue: return "prlimit"
         case CSPAWN_STAGE_NICE.rawValue: return "setpriority"
         case CSPAWN_STAGE_NO_NEW_PRIVS.rawValue: return "no_new_privileges"
+        case CSPAWN_STAGE_CAPABILITIES.rawValue: return "capabilities"
         default: return "clone"
         }
     }
