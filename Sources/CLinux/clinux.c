@@ -2,7 +2,7 @@
 // Swift imports does not need _GNU_SOURCE (which changes glibc's socket
 // prototypes) and Swift never calls the variadic syscall(2). Each function
 // here is one call (or one call and its struct); what does more has a file
-// of its own (file_pages.c).
+// of its own (file_pages.c, network_namespace.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

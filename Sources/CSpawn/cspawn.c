@@ -209,6 +209,12 @@ static CHILD_CODE int child_main(void *opaque) {
     if (p->set_nice && syscall(SYS_setpriority, PRIO_PROCESS, 0, p->nice) < 0) child_fail(r, CSPAWN_STAGE_NICE, errno);
     if (p->set_umask) syscall(SYS_umask, p->umask);
 
+    // `private_network`: the service's empty namespace, made once by the
+    // master; entered while still root (CAP_SYS_ADMIN). The connection on
+    // the slots stays in the namespace it was accepted in.
+    if (p->private_network && syscall(SYS_setns, p->network_namespace, CLONE_NEWNET) < 0)
+        child_fail(r, CSPAWN_STAGE_PRIVATE_NETWORK, errno);
+
     // `capabilities`: while still root (CAP_SETPCAP), every capability
     // not listed leaves the bounding set, so nothing the handler runs can
     // gain it back (a setuid-root program included); a handler that will

@@ -137,6 +137,65 @@ import Glibc
         }
     }
 
+    /// `private_network`: the handler answers on the connection it was
+    /// given, from a network namespace that is not swinetd's, one per
+    /// service (the same for each of its handlers, another for another
+    /// service), and cannot connect to a port on the host's loopback that
+    /// the same handler without the key reaches.
+    @Test(.enabled(if: geteuid() == 0, "needs root: only root can give a handler a network namespace"))
+    func aPrivateNetworkHandlerAnswersButReachesNothing() throws {
+        // A listener of the test's own, for the handlers to try.
+        let target = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(target) }
+        var port: UInt16 = 0
+        for _ in 0..<20 {
+            port = freePort()
+            if withSockaddr("127.0.0.1", port, { bind(target, $0, $1) }) == 0 { break }
+        }
+        try #require(listen(target, 16) == 0)
+        let perl = FileManager.default.isExecutableFile(atPath: "/usr/bin/perl")
+        var script = "readlink /proc/self/ns/net"
+        if perl {
+            script += "; /usr/bin/perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(PeerAddr => \"127.0.0.1:\(port)\", Timeout => 5) ? \"reached\\n\" : \"unreachable\\n\"'"
+        }
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              plain:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script))]
+              private:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script))]
+                private_network: true
+              other:
+                listen: 127.0.0.1:\(p[2])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script))]
+                private_network: true
+            """ }, ports: 3)
+        let masters = try #require(readLink("/proc/\(d.pid)/ns/net"))
+        let plain = try exchange(ports[0]).split(separator: "\n").map(String.init)
+        let first = try exchange(ports[1]).split(separator: "\n").map(String.init)
+        let second = try exchange(ports[1]).split(separator: "\n").map(String.init)
+        let other = try exchange(ports[2]).split(separator: "\n").map(String.init)
+        #expect(plain.first == masters, "without the key: swinetd's own network: \(plain)")
+        #expect(first.first != nil && first.first != masters, "a namespace of its own, and the answer came through: \(first)\n\(d.log)")
+        #expect(second.first == first.first, "one namespace per service, made once")
+        #expect(other.first != nil && other.first != first.first && other.first != masters, "another service, another namespace")
+        if perl {
+            #expect(plain.dropFirst().first == "reached", "\(plain)")
+            #expect(first.dropFirst().first == "unreachable", "\(first)")
+        }
+    }
+
+    func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+    }
+
     func connectTCP(_ port: UInt16) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: \(errno)") }

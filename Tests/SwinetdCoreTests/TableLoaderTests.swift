@@ -138,6 +138,16 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
                 == ["t.yaml:2:53: error: 'capabilities' must be a list of capability names, such as [CAP_NET_BIND_SERVICE] ([] for none)"])
     }
 
+    @Test func privateNetworkNeedsRootAndIsOffUnlessAskedFor() throws {
+        let yaml = "services:\n  s: {listen: \"7100\", exec: /bin/cat, private_network: true}\n  t: {listen: \"7101\", exec: /bin/cat}\n"
+        if geteuid() == 0 {
+            let table = try TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml").get()
+            #expect(table["s"]?.sandbox.privateNetwork == true && table["t"]?.sandbox.privateNetwork == false)
+        } else {
+            #expect(diagnostics(yaml) == ["t.yaml:2:56: error: 'private_network' needs swinetd to run as root: only root can give a handler a network namespace"])
+        }
+    }
+
     @Test func aMissingServicesMapIsAnError() {
         #expect(diagnostics("defaults: {}\n") == ["t.yaml:1:1: error: the table has no 'services' map"])
         #expect(diagnostics("services:\n") == ["t.yaml:1:10: error: 'services' is empty: name at least one service"])

@@ -85,6 +85,13 @@ int clinux_chmod_handle(int fd, unsigned mode);
 /// image it execs.
 int clinux_memfd(const char *name);
 
+/// In network_namespace.c: a new, empty network namespace (only a loopback
+/// interface, down), made by the calling thread stepping into it and back:
+/// a descriptor of it (close-on-exec), -1 with errno when it cannot be made
+/// (no CAP_SYS_ADMIN, a kernel without network namespaces), or -2 when the
+/// thread could not step back (it is left in the new namespace).
+int clinux_empty_network_namespace(void);
+
 /// In file_pages.c: unmaps from this process (MADV_DONTNEED) the pages of every read-only
 /// file mapping that holds no private copy (code and constants of the
 /// binary and its libraries, never a relocated RELRO page): what start-up

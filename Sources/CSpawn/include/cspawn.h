@@ -34,6 +34,7 @@ enum cspawn_stage {
     CSPAWN_STAGE_NICE = 13,        ///< the child's setpriority
     CSPAWN_STAGE_NO_NEW_PRIVS = 14, ///< the child's prctl(PR_SET_NO_NEW_PRIVS)
     CSPAWN_STAGE_CAPABILITIES = 15, ///< the child's bounding set, capset or ambient raise
+    CSPAWN_STAGE_PRIVATE_NETWORK = 16, ///< the child's setns into the service's network namespace
 };
 
 /// One resource limit the child sets, soft and hard, before it drops its
@@ -67,6 +68,10 @@ struct cspawn_plan {
     /// handler whose uid is not 0 gets them as ambient capabilities.
     int set_capabilities;
     unsigned long long capabilities;
+    /// Non-zero: the child enters the network namespace `network_namespace`
+    /// (the service's own; -1 when it could not be made, and the spawn fails).
+    int private_network;
+    int network_namespace;
     /// Non-zero: systemd-style socket passing. The connection (or the wait
     /// service's socket) goes on descriptor 3 instead of 0 and 1, which get
     /// /dev/null, and the child writes its own pid in decimal into

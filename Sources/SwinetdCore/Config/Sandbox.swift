@@ -12,9 +12,15 @@ public struct Sandbox: Equatable, Sendable, Codable {
     /// bounding set is cut to these; as another user, these are its
     /// ambient set, so the program it runs has them. nil: as its user has.
     public var capabilities: [Capability]?
+    /// A network namespace of the service's own, empty (systemd's
+    /// PrivateNetwork=): the handler keeps the connection it was given but
+    /// reaches no network, the host's loopback included. Made once per
+    /// service (SpawnPlan), entered by each handler.
+    public var privateNetwork = false
 
-    public init(noNewPrivileges: Bool = false, capabilities: [Capability]? = nil) {
+    public init(noNewPrivileges: Bool = false, capabilities: [Capability]? = nil, privateNetwork: Bool = false) {
         self.noNewPrivileges = noNewPrivileges
         self.capabilities = capabilities
+        self.privateNetwork = privateNetwork
     }
 }

@@ -7,7 +7,26 @@ extension Validation {
     /// Each isolation key from the service, else from `defaults`.
     func sandbox(_ own: Settings, _ defaults: Settings) -> Sandbox {
         Sandbox(noNewPrivileges: own.noNewPrivileges ?? defaults.noNewPrivileges ?? false,
-                capabilities: own.capabilities ?? defaults.capabilities)
+                capabilities: own.capabilities ?? defaults.capabilities,
+                privateNetwork: own.privateNetwork ?? defaults.privateNetwork ?? false)
+    }
+
+    /// `private_network`: only root can make and enter a network
+    /// namespace, and the kernel must have them; otherwise an error, never
+    /// a handler with the host's network.
+    mutating func privateNetwork(_ node: Int) -> Bool? {
+        let key = ServiceKey.privateNetwork.name
+        guard let on = bool(node, key: key) else { return nil }
+        guard on else { return false }
+        guard access("/proc/self/ns/net", F_OK) == 0 else {
+            error(node, "'\(key)' needs network namespaces, which this kernel does not have")
+            return nil
+        }
+        guard geteuid() == 0 else {
+            error(node, "'\(key)' needs swinetd to run as root: only root can give a handler a network namespace")
+            return nil
+        }
+        return true
     }
 
     /// `capabilities`: a list of capabilities(7) names, [] for none. Only

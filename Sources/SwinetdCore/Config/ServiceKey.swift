@@ -17,6 +17,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case timeout, limits, nice, umask
     case noNewPrivileges = "no_new_privileges"
     case capabilities
+    case privateNetwork = "private_network"
     case wait, activation
     case builtin
     case socketMode = "socket_mode"
@@ -50,6 +51,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .umask: return "swinetd's own"
         case .noNewPrivileges: return "false"
         case .capabilities: return "as the handler's user has"
+        case .privateNetwork: return "false"
         case .wait: return "false"
         case .activation: return "inetd"
         case .builtin: return "none"
@@ -87,6 +89,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .umask: return "the handler's umask, a quoted octal string"
         case .noNewPrivileges: return "true: setuid, setgid and file-capability programs the handler runs gain no privileges"
         case .capabilities: return "the only capabilities the handler may have: its bounding set as root, its ambient set as another user"
+        case .privateNetwork: return "true: the handler keeps its connection but reaches no network (an empty network namespace)"
         case .wait: return "true: the handler gets the socket itself (required for udp)"
         case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
         case .socketMode: return "a UNIX socket file's mode, a quoted octal string"

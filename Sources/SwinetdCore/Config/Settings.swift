@@ -41,6 +41,7 @@ struct Settings {
     var umask: UInt32?
     var noNewPrivileges: Bool?
     var capabilities: [Capability]?
+    var privateNetwork: Bool?
     /// Keys present in the file, even if their value was wrong: a wrong
     /// value must not be reported a second time as "missing".
     var present: Set<ServiceKey> = []
@@ -105,6 +106,7 @@ extension Validation {
             case .umask: s.umask = umask(v)
             case .noNewPrivileges: s.noNewPrivileges = bool(v, key: key.name)
             case .capabilities: s.capabilities = capabilities(v)
+            case .privateNetwork: s.privateNetwork = privateNetwork(v)
             }
         }
         return s

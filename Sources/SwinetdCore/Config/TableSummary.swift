@@ -49,6 +49,7 @@ public enum TableSummary {
         case .nice: return s.handlerLimits.nice.map(String.init) ?? "(swinetd's own)"
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
         case .noNewPrivileges: return String(s.sandbox.noNewPrivileges)
+        case .privateNetwork: return String(s.sandbox.privateNetwork)
         case .capabilities:
             guard let list = s.sandbox.capabilities else { return "(as its user has)" }
             return list.isEmpty ? "(none)" : list.map(\.name).joined(separator: " ")

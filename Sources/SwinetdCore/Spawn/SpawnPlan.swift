@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSpawn
+import CLinux
 
 /// Everything the C shim needs to start one service's handler, built once
 /// per table load (argv, the fixed environment, groups, cwd) so that the
@@ -22,6 +23,8 @@ public final class SpawnPlan {
     /// Room for a name, '=' and an IPv6 address or a UNIX socket's path.
     private static let slotSize = 16 + ListenAddress.longestPath + 1
     private(set) var plan = cspawn_plan()
+    /// `private_network`: the service's namespace, or -1.
+    private var networkNamespace: Int32 = -1
 
     init(_ service: ServiceConfig) {
         argv = .allocate(capacity: service.argv.count + 1)
@@ -77,6 +80,17 @@ public final class SpawnPlan {
         plan.no_new_privs = service.sandbox.noNewPrivileges ? 1 : 0
         plan.set_capabilities = service.sandbox.capabilities == nil ? 0 : 1
         plan.capabilities = Capability.mask(service.sandbox.capabilities ?? [])
+        if service.sandbox.privateNetwork {
+            // Made once for the service; each handler's child enters it.
+            // Should it fail (the table was checked, so only for want of
+            // memory), the descriptor stays -1 and every spawn fails with
+            // step=private_network: never a handler on the host's network.
+            let made = clinux_empty_network_namespace()
+            if made == -2 { fatalError("swinetd: could not return to its own network namespace after making a service's") }
+            networkNamespace = made
+            plan.private_network = 1
+            plan.network_namespace = made
+        }
         plan.systemd_activation = activation ? 1 : 0
         plan.listen_pid = listenPID.map { $0 + "LISTEN_PID=".utf8.count }
     }
@@ -88,6 +102,7 @@ public final class SpawnPlan {
         envp.deallocate()
         groups.deallocate()
         rlimits.deallocate()
+        if networkNamespace >= 0 { closeDescriptor(networkNamespace) }
     }
 
     private static func own(_ s: String, _ list: inout [UnsafeMutablePointer<CChar>]) -> UnsafeMutablePointer<CChar> {

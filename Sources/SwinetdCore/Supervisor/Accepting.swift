@@ -236,6 +236,7 @@ extension Supervisor {
         case CSPAWN_STAGE_NICE.rawValue: return "setpriority"
         case CSPAWN_STAGE_NO_NEW_PRIVS.rawValue: return "no_new_privileges"
         case CSPAWN_STAGE_CAPABILITIES.rawValue: return "capabilities"
+        case CSPAWN_STAGE_PRIVATE_NETWORK.rawValue: return "private_network"
         default: return "clone"
         }
     }
