@@ -229,6 +229,16 @@ static CHILD_CODE int child_main(void *opaque) {
                 child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
             }
         }
+        // The inheritable and ambient sets too: execve gives root its
+        // bounding set plus its inheritable one, and keeps the ambient
+        // one, so what swinetd was started with there (setpriv
+        // --inh-caps, a container's runtime) would come back.
+        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct data[2] = { { 0 } };
+        if (syscall(SYS_capget, &header, data) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
+        for (int i = 0; i < 2; i++) data[i].inheritable &= (uint32_t)(p->capabilities >> (32 * i));
+        if (syscall(SYS_capset, &header, data) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
+        if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
         if (ambient && syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
     }
 

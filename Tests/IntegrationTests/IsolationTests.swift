@@ -9,16 +9,29 @@ import Glibc
 /// fails with it.
 @Suite(.timeLimit(.minutes(2))) struct IsolationTests {
     /// Whether a setuid program in a test folder runs with its owner's
-    /// uid: swinetd's tests must run as root to make one, and the folder's
-    /// file system must honour the bit (not mounted nosuid).
+    /// uid: swinetd's tests must run as root to make one, without
+    /// no_new_privileges of their own (a container or unit may set it), with
+    /// id(1) to copy, in a folder nobody can reach whose file system
+    /// honours the bit (not mounted nosuid).
     static var setuidWorksHere: Bool {
         var vfs = statvfs()
-        return geteuid() == 0 && statvfs(NSTemporaryDirectory(), &vfs) == 0 && vfs.f_flag & UInt(ST_NOSUID) == 0
+        let temporary = NSTemporaryDirectory()
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        var path = ""
+        var reachable = true
+        for part in temporary.split(separator: "/") {
+            path += "/" + part
+            var st = stat()
+            if stat(path, &st) != 0 || st.st_mode & 0o001 == 0 { reachable = false }
+        }
+        return geteuid() == 0 && status.contains("NoNewPrivs:\t0") && reachable
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/id")
+            && statvfs(temporary, &vfs) == 0 && vfs.f_flag & UInt(ST_NOSUID) == 0
     }
 
     /// A handler running as nobody runs a setuid-root copy of id(1): it is
     /// root without no_new_privileges, and stays nobody with it. A reload
-    /// that turns the key on applies to the handlers started after it; one
+    /// that turns the key off applies to the handlers started after it; one
     /// already running keeps what it started with.
     @Test(.enabled(if: setuidWorksHere, "needs root and a temporary folder not mounted nosuid"))
     func noNewPrivilegesKeepsASetuidProgramFromGainingRoot() throws {
@@ -69,18 +82,21 @@ import Glibc
 
     /// A root handler with `capabilities: []` has none: it cannot chown a
     /// file it does not own (CAP_CHOWN), as the same handler without the
-    /// key can.
-    @Test(.enabled(if: geteuid() == 0, "needs root: only root can cut a handler's capabilities"))
+    /// key can. swinetd is started with inheritable capabilities (as a
+    /// container's runtime may give it): execve would hand those to a root
+    /// handler beside its bounding set, so they must go too.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "needs root (only root can cut a handler's capabilities) and setpriv"))
     func aRootHandlerWithNoCapabilitiesCannotChownAnotherUsersFile() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let nobody = getpwnam("nobody")!.pointee
-        let script = "\(Self.capEff); for f in \(dir)/a \(dir)/b; do chown 0 $f 2>/dev/null && echo chown-ok || echo chown-denied; done"
+        let script = "\(Self.capEff); grep CapInh /proc/self/status; for f in \(dir)/a \(dir)/b; do chown 0 $f 2>/dev/null && echo chown-ok || echo chown-denied; done"
         for name in ["a", "b"] {
             try "x".write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
             try #require(chown(dir + "/" + name, nobody.pw_uid, nobody.pw_gid) == 0)
         }
-        let (d, ports) = try startDaemon({ p in """
+        let (d, ports) = try startDaemon(launcher: ["/usr/bin/setpriv", "--inh-caps", "+chown,+sys_admin"], { p in """
             services:
               plain:
                 listen: 127.0.0.1:\(p[0])
@@ -93,7 +109,7 @@ import Glibc
                 capabilities: []
             """ }, ports: 2)
         let bare = try exchange(ports[1])
-        #expect(bare == "CapEff:\t0000000000000000\nchown-denied\n", "\(bare)\n\(d.log)")
+        #expect(bare == "CapEff:\t0000000000000000\nCapInh:\t0000000000000000\nchown-denied\n", "\(bare)\n\(d.log)")
         let plain = try exchange(ports[0])
         #expect(plain.hasSuffix("chown-ok\n") && !plain.contains("CapEff:\t0000000000000000"), "without the key root keeps its capabilities: \(plain)")
     }
@@ -107,7 +123,15 @@ import Glibc
         // (a host may have set it to 0: then only the masks are compared).
         let unprivilegedStart = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 1024
-        let port = unprivilegedStart > 600 ? Int.random(in: 600..<min(unprivilegedStart, 1024)) : nil
+        // One the test (root) can bind now, so "in use" cannot pass for
+        // "permission denied" or fail "bound".
+        var port: Int?
+        for _ in 0..<50 where unprivilegedStart > 600 && port == nil {
+            let candidate = Int.random(in: 600..<min(unprivilegedStart, 1024))
+            let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if probe >= 0 && withSockaddr("127.0.0.1", UInt16(candidate), { bind(probe, $0, $1) }) == 0 { port = candidate }
+            if probe >= 0 { close(probe) }
+        }
         let perl = FileManager.default.isExecutableFile(atPath: "/usr/bin/perl")
         var script = Self.capEff
         if let port, perl {
@@ -146,13 +170,15 @@ import Glibc
     func aPrivateNetworkHandlerAnswersButReachesNothing() throws {
         // A listener of the test's own, for the handlers to try.
         let target = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(target >= 0)
         defer { close(target) }
         var port: UInt16 = 0
-        for _ in 0..<20 {
+        var bound = false
+        for _ in 0..<20 where !bound {
             port = freePort()
-            if withSockaddr("127.0.0.1", port, { bind(target, $0, $1) }) == 0 { break }
+            bound = withSockaddr("127.0.0.1", port, { bind(target, $0, $1) }) == 0
         }
-        try #require(listen(target, 16) == 0)
+        try #require(bound && listen(target, 16) == 0)
         let perl = FileManager.default.isExecutableFile(atPath: "/usr/bin/perl")
         var script = "readlink /proc/self/ns/net"
         if perl {
@@ -188,6 +214,18 @@ import Glibc
             #expect(plain.dropFirst().first == "reached", "\(plain)")
             #expect(first.dropFirst().first == "unreachable", "\(first)")
         }
+    }
+
+    /// A swinetd that cannot make a network namespace (root without
+    /// CAP_SYS_ADMIN here) refuses a table with `private_network` when it
+    /// loads it, rather than fail at each connection or serve without one.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "needs root and setpriv"))
+    func privateNetworkWithoutThePowerToMakeOneIsAnErrorAtLoad() throws {
+        let d = try Daemon(table: "services:\n  s:\n    listen: 127.0.0.1:\(freePort())\n    exec: /bin/cat\n    private_network: true\n",
+                           args: ["--control", "none"], launcher: ["/usr/bin/setpriv", "--bounding-set", "-sys_admin"], waitForStart: false)
+        #expect(try d.waitForExit() == 1, "\(d.log)")
+        #expect(d.log.contains("'private_network': swinetd cannot make a network namespace here (Operation not permitted)"), "\(d.log)")
     }
 
     func readLink(_ path: String) -> String? {

@@ -86,7 +86,7 @@ int clinux_chmod_handle(int fd, unsigned mode);
 int clinux_memfd(const char *name);
 
 /// In network_namespace.c: a new, empty network namespace (only a loopback
-/// interface, down), made by the calling thread stepping into it and back:
+/// interface, brought up), made by the calling thread stepping into it and back:
 /// a descriptor of it (close-on-exec), -1 with errno when it cannot be made
 /// (no CAP_SYS_ADMIN, a kernel without network namespaces), or -2 when the
 /// thread could not step back (it is left in the new namespace).

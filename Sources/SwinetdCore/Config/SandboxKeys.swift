@@ -11,27 +11,12 @@ extension Validation {
                 privateNetwork: own.privateNetwork ?? defaults.privateNetwork ?? false)
     }
 
-    /// `private_network`: only root can make and enter a network
-    /// namespace, and the kernel must have them; otherwise an error, never
-    /// a handler with the host's network.
-    mutating func privateNetwork(_ node: Int) -> Bool? {
-        let key = ServiceKey.privateNetwork.name
-        guard let on = bool(node, key: key) else { return nil }
-        guard on else { return false }
-        guard access("/proc/self/ns/net", F_OK) == 0 else {
-            error(node, "'\(key)' needs network namespaces, which this kernel does not have")
-            return nil
-        }
-        guard geteuid() == 0 else {
-            error(node, "'\(key)' needs swinetd to run as root: only root can give a handler a network namespace")
-            return nil
-        }
-        return true
-    }
-
-    /// `capabilities`: a list of capabilities(7) names, [] for none. Only
-    /// root can cut a handler's capabilities, so under another user it is
-    /// an error, never a handler that keeps more than the table says.
+    /// `capabilities`: a list of capabilities(7) names, [] for none, each
+    /// once. Names the kernel does not know are an error even for `check`;
+    /// at load (`checkPrivileges`), swinetd must also be able to cut a
+    /// handler's capabilities (CAP_SETPCAP) and have each one listed to
+    /// give (permitted and in its bounding set): otherwise an error, never
+    /// a handler that keeps more, or fails at each connection.
     mutating func capabilities(_ node: Int) -> [Capability]? {
         let key = ServiceKey.capabilities.name
         guard case .sequence(let items) = document[node].kind else {
@@ -40,7 +25,7 @@ extension Validation {
         }
         var out: [Capability] = []
         var ok = true
-        let last = Capability.lastKnownByKernel
+        let last = sandboxSupport.lastCapability
         for item in items {
             guard let name = string(item, key: key) else { ok = false; continue }
             guard let c = Capability(name: name) else {
@@ -53,15 +38,100 @@ extension Validation {
             if let last, c.number > last {
                 error(item, "this kernel does not know \(name) (its last is \(Capability.names[min(last, Capability.names.count - 1)]))")
                 ok = false
-                continue
+            } else if out.contains(c) {
+                error(item, "\(name) is listed twice in '\(key)'")
+                ok = false
+            } else {
+                out.append(c)
             }
-            if !out.contains(c) { out.append(c) }
         }
         guard ok else { return nil }
-        guard geteuid() == 0 else {
-            error(node, "'\(key)' needs swinetd to run as root: only root can cut a handler's capabilities")
-            return nil
+        if checkPrivileges {
+            guard let own = sandboxSupport.ownCapabilities else {
+                error(node, "'\(key)': swinetd cannot read its own capabilities (/proc/self/status)")
+                return nil
+            }
+            guard own.effective & (1 << 8) != 0 else {
+                error(node, "'\(key)' needs swinetd to have CAP_SETPCAP (to run as root): only then can it cut a handler's capabilities")
+                return nil
+            }
+            let missing = out.filter { own.permitted & own.bounding & (1 << UInt64($0.number)) == 0 }
+            guard missing.isEmpty else {
+                error(node, "'\(key)': swinetd does not have \(missing.map(\.name).joined(separator: ", ")) itself, so it cannot give it")
+                return nil
+            }
         }
         return out.sorted { $0.number < $1.number }
+    }
+
+    /// `private_network`: the kernel must have network namespaces (an
+    /// error even for `check`), and at load (`checkPrivileges`) swinetd
+    /// must be able to make one: one is made and closed to see. Otherwise
+    /// an error, never a handler with the host's network.
+    mutating func privateNetwork(_ node: Int) -> Bool? {
+        let key = ServiceKey.privateNetwork.name
+        guard let on = bool(node, key: key) else { return nil }
+        guard on else { return false }
+        guard access("/proc/self/ns/net", F_OK) == 0 else {
+            error(node, "'\(key)' needs network namespaces, which this kernel does not have")
+            return nil
+        }
+        if checkPrivileges, let e = sandboxSupport.networkNamespaceFailure {
+            error(node, "'\(key)': swinetd cannot make a network namespace here (\(e.text)); it needs to run as root with CAP_SYS_ADMIN")
+            return nil
+        }
+        return true
+    }
+}
+
+/// What the host offers the isolation keys, each asked at most once per
+/// table load.
+struct SandboxSupport {
+    private var cache: (last: Int??, own: Capabilities??, namespace: Errno??) = (nil, nil, nil)
+
+    /// swinetd's own capability sets, as /proc/self/status has them.
+    struct Capabilities {
+        var effective: UInt64
+        var permitted: UInt64
+        var bounding: UInt64
+    }
+
+    var lastCapability: Int? {
+        mutating get {
+            if let known = cache.last { return known }
+            let value = Capability.lastKnownByKernel
+            cache.last = .some(value)
+            return value
+        }
+    }
+
+    var ownCapabilities: Capabilities? {
+        mutating get {
+            if let known = cache.own { return known }
+            var value: Capabilities?
+            if case .success(let bytes) = FileBytes.read("/proc/self/status", limit: 1 << 16) {
+                var fields: [String: UInt64] = [:]
+                for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    guard parts.count == 2, parts[0].hasPrefix("Cap") else { continue }
+                    fields[String(parts[0])] = UInt64(parts[1].drop { $0 == "\t" || $0 == " " }, radix: 16)
+                }
+                if let e = fields["CapEff"], let p = fields["CapPrm"], let b = fields["CapBnd"] {
+                    value = Capabilities(effective: e, permitted: p, bounding: b)
+                }
+            }
+            cache.own = .some(value)
+            return value
+        }
+    }
+
+    /// Why no network namespace can be made here (nil: one can).
+    var networkNamespaceFailure: Errno? {
+        mutating get {
+            if let known = cache.namespace { return known }
+            let value = NetworkNamespace.canBeMade()
+            cache.namespace = .some(value)
+            return value
+        }
     }
 }

@@ -112,6 +112,8 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         "server": .exec, "server_args": .args, "socket_type": .protocol, "disable": .enabled,
         "banner_fail": .refuseMessage, "ipaddressallow": .allow, "ipaddressdeny": .deny,
         "maxconnectionspersource": .perSource, "runtimemaxsec": .timeout,
+        "nonewprivileges": .noNewPrivileges, "capabilityboundingset": .capabilities,
+        "ambientcapabilities": .capabilities, "privatenetwork": .privateNetwork,
     ]
 }
 

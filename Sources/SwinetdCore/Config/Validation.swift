@@ -20,6 +20,9 @@ struct Validation {
     var files: [String]
     /// What the host said of each `exec` and `cwd` path in this load.
     var pathChecks: [String: String?] = [:]
+    /// What the isolation keys need of the host, asked once per load
+    /// (SandboxKeys.swift).
+    var sandboxSupport = SandboxSupport()
 
     init(document: YAMLDocument, file: String, checkPrivileges: Bool, followIncludes: Bool = true) {
         self.document = document

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CSpawn
-import CLinux
 
 /// Everything the C shim needs to start one service's handler, built once
 /// per table load (argv, the fixed environment, groups, cwd) so that the
@@ -23,8 +22,8 @@ public final class SpawnPlan {
     /// Room for a name, '=' and an IPv6 address or a UNIX socket's path.
     private static let slotSize = 16 + ListenAddress.longestPath + 1
     private(set) var plan = cspawn_plan()
-    /// `private_network`: the service's namespace, or -1.
-    private var networkNamespace: Int32 = -1
+    /// `private_network`: the service's namespace.
+    private let networkNamespace: NetworkNamespace?
 
     init(_ service: ServiceConfig) {
         argv = .allocate(capacity: service.argv.count + 1)
@@ -80,17 +79,9 @@ public final class SpawnPlan {
         plan.no_new_privs = service.sandbox.noNewPrivileges ? 1 : 0
         plan.set_capabilities = service.sandbox.capabilities == nil ? 0 : 1
         plan.capabilities = Capability.mask(service.sandbox.capabilities ?? [])
-        if service.sandbox.privateNetwork {
-            // Made once for the service; each handler's child enters it.
-            // Should it fail (the table was checked, so only for want of
-            // memory), the descriptor stays -1 and every spawn fails with
-            // step=private_network: never a handler on the host's network.
-            let made = clinux_empty_network_namespace()
-            if made == -2 { fatalError("swinetd: could not return to its own network namespace after making a service's") }
-            networkNamespace = made
-            plan.private_network = 1
-            plan.network_namespace = made
-        }
+        networkNamespace = service.sandbox.privateNetwork ? NetworkNamespace() : nil
+        plan.private_network = networkNamespace == nil ? 0 : 1
+        plan.network_namespace = -1
         plan.systemd_activation = activation ? 1 : 0
         plan.listen_pid = listenPID.map { $0 + "LISTEN_PID=".utf8.count }
     }
@@ -102,7 +93,6 @@ public final class SpawnPlan {
         envp.deallocate()
         groups.deallocate()
         rlimits.deallocate()
-        if networkNamespace >= 0 { closeDescriptor(networkNamespace) }
     }
 
     private static func own(_ s: String, _ list: inout [UnsafeMutablePointer<CChar>]) -> UnsafeMutablePointer<CChar> {
@@ -141,7 +131,15 @@ public final class SpawnPlan {
     }
 
     /// Starts the handler with `connection` on 0 and 1 and `stderr` on 2.
+    /// Starts a handler; `private_network`'s namespace is made first if it
+    /// is not yet (its failure is the spawn's, with no child made).
     func spawn(connection: Int32, stderr: Int32) -> cspawn_result {
-        withUnsafePointer(to: &plan) { cspawn_spawn($0, connection, stderr) }
+        if let ns = networkNamespace {
+            if let e = ns.make() {
+                return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_PRIVATE_NETWORK.rawValue), error: e.rawValue)
+            }
+            plan.network_namespace = ns.fd
+        }
+        return withUnsafePointer(to: &plan) { cspawn_spawn($0, connection, stderr) }
     }
 }
