@@ -25,7 +25,7 @@ DEBDIR ?= .build/deb
 export PATH := $(PATH):/usr/sbin:/sbin
 DEB = $(DEBDIR)/swinetd_$(VERSION)_$(ARCH).deb
 
-# libyaml (through pkg-config) for the build, nc for trying the services;
+# libyaml and libseccomp (through pkg-config) for the build, nc for trying the services;
 # for the tests: util-linux (prlimit, setpriv, unshare, nsenter), procps
 # (sysctl) and iproute2 (ip) for a network namespace without IPv6; curl and
 # Python's prometheus_client to scrape and parse /metrics as Prometheus would;
@@ -33,6 +33,7 @@ DEB = $(DEBDIR)/swinetd_$(VERSION)_$(ARCH).deb
 deps:
 	@missing=""; \
 	pkg-config --exists yaml-0.1 2>/dev/null || missing="$$missing libyaml-dev pkg-config"; \
+	pkg-config --exists libseccomp 2>/dev/null || missing="$$missing libseccomp-dev"; \
 	command -v nc >/dev/null 2>&1 || missing="$$missing netcat-openbsd"; \
 	command -v prlimit >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	[ -x /usr/sbin/sysctl ] || [ -x /sbin/sysctl ] || missing="$$missing procps"; \

@@ -21,6 +21,13 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // The system libseccomp (Debian: libseccomp-dev): the handlers' seccomp
+        // filters are built with it once per service (Spawn/SeccompFilter.swift).
+        .systemLibrary(
+            name: "CSeccomp",
+            pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
         // The child side of spawning: async-signal-safe C between vfork and execve.
         .target(name: "CSpawn"),
         // Linux calls Swift's Glibc module lacks: epoll, signalfd, accept4, pipe2, raw signal masks.
@@ -29,7 +36,7 @@ let package = Package(
         .target(
             name: "SwinetdCore",
             dependencies: [
-                "CYAML", "CSpawn", "CLinux",
+                "CYAML", "CSeccomp", "CSpawn", "CLinux",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),

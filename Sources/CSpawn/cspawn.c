@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -240,6 +242,19 @@ static CHILD_CODE int child_main(void *opaque) {
         if (syscall(SYS_capset, &header, data) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
         if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
         if (ambient && syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
+    }
+
+    // The service's seccomp filter, while still root (CAP_SYS_ADMIN lets
+    // it load without no_new_privileges). It only makes socket(2) fail for
+    // families not listed, which nothing below calls. Under a swinetd that
+    // is not root the kernel wants no_new_privileges first, as systemd
+    // sets it for a filter without CAP_SYS_ADMIN.
+    if (p->seccomp_filter) {
+        struct sock_fprog prog = { .len = p->seccomp_length, .filter = (struct sock_filter *)p->seccomp_filter };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0
+            && (errno != EACCES || syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
+                || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0))
+            child_fail(r, CSPAWN_STAGE_SECCOMP, errno);
     }
 
     if (p->change_credentials) {

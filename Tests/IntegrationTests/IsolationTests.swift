@@ -219,6 +219,30 @@ import Glibc
         }
     }
 
+    /// `address_families: [unix, inet]`: the handler answers on the TCP
+    /// connection it was given and makes UNIX and IPv4 sockets, but an IPv6
+    /// or a netlink socket fails with EAFNOSUPPORT; without the key, all
+    /// four are made. Not root only: the filter loads under any user.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/perl"), "needs perl (Debian's perl-base) to make sockets"))
+    func addressFamiliesLeaveOnlyTheFamiliesListed() throws {
+        let script = "echo answered; /usr/bin/perl -MSocket -e 'for my $f (AF_UNIX, AF_INET, AF_INET6, 16) { print socket(S, $f, $f == 16 ? SOCK_RAW : SOCK_DGRAM, 0) ? \"ok\\n\" : \"$!\\n\"; close S }'"
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              plain:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script))]
+              filtered:
+                listen: 127.0.0.1:\(p[1])
+                exec: /bin/sh
+                args: [\"-c\", \(jsonQuote(script))]
+                address_families: [unix, inet]
+            """ }, ports: 2)
+        let refused = "Address family not supported by protocol"
+        #expect(try exchange(ports[1]) == "answered\nok\nok\n\(refused)\n\(refused)\n", "\(d.log)")
+        #expect(try exchange(ports[0]) == "answered\nok\nok\nok\nok\n")
+    }
+
     /// A swinetd that cannot make a network namespace (root without
     /// CAP_SYS_ADMIN here) refuses a table with `private_network` when it
     /// loads it, rather than fail at each connection or serve without one.

@@ -158,6 +158,18 @@ func diagnostics(_ yaml: String, file: String = "t.yaml") -> [String] {
         }
     }
 
+    @Test func addressFamiliesAreReadByNameOnceEach() throws {
+        let yaml = "defaults:\n  address_families: [inet6, AF_UNIX, inet]\nservices:\n  s: {listen: \"7100\", exec: /bin/cat}\n  t: {listen: \"7101\", exec: /bin/cat, address_families: []}\n  u: {listen: \"7102\", exec: /bin/cat, address_families: [local]}\n"
+        let table = try TableLoader().load(bytes: Array(yaml.utf8), file: "t.yaml").get()
+        #expect(table["s"]?.sandbox.addressFamilies?.map(\.name) == ["unix", "inet", "inet6"], "by number, from defaults")
+        #expect(table["t"]?.sandbox.addressFamilies == [])
+        #expect(table["u"]?.sandbox.addressFamilies?.map(\.number) == [1], "local is unix")
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, address_families: [inet, ient6]}\n")
+                == ["t.yaml:2:64: error: unknown address family 'ient6'; did you mean 'inet6'?"])
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, address_families: [unix, AF_UNIX]}\n")
+                == ["t.yaml:2:64: error: unix is listed twice in 'address_families'"])
+    }
+
     @Test func aMissingServicesMapIsAnError() {
         #expect(diagnostics("defaults: {}\n") == ["t.yaml:1:1: error: the table has no 'services' map"])
         #expect(diagnostics("services:\n") == ["t.yaml:1:10: error: 'services' is empty: name at least one service"])

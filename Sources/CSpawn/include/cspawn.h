@@ -35,6 +35,7 @@ enum cspawn_stage {
     CSPAWN_STAGE_NO_NEW_PRIVS = 14, ///< the child's prctl(PR_SET_NO_NEW_PRIVS)
     CSPAWN_STAGE_CAPABILITIES = 15, ///< the child's bounding set, capset or ambient raise
     CSPAWN_STAGE_PRIVATE_NETWORK = 16, ///< the child's setns into the service's network namespace
+    CSPAWN_STAGE_SECCOMP = 17,     ///< the child's seccomp filter (address_families)
 };
 
 /// One resource limit the child sets, soft and hard, before it drops its
@@ -72,6 +73,10 @@ struct cspawn_plan {
     /// (the service's own; -1 when it could not be made, and the spawn fails).
     int private_network;
     int network_namespace;
+    /// A seccomp BPF program (struct sock_filter[seccomp_length]) the child
+    /// loads before execve; NULL for none.
+    const void *seccomp_filter;
+    unsigned short seccomp_length;
     /// Non-zero: systemd-style socket passing. The connection (or the wait
     /// service's socket) goes on descriptor 3 instead of 0 and 1, which get
     /// /dev/null, and the child writes its own pid in decimal into

@@ -17,10 +17,15 @@ public struct Sandbox: Equatable, Sendable, Codable {
     /// reaches no network, the host's loopback included. Made once per
     /// service (SpawnPlan), entered by each handler.
     public var privateNetwork = false
+    /// The only families socket(2) may make (systemd's
+    /// RestrictAddressFamilies=), by a seccomp filter; nil: any.
+    public var addressFamilies: [AddressFamily]?
 
-    public init(noNewPrivileges: Bool = false, capabilities: [Capability]? = nil, privateNetwork: Bool = false) {
+    public init(noNewPrivileges: Bool = false, capabilities: [Capability]? = nil, privateNetwork: Bool = false,
+                addressFamilies: [AddressFamily]? = nil) {
         self.noNewPrivileges = noNewPrivileges
         self.capabilities = capabilities
         self.privateNetwork = privateNetwork
+        self.addressFamilies = addressFamilies
     }
 }

@@ -8,7 +8,42 @@ extension Validation {
     func sandbox(_ own: Settings, _ defaults: Settings) -> Sandbox {
         Sandbox(noNewPrivileges: own.noNewPrivileges ?? defaults.noNewPrivileges ?? false,
                 capabilities: own.capabilities ?? defaults.capabilities,
-                privateNetwork: own.privateNetwork ?? defaults.privateNetwork ?? false)
+                privateNetwork: own.privateNetwork ?? defaults.privateNetwork ?? false,
+                addressFamilies: own.addressFamilies ?? defaults.addressFamilies)
+    }
+
+    /// `address_families`: a list of family names ([] for none). The
+    /// kernel must filter system calls (seccomp), even for `check`.
+    mutating func addressFamilies(_ node: Int) -> [AddressFamily]? {
+        let key = ServiceKey.addressFamilies.name
+        guard case .sequence(let items) = document[node].kind else {
+            error(node, "'\(key)' must be a list of address families, such as [unix, inet, inet6] ([] for none)")
+            return nil
+        }
+        var out: [AddressFamily] = []
+        var ok = true
+        for item in items {
+            guard let name = string(item, key: key) else { ok = false; continue }
+            guard let family = AddressFamily(name: name) else {
+                var message = "unknown address family '\(name)'"
+                if let guess = AddressFamily.suggestion(for: name) { message += "; did you mean '\(guess)'?" }
+                error(item, message)
+                ok = false
+                continue
+            }
+            if out.contains(family) {
+                error(item, "\(family.name) is listed twice in '\(key)'")
+                ok = false
+            } else {
+                out.append(family)
+            }
+        }
+        guard ok else { return nil }
+        guard sandboxSupport.kernelFiltersSystemCalls else {
+            error(node, "'\(key)' needs a kernel that filters system calls (seccomp), which this one does not")
+            return nil
+        }
+        return out.sorted { $0.number < $1.number }
     }
 
     /// `capabilities`: a list of capabilities(7) names, [] for none, each
@@ -87,7 +122,7 @@ extension Validation {
 /// What the host offers the isolation keys, each asked at most once per
 /// table load.
 struct SandboxSupport {
-    private var cache: (last: Int??, own: Capabilities??, namespace: Errno??) = (nil, nil, nil)
+    private var cache: (last: Int??, own: Capabilities??, namespace: Errno??, seccomp: Bool?) = (nil, nil, nil, nil)
 
     /// swinetd's own capability sets, as /proc/self/status has them.
     struct Capabilities {
@@ -121,6 +156,20 @@ struct SandboxSupport {
                 }
             }
             cache.own = .some(value)
+            return value
+        }
+    }
+
+    /// Whether the kernel filters system calls (/proc/self/status has a
+    /// Seccomp line where it does).
+    var kernelFiltersSystemCalls: Bool {
+        mutating get {
+            if let known = cache.seccomp { return known }
+            var value = false
+            if case .success(let bytes) = FileBytes.read("/proc/self/status", limit: 1 << 16) {
+                value = String(decoding: bytes, as: UTF8.self).split(separator: "\n").contains { $0.hasPrefix("Seccomp:") }
+            }
+            cache.seccomp = value
             return value
         }
     }

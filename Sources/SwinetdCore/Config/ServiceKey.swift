@@ -18,6 +18,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case noNewPrivileges = "no_new_privileges"
     case capabilities
     case privateNetwork = "private_network"
+    case addressFamilies = "address_families"
     case wait, activation
     case builtin
     case socketMode = "socket_mode"
@@ -52,6 +53,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .noNewPrivileges: return "false"
         case .capabilities: return "as the handler's user has"
         case .privateNetwork: return "false"
+        case .addressFamilies: return "any"
         case .wait: return "false"
         case .activation: return "inetd"
         case .builtin: return "none"
@@ -90,6 +92,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .noNewPrivileges: return "true: setuid, setgid and file-capability programs the handler runs gain no privileges"
         case .capabilities: return "the only capabilities the handler may have: its bounding set as root, its ambient set as another user"
         case .privateNetwork: return "true: the handler keeps its connection but reaches no network (an empty network namespace)"
+        case .addressFamilies: return "the only socket families the handler may open, such as [unix, inet, inet6]"
         case .wait: return "true: the handler gets the socket itself (required for udp)"
         case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
         case .socketMode: return "a UNIX socket file's mode, a quoted octal string"
@@ -114,6 +117,7 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         "maxconnectionspersource": .perSource, "runtimemaxsec": .timeout,
         "nonewprivileges": .noNewPrivileges, "capabilityboundingset": .capabilities,
         "ambientcapabilities": .capabilities, "privatenetwork": .privateNetwork,
+        "restrictaddressfamilies": .addressFamilies,
     ]
 }
 

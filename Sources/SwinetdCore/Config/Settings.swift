@@ -42,6 +42,7 @@ struct Settings {
     var noNewPrivileges: Bool?
     var capabilities: [Capability]?
     var privateNetwork: Bool?
+    var addressFamilies: [AddressFamily]?
     /// Keys present in the file, even if their value was wrong: a wrong
     /// value must not be reported a second time as "missing".
     var present: Set<ServiceKey> = []
@@ -107,6 +108,7 @@ extension Validation {
             case .noNewPrivileges: s.noNewPrivileges = bool(v, key: key.name)
             case .capabilities: s.capabilities = capabilities(v)
             case .privateNetwork: s.privateNetwork = privateNetwork(v)
+            case .addressFamilies: s.addressFamilies = addressFamilies(v)
             }
         }
         return s

@@ -50,6 +50,9 @@ public enum TableSummary {
         case .umask: return s.handlerLimits.umask.map { "0" + String($0, radix: 8) } ?? "(swinetd's own)"
         case .noNewPrivileges: return String(s.sandbox.noNewPrivileges)
         case .privateNetwork: return String(s.sandbox.privateNetwork)
+        case .addressFamilies:
+            guard let list = s.sandbox.addressFamilies else { return "(any)" }
+            return list.isEmpty ? "(none)" : list.map(\.name).joined(separator: " ")
         case .capabilities:
             guard let list = s.sandbox.capabilities else { return "(as its user has)" }
             return list.isEmpty ? "(none)" : list.map(\.name).joined(separator: " ")

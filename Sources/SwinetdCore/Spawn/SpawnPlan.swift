@@ -24,6 +24,9 @@ public final class SpawnPlan {
     private(set) var plan = cspawn_plan()
     /// `private_network`: the service's namespace.
     private let networkNamespace: NetworkNamespace?
+    /// `address_families`: the service's seccomp filter, or why it could
+    /// not be built (then each spawn fails: never a handler without it).
+    private let seccompFilter: Result<SeccompFilter, Errno>?
 
     init(_ service: ServiceConfig) {
         argv = .allocate(capacity: service.argv.count + 1)
@@ -82,6 +85,11 @@ public final class SpawnPlan {
         networkNamespace = service.sandbox.privateNetwork ? NetworkNamespace() : nil
         plan.private_network = networkNamespace == nil ? 0 : 1
         plan.network_namespace = -1
+        seccompFilter = service.sandbox.addressFamilies.map { SeccompFilter.addressFamilies($0) }
+        if case .success(let filter)? = seccompFilter {
+            plan.seccomp_filter = UnsafeRawPointer(filter.program.baseAddress)
+            plan.seccomp_length = UInt16(filter.instructions)
+        }
         plan.systemd_activation = activation ? 1 : 0
         plan.listen_pid = listenPID.map { $0 + "LISTEN_PID=".utf8.count }
     }
@@ -134,6 +142,9 @@ public final class SpawnPlan {
     /// Starts a handler; `private_network`'s namespace is made first if it
     /// is not yet (its failure is the spawn's, with no child made).
     func spawn(connection: Int32, stderr: Int32) -> cspawn_result {
+        if case .failure(let e)? = seccompFilter {
+            return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_SECCOMP.rawValue), error: e.rawValue)
+        }
         if let ns = networkNamespace {
             if let e = ns.make() {
                 return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_PRIVATE_NETWORK.rawValue), error: e.rawValue)

@@ -237,6 +237,7 @@ extension Supervisor {
         case CSPAWN_STAGE_NO_NEW_PRIVS.rawValue: return "no_new_privileges"
         case CSPAWN_STAGE_CAPABILITIES.rawValue: return "capabilities"
         case CSPAWN_STAGE_PRIVATE_NETWORK.rawValue: return "private_network"
+        case CSPAWN_STAGE_SECCOMP.rawValue: return "seccomp"
         default: return "clone"
         }
     }

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import CSeccomp
+
+/// A service's seccomp filter, built once with libseccomp when the
+/// service's plan is made and loaded by each handler's child
+/// (seccomp(SECCOMP_SET_MODE_FILTER)) before execve: the BPF program's
+/// bytes, which the child points the kernel at.
+///
+/// Built for the machine's own architecture only: a system call made
+/// through another ABI (i386's int 0x80, x32) fails libseccomp's
+/// architecture check and the process is killed, so no family check can be
+/// slipped past through a 32-bit entry.
+final class SeccompFilter {
+    /// struct sock_filter, 8 bytes each.
+    let program: UnsafeMutableRawBufferPointer
+    var instructions: Int { program.count / 8 }
+
+    private init(_ bytes: [UInt8]) {
+        program = .allocate(byteCount: max(bytes.count, 8), alignment: 8)
+        program.copyBytes(from: bytes)
+    }
+
+    deinit { program.deallocate() }
+
+    /// `address_families`: socket(2) with any family not listed fails with
+    /// EAFNOSUPPORT (systemd's RestrictAddressFamilies=); the sockets the
+    /// handler was given keep working. nil when libseccomp fails (then the
+    /// spawn fails: never a handler without its filter), with why.
+    static func addressFamilies(_ allowed: [AddressFamily]) -> Result<SeccompFilter, Errno> {
+        guard let ctx = seccomp_init(0x7fff_0000) else { return .failure(.noMemory) }   // SCMP_ACT_ALLOW
+        defer { seccomp_release(ctx) }
+        let refuse: UInt32 = 0x0005_0000 | UInt32(EAFNOSUPPORT)   // SCMP_ACT_ERRNO(EAFNOSUPPORT)
+        let socketCall = seccomp_syscall_resolve_name("socket")
+        let keep = Set(allowed.map(\.number))
+        for family in 0..<AddressFamily.limit where !keep.contains(family) {
+            var cmp = scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0)
+            let rc = seccomp_rule_add_array(ctx, refuse, socketCall, 1, &cmp)
+            if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+        }
+        var beyond = scmp_arg_cmp(arg: 0, op: SCMP_CMP_GE, datum_a: scmp_datum_t(AddressFamily.limit), datum_b: 0)
+        let rc = seccomp_rule_add_array(ctx, refuse, socketCall, 1, &beyond)
+        if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+        return export(ctx)
+    }
+
+    /// libseccomp writes the program to a descriptor: a memfd, read back.
+    private static func export(_ ctx: scmp_filter_ctx) -> Result<SeccompFilter, Errno> {
+        let fd = clinux_memfd("swinetd-seccomp")
+        guard fd >= 0 else { return .failure(.current) }
+        defer { closeDescriptor(fd) }
+        let rc = seccomp_export_bpf(ctx, fd)
+        if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+        guard lseek(fd, 0, SEEK_SET) == 0 else { return .failure(.current) }
+        switch readAll(fd, limit: 1 << 20) {
+        case .success(let bytes) where !bytes.isEmpty && bytes.count % 8 == 0: return .success(SeccompFilter(bytes))
+        case .success: return .failure(.invalidArgument)
+        case .failure(let e): return .failure(e)
+        }
+    }
+}
