@@ -336,7 +336,12 @@ static CHILD_CODE int child_main(void *opaque) {
     // Last, after the credentials: from here no execve grants privileges
     // (setuid and setgid bits, file capabilities), for the handler and for
     // everything it starts; the flag cannot be cleared again.
-    if (p->no_new_privs && syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    // A seccomp filter implies it for a handler that is not root, as
+    // systemd has it for User= (the kernel's own rule for loading a filter
+    // without CAP_SYS_ADMIN): a setuid program it runs must not start
+    // under a filter it does not expect.
+    int filtered_user = p->seccomp_filter && p->change_credentials && p->uid != 0;
+    if ((p->no_new_privs || filtered_user) && syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(r, CSPAWN_STAGE_NO_NEW_PRIVS, errno);
 
     syscall(SYS_execve, p->path, p->argv, p->envp);

@@ -29,6 +29,10 @@ public struct AddressFamily: Equatable, Hashable, Sendable, Codable {
     }
 
     static func suggestion(for name: String) -> String? {
-        Spelling.suggestion(for: name, among: Array(names.values).sorted())
+        switch name.lowercased() {
+        case "ipv4", "ip", "tcp", "udp": return "inet"
+        case "ipv6", "tcp6", "udp6": return "inet6"
+        default: return Spelling.suggestion(for: name, among: Array(names.values).sorted())
+        }
     }
 }

@@ -11,8 +11,8 @@ import CSeccomp
 ///
 /// Built for the machine's own architecture only: a system call made
 /// through another ABI (i386's int 0x80, x32) fails libseccomp's
-/// architecture check and the process is killed, so no family check can be
-/// slipped past through a 32-bit entry.
+/// architecture check and the whole process is killed (not only the
+/// thread), so no family check can be slipped past through a 32-bit entry.
 final class SeccompFilter {
     /// struct sock_filter, 8 bytes each.
     let program: UnsafeMutableRawBufferPointer
@@ -25,24 +25,38 @@ final class SeccompFilter {
 
     deinit { program.deallocate() }
 
-    /// `address_families`: socket(2) with any family not listed fails with
-    /// EAFNOSUPPORT (systemd's RestrictAddressFamilies=); the sockets the
-    /// handler was given keep working. nil when libseccomp fails (then the
-    /// spawn fails: never a handler without its filter), with why.
+    /// `address_families`: socket(2) and socketpair(2) with any family not
+    /// listed fail with EAFNOSUPPORT (systemd's RestrictAddressFamilies=);
+    /// the sockets the handler was given keep working. io_uring, which
+    /// makes sockets inside the kernel where no filter sees the family
+    /// (IORING_OP_SOCKET), is not there at all (ENOSYS, so a program falls
+    /// back to plain system calls). A failure of libseccomp is returned
+    /// (the spawn then fails: never a handler without its filter).
     static func addressFamilies(_ allowed: [AddressFamily]) -> Result<SeccompFilter, Errno> {
         guard let ctx = seccomp_init(0x7fff_0000) else { return .failure(.noMemory) }   // SCMP_ACT_ALLOW
         defer { seccomp_release(ctx) }
+        var rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, 0x8000_0000)   // SCMP_ACT_KILL_PROCESS
+        if rc < 0 { return .failure(Errno(rawValue: -rc)) }
         let refuse: UInt32 = 0x0005_0000 | UInt32(EAFNOSUPPORT)   // SCMP_ACT_ERRNO(EAFNOSUPPORT)
-        let socketCall = seccomp_syscall_resolve_name("socket")
         let keep = Set(allowed.map(\.number))
-        for family in 0..<AddressFamily.limit where !keep.contains(family) {
-            var cmp = scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0)
-            let rc = seccomp_rule_add_array(ctx, refuse, socketCall, 1, &cmp)
+        for call in ["socket", "socketpair"] {
+            let number = seccomp_syscall_resolve_name(call)
+            for family in 0..<AddressFamily.limit where !keep.contains(family) {
+                var cmp = scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0)
+                rc = seccomp_rule_add_array(ctx, refuse, number, 1, &cmp)
+                if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+            }
+            var beyond = scmp_arg_cmp(arg: 0, op: SCMP_CMP_GE, datum_a: scmp_datum_t(AddressFamily.limit), datum_b: 0)
+            rc = seccomp_rule_add_array(ctx, refuse, number, 1, &beyond)
             if rc < 0 { return .failure(Errno(rawValue: -rc)) }
         }
-        var beyond = scmp_arg_cmp(arg: 0, op: SCMP_CMP_GE, datum_a: scmp_datum_t(AddressFamily.limit), datum_b: 0)
-        let rc = seccomp_rule_add_array(ctx, refuse, socketCall, 1, &beyond)
-        if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+        let absent: UInt32 = 0x0005_0000 | UInt32(ENOSYS)
+        for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+            let number = seccomp_syscall_resolve_name(call)
+            guard number >= 0 else { continue }   // a libseccomp older than io_uring
+            rc = seccomp_rule_add_array(ctx, absent, number, 0, nil)
+            if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+        }
         return export(ctx)
     }
 
@@ -51,6 +65,7 @@ final class SeccompFilter {
         let fd = clinux_memfd("swinetd-seccomp")
         guard fd >= 0 else { return .failure(.current) }
         defer { closeDescriptor(fd) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let rc = seccomp_export_bpf(ctx, fd)
         if rc < 0 { return .failure(Errno(rawValue: -rc)) }
         guard lseek(fd, 0, SEEK_SET) == 0 else { return .failure(.current) }

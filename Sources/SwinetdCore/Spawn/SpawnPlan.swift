@@ -25,8 +25,10 @@ public final class SpawnPlan {
     /// `private_network`: the service's namespace.
     private let networkNamespace: NetworkNamespace?
     /// `address_families`: the service's seccomp filter, or why it could
-    /// not be built (then each spawn fails: never a handler without it).
-    private let seccompFilter: Result<SeccompFilter, Errno>?
+    /// not be built (then it is tried again at each spawn, which fails
+    /// meanwhile: never a handler without it).
+    private var seccompFilter: Result<SeccompFilter, Errno>?
+    private let addressFamilies: [AddressFamily]?
 
     init(_ service: ServiceConfig) {
         argv = .allocate(capacity: service.argv.count + 1)
@@ -85,11 +87,9 @@ public final class SpawnPlan {
         networkNamespace = service.sandbox.privateNetwork ? NetworkNamespace() : nil
         plan.private_network = networkNamespace == nil ? 0 : 1
         plan.network_namespace = -1
-        seccompFilter = service.sandbox.addressFamilies.map { SeccompFilter.addressFamilies($0) }
-        if case .success(let filter)? = seccompFilter {
-            plan.seccomp_filter = UnsafeRawPointer(filter.program.baseAddress)
-            plan.seccomp_length = UInt16(filter.instructions)
-        }
+        addressFamilies = service.sandbox.addressFamilies
+        seccompFilter = nil
+        buildSeccompFilter()
         plan.systemd_activation = activation ? 1 : 0
         plan.listen_pid = listenPID.map { $0 + "LISTEN_PID=".utf8.count }
     }
@@ -101,6 +101,15 @@ public final class SpawnPlan {
         envp.deallocate()
         groups.deallocate()
         rlimits.deallocate()
+    }
+
+    private func buildSeccompFilter() {
+        guard let addressFamilies else { return }
+        seccompFilter = SeccompFilter.addressFamilies(addressFamilies)
+        if case .success(let filter)? = seccompFilter {
+            plan.seccomp_filter = UnsafeRawPointer(filter.program.baseAddress)
+            plan.seccomp_length = UInt16(filter.instructions)
+        }
     }
 
     private static func own(_ s: String, _ list: inout [UnsafeMutablePointer<CChar>]) -> UnsafeMutablePointer<CChar> {
@@ -142,6 +151,7 @@ public final class SpawnPlan {
     /// Starts a handler; `private_network`'s namespace is made first if it
     /// is not yet (its failure is the spawn's, with no child made).
     func spawn(connection: Int32, stderr: Int32) -> cspawn_result {
+        if case .failure? = seccompFilter { buildSeccompFilter() }
         if case .failure(let e)? = seccompFilter {
             return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_SECCOMP.rawValue), error: e.rawValue)
         }
