@@ -16,10 +16,6 @@ public struct AddressFamily: Equatable, Hashable, Sendable, Codable {
         38: "alg", 39: "nfc", 40: "vsock", 41: "kcm", 42: "qipcrtr", 43: "smc", 44: "xdp", 45: "mctp",
     ]
 
-    /// Families are numbered below this on any kernel this filter knows of;
-    /// socket() with a number at or above it is refused whatever the list.
-    static let limit = 64
-
     public init?(name: String) {
         var n = name.lowercased()
         if n.hasPrefix("af_") { n.removeFirst(3) }

@@ -38,17 +38,29 @@ final class SeccompFilter {
         var rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, 0x8000_0000)   // SCMP_ACT_KILL_PROCESS
         if rc < 0 { return .failure(Errno(rawValue: -rc)) }
         let refuse: UInt32 = 0x0005_0000 | UInt32(EAFNOSUPPORT)   // SCMP_ACT_ERRNO(EAFNOSUPPORT)
-        let keep = Set(allowed.map(\.number))
+        // As systemd builds it: below the first family listed and above
+        // the last, one comparison each; in between, one per family left
+        // out. The program stays short, which matters because the kernel
+        // checks and compiles it again at every handler's load.
+        let keep = allowed.map(\.number).sorted()
+        var compares: [scmp_arg_cmp] = []
+        if let first = keep.first, let last = keep.last {
+            compares.append(scmp_arg_cmp(arg: 0, op: SCMP_CMP_LT, datum_a: scmp_datum_t(first), datum_b: 0))
+            compares.append(scmp_arg_cmp(arg: 0, op: SCMP_CMP_GT, datum_a: scmp_datum_t(last), datum_b: 0))
+            for family in first..<last where !keep.contains(family) {
+                compares.append(scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0))
+            }
+        }
         for call in ["socket", "socketpair"] {
             let number = seccomp_syscall_resolve_name(call)
-            for family in 0..<AddressFamily.limit where !keep.contains(family) {
-                var cmp = scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0)
-                rc = seccomp_rule_add_array(ctx, refuse, number, 1, &cmp)
+            if compares.isEmpty {
+                rc = seccomp_rule_add_array(ctx, refuse, number, 0, nil)   // [] : none at all
                 if rc < 0 { return .failure(Errno(rawValue: -rc)) }
             }
-            var beyond = scmp_arg_cmp(arg: 0, op: SCMP_CMP_GE, datum_a: scmp_datum_t(AddressFamily.limit), datum_b: 0)
-            rc = seccomp_rule_add_array(ctx, refuse, number, 1, &beyond)
-            if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+            for var compare in compares {
+                rc = seccomp_rule_add_array(ctx, refuse, number, 1, &compare)
+                if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+            }
         }
         let absent: UInt32 = 0x0005_0000 | UInt32(ENOSYS)
         for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
