@@ -6,6 +6,7 @@
 // child is not a thread the runtime knows).
 #define _GNU_SOURCE
 #include "cspawn.h"
+#include "child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,10 +14,6 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -31,12 +28,6 @@
 // The slots where the connection and the stderr source wait for the child.
 #define SLOT_CONN 3
 #define SLOT_ERR 4
-
-#if defined(__clang__)
-#define CHILD_CODE __attribute__((no_sanitize("thread")))
-#else
-#define CHILD_CODE
-#endif
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -211,51 +202,11 @@ static CHILD_CODE int child_main(void *opaque) {
     if (p->set_nice && syscall(SYS_setpriority, PRIO_PROCESS, 0, p->nice) < 0) child_fail(r, CSPAWN_STAGE_NICE, errno);
     if (p->set_umask) syscall(SYS_umask, p->umask);
 
-    // `private_network`: the service's empty namespace, made once by the
-    // master; entered while still root (CAP_SYS_ADMIN). The connection on
-    // the slots stays in the namespace it was accepted in.
-    if (p->private_network && syscall(SYS_setns, p->network_namespace, CLONE_NEWNET) < 0)
-        child_fail(r, CSPAWN_STAGE_PRIVATE_NETWORK, errno);
-
-    // `capabilities`: while still root (CAP_SETPCAP), every capability
-    // not listed leaves the bounding set, so nothing the handler runs can
-    // gain it back (a setuid-root program included); a handler that will
-    // not be root keeps the listed ones through setuid (KEEPCAPS) and
-    // raises them below as ambient capabilities, which execve passes on.
-    int ambient = p->set_capabilities && p->capabilities && p->change_credentials && p->uid != 0;
-    if (p->set_capabilities) {
-        for (int cap = 0; cap < 64; cap++) {
-            if (p->capabilities & (1ULL << cap)) continue;
-            if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-                if (errno == EINVAL) break;   // past the kernel's last capability
-                child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
-            }
-        }
-        // The inheritable and ambient sets too: execve gives root its
-        // bounding set plus its inheritable one, and keeps the ambient
-        // one, so what swinetd was started with there (setpriv
-        // --inh-caps, a container's runtime) would come back.
-        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-        struct __user_cap_data_struct data[2] = { { 0 } };
-        if (syscall(SYS_capget, &header, data) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
-        for (int i = 0; i < 2; i++) data[i].inheritable &= (uint32_t)(p->capabilities >> (32 * i));
-        if (syscall(SYS_capset, &header, data) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
-        if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
-        if (ambient && syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
-    }
-
-    // The service's seccomp filter, while still root (CAP_SYS_ADMIN lets
-    // it load without no_new_privileges). It only makes socket(2) fail for
-    // families not listed, which nothing below calls. Under a swinetd that
-    // is not root the kernel wants no_new_privileges first, as systemd
-    // sets it for a filter without CAP_SYS_ADMIN.
-    if (p->seccomp_filter) {
-        struct sock_fprog prog = { .len = p->seccomp_length, .filter = (struct sock_filter *)p->seccomp_filter };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0
-            && (errno != EACCES || syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
-                || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0))
-            child_fail(r, CSPAWN_STAGE_SECCOMP, errno);
-    }
+    // The isolation keys' steps (isolation.c): those that need root,
+    // before the credentials change; the ambient capabilities after it;
+    // no_new_privileges last, before execve.
+    int stage = cspawn_isolate_before_credentials(p);
+    if (stage) child_fail(r, stage, errno);
 
     if (p->change_credentials) {
         // Raw syscalls: glibc's wrappers would try to synchronise the
@@ -265,23 +216,7 @@ static CHILD_CODE int child_main(void *opaque) {
         if (syscall(SYS_setuid, p->uid) < 0) child_fail(r, CSPAWN_STAGE_SETUID, errno);
     }
 
-    if (ambient) {
-        // setuid kept the permitted set (KEEPCAPS) and emptied the rest:
-        // the listed ones become permitted, inheritable and effective, then
-        // ambient (which needs them permitted and inheritable).
-        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-        struct __user_cap_data_struct data[2] = { { 0 } };
-        for (int i = 0; i < 2; i++) {
-            uint32_t word = (uint32_t)(p->capabilities >> (32 * i));
-            data[i].effective = data[i].permitted = data[i].inheritable = word;
-        }
-        if (syscall(SYS_capset, &header, data) < 0) child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
-        for (int cap = 0; cap < 64; cap++) {
-            if ((p->capabilities & (1ULL << cap))
-                && syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-                child_fail(r, CSPAWN_STAGE_CAPABILITIES, errno);
-        }
-    }
+    if ((stage = cspawn_isolate_after_credentials(p))) child_fail(r, stage, errno);
 
     if (p->cwd && syscall(SYS_chdir, p->cwd) < 0) child_fail(r, CSPAWN_STAGE_CHDIR, errno);
 
@@ -333,16 +268,7 @@ static CHILD_CODE int child_main(void *opaque) {
     if (flags >= 0 && (flags & O_NONBLOCK) && syscall(SYS_fcntl, 2, F_SETFL, flags & ~O_NONBLOCK) < 0)
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
 
-    // Last, after the credentials: from here no execve grants privileges
-    // (setuid and setgid bits, file capabilities), for the handler and for
-    // everything it starts; the flag cannot be cleared again.
-    // A seccomp filter implies it for a handler that is not root, as
-    // systemd has it for User= (the kernel's own rule for loading a filter
-    // without CAP_SYS_ADMIN): a setuid program it runs must not start
-    // under a filter it does not expect.
-    int filtered_user = p->seccomp_filter && p->change_credentials && p->uid != 0;
-    if ((p->no_new_privs || filtered_user) && syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(r, CSPAWN_STAGE_NO_NEW_PRIVS, errno);
+    if ((stage = cspawn_isolate_last(p))) child_fail(r, stage, errno);
 
     syscall(SYS_execve, p->path, p->argv, p->envp);
     child_fail(r, CSPAWN_STAGE_EXECVE, errno);
