@@ -73,7 +73,7 @@ import Glibc
         d.signal(SIGHUP)
         try d.waitForLog("reload: applied")
         #expect(try exchange(ports[1], "go\n") == "0\n", "the reload applies to the handlers started after it")
-        #expect(try finish(early, "go\n") == "\(nobody)\n", "a running handler keeps the setting it started with")
+        #expect(finishExchange(early, "go\n") == "\(nobody)\n", "a running handler keeps the setting it started with")
     }
 
     /// The effective capabilities of a process the handler runs, as
@@ -294,20 +294,5 @@ import Glibc
             throw TestFailure("connect: \(String(cString: strerror(errno)))")
         }
         return fd
-    }
-
-    /// Sends `text` on `fd`, half-closes, reads to end of file.
-    func finish(_ fd: Int32, _ text: String) throws -> String {
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        shutdown(fd, Int32(SHUT_WR))
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            out.append(contentsOf: buffer[0..<n])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

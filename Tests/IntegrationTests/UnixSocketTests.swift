@@ -8,6 +8,12 @@ import Glibc
 func unixExchange(_ path: String, _ text: String = "") throws -> String {
     let fd = try connectUnix(path)
     defer { close(fd) }
+    return finishExchange(fd, text)
+}
+
+/// On a connected stream socket: sends `text`, half-closes, reads to EOF
+/// (at most 10 s between reads).
+func finishExchange(_ fd: Int32, _ text: String) -> String {
     var tv = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     let bytes = Array(text.utf8)

@@ -68,6 +68,40 @@ import Glibc
 
     static func sleepMilliseconds(_ ms: Int) { usleep(UInt32(ms * 1000)) }
 
+    /// Waits up to 10 s for `condition`.
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<1000 {
+            if condition() { return true }
+            sleepMilliseconds(10)
+        }
+        return condition()
+    }
+
+    /// A handler that only counts, without SA_RESTART: a blocked call
+    /// returns EINTR instead of being restarted by the kernel. Returns the
+    /// disposition it replaced (nil: sigaction failed).
+    static func catchSIGUSR2WithoutRestart() -> sigaction? {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in _ = InterruptedCallTests.interrupts.add(1, ordering: .relaxed) }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        var previous = sigaction()
+        return sigaction(SIGUSR2, &action, &previous) == 0 ? previous : nil
+    }
+
+    /// On the calling thread: takes SIGUSR2, and returns its kernel thread
+    /// id (for /proc), -1 if unknown.
+    static func becomeInterruptible() -> Int32 {
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGUSR2)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        var link = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/thread-self", &link, link.count - 1)
+        let text = n > 0 ? String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        return Int32(text.split(separator: "/").last.map(String.init) ?? "") ?? -1
+    }
+
     @Test func aConnectInterruptedBySignalStillConnects() throws {
         var template = Array("/tmp/swinetd-connect-XXXXXX".utf8CString)
         let dir = String(cString: try #require(mkdtemp(&template)))
@@ -96,12 +130,7 @@ import Glibc
 
         // A handler that does nothing, without SA_RESTART: the blocked
         // connect returns EINTR instead of being restarted by the kernel.
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in _ = InterruptedCallTests.interrupts.add(1, ordering: .relaxed) }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        var previous = sigaction()
-        try #require(sigaction(SIGUSR2, &action, &previous) == 0)
+        var previous = try #require(Self.catchSIGUSR2WithoutRestart())
         defer { sigaction(SIGUSR2, &previous, nil) }
         let interruptsBefore = Self.interrupts.load(ordering: .relaxed)
 
@@ -110,14 +139,7 @@ import Glibc
         let context = Unmanaged.passRetained(attempt).toOpaque()
         try #require(pthread_create(&thread, nil, { context in
             let attempt = Unmanaged<Attempt>.fromOpaque(context!).takeRetainedValue()
-            var unblock = sigset_t()
-            sigemptyset(&unblock)
-            sigaddset(&unblock, SIGUSR2)
-            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-            var link = [CChar](repeating: 0, count: 64)
-            let n = readlink("/proc/thread-self", &link, link.count - 1)
-            let text = n > 0 ? String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-            attempt.kernelThread.store(Int32(text.split(separator: "/").last.map(String.init) ?? "") ?? -1, ordering: .releasing)
+            attempt.kernelThread.store(InterruptedCallTests.becomeInterruptible(), ordering: .releasing)
             attempt.result = UnixSocketFile.connect(attempt.path)
             attempt.done.store(true, ordering: .releasing)
             return nil
@@ -128,24 +150,16 @@ import Glibc
             if !joined { close(listener); listenerOpen = false; pthread_join(thread, nil) }
         }
 
-        // Waits up to 10 s for `condition`.
-        func eventually(_ condition: () -> Bool) -> Bool {
-            for _ in 0..<1000 {
-                if condition() { return true }
-                Self.sleepMilliseconds(10)
-            }
-            return condition()
-        }
 
-        try #require(eventually { attempt.kernelThread.load(ordering: .acquiring) != 0 })
+        try #require(Self.eventually { attempt.kernelThread.load(ordering: .acquiring) != 0 })
         let tid = attempt.kernelThread.load(ordering: .acquiring)
         try #require(tid > 0)
-        try #require(eventually { Self.inConnect(tid) }, "the connect never blocked")
+        try #require(Self.eventually { Self.inConnect(tid) }, "the connect never blocked")
         try #require(pthread_kill(thread, SIGUSR2) == 0)
-        try #require(eventually { Self.interrupts.load(ordering: .relaxed) > interruptsBefore }, "the signal was not handled")
+        try #require(Self.eventually { Self.interrupts.load(ordering: .relaxed) > interruptsBefore }, "the signal was not handled")
         // Whatever the connect does after EINTR has happened by now: it
         // waits in connect again, or it has returned.
-        try #require(eventually { attempt.done.load(ordering: .acquiring) || Self.inConnect(tid) })
+        try #require(Self.eventually { attempt.done.load(ordering: .acquiring) || Self.inConnect(tid) })
 
         // Room in the backlog: the waiting connect goes through.
         var accepted: [Int32] = []
@@ -153,7 +167,7 @@ import Glibc
         let first = accept(listener, nil, nil)
         try #require(first >= 0)
         accepted.append(first)
-        #expect(eventually { attempt.done.load(ordering: .acquiring) }, "the connect did not finish once the listener accepted")
+        #expect(Self.eventually { attempt.done.load(ordering: .acquiring) }, "the connect did not finish once the listener accepted")
         if attempt.done.load(ordering: .acquiring) {
             pthread_join(thread, nil)
             joined = true
@@ -192,12 +206,7 @@ import Glibc
         var writeEndOpen = true
         defer { close(ends[0]); if writeEndOpen { close(ends[1]) } }
 
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { _ in _ = InterruptedCallTests.interrupts.add(1, ordering: .relaxed) }
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        var previous = sigaction()
-        try #require(sigaction(SIGUSR2, &action, &previous) == 0)
+        var previous = try #require(Self.catchSIGUSR2WithoutRestart())
         defer { sigaction(SIGUSR2, &previous, nil) }
         let interruptsBefore = Self.interrupts.load(ordering: .relaxed)
 
@@ -206,14 +215,7 @@ import Glibc
         let context = Unmanaged.passRetained(reading).toOpaque()
         try #require(pthread_create(&thread, nil, { context in
             let reading = Unmanaged<Reading>.fromOpaque(context!).takeRetainedValue()
-            var unblock = sigset_t()
-            sigemptyset(&unblock)
-            sigaddset(&unblock, SIGUSR2)
-            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-            var link = [CChar](repeating: 0, count: 64)
-            let n = readlink("/proc/thread-self", &link, link.count - 1)
-            let text = n > 0 ? String(decoding: link[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-            reading.kernelThread.store(Int32(text.split(separator: "/").last.map(String.init) ?? "") ?? -1, ordering: .releasing)
+            reading.kernelThread.store(InterruptedCallTests.becomeInterruptible(), ordering: .releasing)
             reading.result = readAll(reading.fd, limit: 1 << 20)
             reading.done.store(true, ordering: .releasing)
             return nil
@@ -223,29 +225,22 @@ import Glibc
             // Closing the write end ends a read that still waits (end of file).
             if !joined { if writeEndOpen { close(ends[1]); writeEndOpen = false }; pthread_join(thread, nil) }
         }
-        func eventually(_ condition: () -> Bool) -> Bool {
-            for _ in 0..<1000 {
-                if condition() { return true }
-                Self.sleepMilliseconds(10)
-            }
-            return condition()
-        }
 
-        try #require(eventually { reading.kernelThread.load(ordering: .acquiring) != 0 })
+        try #require(Self.eventually { reading.kernelThread.load(ordering: .acquiring) != 0 })
         let tid = reading.kernelThread.load(ordering: .acquiring)
         try #require(tid > 0)
-        try #require(eventually { Self.inSyscall(tid, Self.readSyscall) }, "the read never blocked")
+        try #require(Self.eventually { Self.inSyscall(tid, Self.readSyscall) }, "the read never blocked")
         try #require(pthread_kill(thread, SIGUSR2) == 0)
-        try #require(eventually { Self.interrupts.load(ordering: .relaxed) > interruptsBefore }, "the signal was not handled")
+        try #require(Self.eventually { Self.interrupts.load(ordering: .relaxed) > interruptsBefore }, "the signal was not handled")
         // Interrupted, it must read on: still waiting, not returned.
-        try #require(eventually { reading.done.load(ordering: .acquiring) || Self.inSyscall(tid, Self.readSyscall) })
+        try #require(Self.eventually { reading.done.load(ordering: .acquiring) || Self.inSyscall(tid, Self.readSyscall) })
         let returnedEarly = reading.done.load(ordering: .acquiring)
         #expect(!returnedEarly, "readAll returned on EINTR instead of reading on")
 
         let sent = Array("after the signal\n".utf8)
         if case .failure(let e) = writeAll(ends[1], sent) { Issue.record("write: \(e.text)") }
         close(ends[1]); writeEndOpen = false
-        #expect(eventually { reading.done.load(ordering: .acquiring) }, "readAll did not end at end of file")
+        #expect(Self.eventually { reading.done.load(ordering: .acquiring) }, "readAll did not end at end of file")
         if reading.done.load(ordering: .acquiring) {
             pthread_join(thread, nil)
             joined = true

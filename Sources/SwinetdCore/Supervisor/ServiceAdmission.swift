@@ -51,7 +51,7 @@ final class ServiceAdmission {
         screens = Self.screens(rules)
     }
 
-    /// Its service left the table: it keeps only its running handlers client groups.
+    /// Its service left the table: it keeps only its running handlers' client groups.
     func retire() {
         isRetired = true
         rateBucket = nil
