@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -55,17 +56,30 @@ CHILD_CODE int cspawn_isolate_before_credentials(const struct cspawn_plan *p) {
         if (ambient && syscall(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return CSPAWN_STAGE_CAPABILITIES;
     }
 
-    // The service's seccomp filter, while still root (CAP_SYS_ADMIN lets
-    // it load without no_new_privileges). It only makes socket(2) fail for
-    // families not listed, which nothing below calls. Under a swinetd that
-    // is not root the kernel wants no_new_privileges first, as systemd
-    // sets it for a filter without CAP_SYS_ADMIN.
-    if (p->seccomp_filter) {
-        struct sock_fprog prog = { .len = p->seccomp_length, .filter = (struct sock_filter *)p->seccomp_filter };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0
-            && (errno != EACCES || syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
-                || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0))
-            return CSPAWN_STAGE_SECCOMP;
+    // The service's view of the file system (protect_system, protect_home,
+    // the path lists): its mount namespace, set up once by the master.
+    // setns also puts the root and working directory at the namespace's.
+    if (p->set_mount_namespace && syscall(SYS_setns, p->mount_namespace, CLONE_NEWNS) < 0)
+        return CSPAWN_STAGE_MOUNT;
+
+    // `private_tmp`: a namespace of this handler's own, copied from the
+    // service's (whose mounts receive nothing from it), so the tmpfs on
+    // /tmp is seen by this handler alone and freed when it ends.
+    if (p->private_tmp && syscall(SYS_unshare, CLONE_NEWNS) < 0) return CSPAWN_STAGE_PRIVATE_TMP;
+
+    // `root_directory`: by descriptor (opened when the plan was made, in
+    // the service's namespace when it has one), never by a path looked up now.
+    if (p->root_directory >= 0
+        && (syscall(SYS_fchdir, p->root_directory) < 0 || syscall(SYS_chroot, ".") < 0))
+        return CSPAWN_STAGE_ROOT_DIRECTORY;
+
+    if (p->private_tmp) {
+        static const char *const where[] = { "/tmp", "/var/tmp" };
+        for (int i = 0; i < 2; i++) {
+            if (syscall(SYS_mount, "tmpfs", where[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0
+                && !(errno == ENOENT && i == 1))   // a root_directory without /var/tmp
+                return CSPAWN_STAGE_PRIVATE_TMP;
+        }
     }
 
     return 0;
@@ -104,6 +118,19 @@ CHILD_CODE int cspawn_isolate_last(const struct cspawn_plan *p) {
     int filtered_user = p->seccomp_filter && p->change_credentials && p->uid != 0;
     if ((p->no_new_privs || filtered_user) && syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return CSPAWN_STAGE_NO_NEW_PRIVS;
+
+    // The service's seccomp filter, the very last step: from here only
+    // execve runs (which @default always allows), so neither the child's
+    // own steps nor a list that leaves out setuid or dup3 can stop it.
+    // Root loads it with CAP_SYS_ADMIN; a swinetd that is not root needs
+    // no_new_privileges first, as systemd sets it for a filter without it.
+    if (p->seccomp_filter) {
+        struct sock_fprog prog = { .len = p->seccomp_length, .filter = (struct sock_filter *)p->seccomp_filter };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0
+            && (errno != EACCES || syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
+                || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0))
+            return CSPAWN_STAGE_SECCOMP;
+    }
 
     return 0;
 }

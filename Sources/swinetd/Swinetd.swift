@@ -201,6 +201,12 @@ struct Check: ParsableCommand {
 
     @OptionGroup var table: ConfigOption
 
+    @Flag(help: "Instead of the summary: per service, each isolation protection on or off and an exposure score from 0 (all on) to 10 (none).")
+    var security = false
+
+    @Argument(help: "With --security: only these services (default: all).")
+    var services: [String] = []
+
     func run() throws {
         // Not the master: Ctrl-C and TERM end a check at once.
         MasterSignals.unblock()
@@ -218,6 +224,21 @@ struct Check: ParsableCommand {
                 printError("\(table.config): warning: service '\(e.service)': the socket \(e.path) is in \(e.folder), and \(e.reason): "
                            + (e.refused ? "swinetd as root does not follow it: the service will not open this address"
                                         : "another user can take the path first (the service does not start) or swap its file"))
+            }
+            if security {
+                let unknown = services.filter { t[$0] == nil }
+                if !unknown.isEmpty {
+                    printError("\(table.config): no service \(unknown.map { "'\($0)'" }.joined(separator: ", ")) in the table")
+                    throw ExitCode(1)
+                }
+                for s in t.services where services.isEmpty || services.contains(s.name) {
+                    print(SecurityExposure(s).text(service: s.name), terminator: "")
+                }
+                return
+            }
+            guard services.isEmpty else {
+                printError("service names are taken only with --security")
+                throw ExitCode(64)
             }
             print(TableSummary.render(t, file: table.config), terminator: "")
         }

@@ -8,6 +8,7 @@
 #ifndef CLINUX_H
 #define CLINUX_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -91,6 +92,33 @@ int clinux_memfd(const char *name);
 /// (no CAP_SYS_ADMIN, a kernel without network namespaces), or -2 when the
 /// thread could not step back (it is left in the new namespace).
 int clinux_empty_network_namespace(void);
+
+/// In mount_namespace.c: one change to a service's view of the file system.
+enum clinux_mount_kind {
+    CLINUX_MOUNT_READ_ONLY = 1,     ///< `path` and what is below it, read-only
+    CLINUX_MOUNT_READ_WRITE = 2,    ///< `path` writable again (under a read-only parent)
+    CLINUX_MOUNT_INACCESSIBLE = 3,  ///< an empty, mode-000, read-only mount over `path`
+    CLINUX_MOUNT_ALL_READ_ONLY = 4, ///< everything but /dev, /proc and /sys read-only (`path` unused)
+};
+
+struct clinux_mount_step {
+    int kind;          ///< enum clinux_mount_kind
+    const char *path;  ///< absolute, with no symlink in it
+    int optional;      ///< non-zero: a path that does not exist is skipped (protect_home's)
+};
+
+/// A new mount namespace with `steps` applied in order (propagation to the
+/// host cut: its mounts are slaves), made on a thread of its own: a
+/// descriptor of it (close-on-exec), or -1 with errno and `*failed_step`
+/// the index of the step that failed (-1: before or after the steps).
+/// With `root_directory`, `*root_fd` is an O_PATH descriptor of that folder
+/// as the namespace sees it (else -1), for the child's chroot.
+/// An O_PATH descriptor (close-on-exec) of `path`, refused (ELOOP) when
+/// any component of it is a symlink; -1 with errno.
+int clinux_open_no_symlinks(const char *path);
+
+int clinux_mount_namespace(const struct clinux_mount_step *steps, size_t count, const char *root_directory,
+                           int *root_fd, int *failed_step);
 
 /// In file_pages.c: unmaps from this process (MADV_DONTNEED) the pages of every read-only
 /// file mapping that holds no private copy (code and constants of the

@@ -35,7 +35,10 @@ enum cspawn_stage {
     CSPAWN_STAGE_NO_NEW_PRIVS = 14, ///< the child's prctl(PR_SET_NO_NEW_PRIVS)
     CSPAWN_STAGE_CAPABILITIES = 15, ///< the child's bounding set, capset or ambient raise
     CSPAWN_STAGE_PRIVATE_NETWORK = 16, ///< the child's setns into the service's network namespace
-    CSPAWN_STAGE_SECCOMP = 17,     ///< the child's seccomp filter (address_families)
+    CSPAWN_STAGE_SECCOMP = 17,     ///< the child's seccomp filter (address_families, system_calls)
+    CSPAWN_STAGE_MOUNT = 18,       ///< the child's setns into the service's mount namespace
+    CSPAWN_STAGE_PRIVATE_TMP = 19, ///< the child's own mount namespace and tmpfs on /tmp and /var/tmp
+    CSPAWN_STAGE_ROOT_DIRECTORY = 20, ///< the child's chroot (root_directory)
 };
 
 /// One resource limit the child sets, soft and hard, before it drops its
@@ -73,8 +76,18 @@ struct cspawn_plan {
     /// (the service's own; -1 when it could not be made, and the spawn fails).
     int private_network;
     int network_namespace;
+    /// Non-zero: the child enters the mount namespace `mount_namespace`
+    /// (the service's own view of the file system; -1 when it could not be
+    /// made, and the spawn fails).
+    int set_mount_namespace;
+    int mount_namespace;
+    /// Non-zero: the child makes a mount namespace of its own (from the
+    /// service's) with a new tmpfs on /tmp and /var/tmp.
+    int private_tmp;
+    /// An O_PATH descriptor of the handler's root directory (chroot), or -1.
+    int root_directory;
     /// A seccomp BPF program (struct sock_filter[seccomp_length]) the child
-    /// loads before execve; NULL for none.
+    /// loads last before execve; NULL for none.
     const void *seccomp_filter;
     unsigned short seccomp_length;
     /// Non-zero: systemd-style socket passing. The connection (or the wait

@@ -4,12 +4,62 @@ import Glibc
 
 /// The readers of the isolation keys (swinetd.yaml(5), ISOLATION).
 extension Validation {
-    /// Each isolation key from the service, else from `defaults`.
-    func sandbox(_ own: Settings, _ defaults: Settings) -> Sandbox {
-        Sandbox(noNewPrivileges: own.noNewPrivileges ?? defaults.noNewPrivileges ?? false,
-                capabilities: own.capabilities ?? defaults.capabilities,
-                privateNetwork: own.privateNetwork ?? defaults.privateNetwork ?? false,
-                addressFamilies: own.addressFamilies ?? defaults.addressFamilies)
+    /// Each isolation key from the service, else its `sandbox` preset,
+    /// else from `defaults`, else the preset there (a level's own key
+    /// wins over its preset; the service's level over `defaults`'). What
+    /// the result needs of swinetd's privileges is checked here (at load),
+    /// once presets are applied: an error, never a weaker sandbox.
+    mutating func sandbox(_ own: Settings, _ defaults: Settings, nameNode: Int) -> Sandbox? {
+        let ownPreset = own.sandboxPreset?.sandbox, defaultsPreset = defaults.sandboxPreset?.sandbox
+        func pick<T>(_ mine: T?, _ theirs: T?, _ path: KeyPath<Sandbox, T>) -> T {
+            mine ?? ownPreset?[keyPath: path] ?? theirs ?? defaultsPreset?[keyPath: path] ?? Sandbox()[keyPath: path]
+        }
+        var s = Sandbox()
+        s.noNewPrivileges = pick(own.noNewPrivileges, defaults.noNewPrivileges, \.noNewPrivileges)
+        s.capabilities = pick(own.capabilities.map { .some($0) }, defaults.capabilities.map { .some($0) }, \.capabilities)
+        s.privateNetwork = pick(own.privateNetwork, defaults.privateNetwork, \.privateNetwork)
+        s.addressFamilies = pick(own.addressFamilies.map { .some($0) }, defaults.addressFamilies.map { .some($0) }, \.addressFamilies)
+        s.systemCalls = pick(own.systemCalls.map { .some($0) }, defaults.systemCalls.map { .some($0) }, \.systemCalls)
+        s.protectSystem = pick(own.protectSystem, defaults.protectSystem, \.protectSystem)
+        s.protectHome = pick(own.protectHome, defaults.protectHome, \.protectHome)
+        s.readOnlyPaths = pick(own.readOnlyPaths, defaults.readOnlyPaths, \.readOnlyPaths)
+        s.readWritePaths = pick(own.readWritePaths, defaults.readWritePaths, \.readWritePaths)
+        s.inaccessiblePaths = pick(own.inaccessiblePaths, defaults.inaccessiblePaths, \.inaccessiblePaths)
+        s.privateTmp = pick(own.privateTmp, defaults.privateTmp, \.privateTmp)
+        s.rootDirectory = own.rootDirectory ?? defaults.rootDirectory
+        return sandboxFits(s, own: own, defaults: defaults, nameNode: nameNode) ? s : nil
+    }
+
+    /// What the resolved sandbox needs that a key's own reader could not
+    /// check (it came from a preset, or needs several keys): reported at
+    /// the service's `sandbox` key, else at its name.
+    private mutating func sandboxFits(_ s: Sandbox, own: Settings, defaults: Settings, nameNode: Int) -> Bool {
+        let node = own.keyNodes[.sandbox] ?? nameNode
+        let fromPreset = own.sandboxPreset != nil || defaults.sandboxPreset != nil
+        if fromPreset && (s.systemCalls != nil || s.addressFamilies != nil) && !sandboxSupport.kernelFiltersSystemCalls {
+            error(node, "'sandbox' filters system calls, which this kernel cannot (no seccomp)")
+            return false
+        }
+        guard checkPrivileges else { return true }
+        let own = sandboxSupport.ownCapabilities
+        func has(_ cap: Int) -> Bool { (own?.effective ?? 0) & (1 << UInt64(cap)) != 0 }
+        if fromPreset && s.capabilities != nil && !has(8) {
+            error(node, "'sandbox' cuts the handler's capabilities, which needs swinetd to have CAP_SETPCAP (to run as root)")
+            return false
+        }
+        if s.needsMountNamespace && !has(21) {
+            let keys = [s.protectSystem != .off ? "protect_system" : nil, s.protectHome != .off ? "protect_home" : nil,
+                        s.privateTmp ? "private_tmp" : nil, !s.readOnlyPaths.isEmpty ? "read_only_paths" : nil,
+                        !s.readWritePaths.isEmpty ? "read_write_paths" : nil,
+                        !s.inaccessiblePaths.isEmpty ? "inaccessible_paths" : nil].compactMap { $0 }
+            error(node, "\(keys.map { "'\($0)'" }.joined(separator: ", ")) need\(keys.count == 1 ? "s" : "") a mount namespace of the service's own, which swinetd can make only as root (CAP_SYS_ADMIN)")
+            return false
+        }
+        if s.rootDirectory != nil && !has(18) {
+            error(node, "'root_directory' needs swinetd to run as root (CAP_SYS_CHROOT)")
+            return false
+        }
+        return true
     }
 
     /// `address_families`: a list of family names ([] for none). The

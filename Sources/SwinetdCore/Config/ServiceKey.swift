@@ -19,6 +19,15 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case capabilities
     case privateNetwork = "private_network"
     case addressFamilies = "address_families"
+    case systemCalls = "system_calls"
+    case protectSystem = "protect_system"
+    case protectHome = "protect_home"
+    case readOnlyPaths = "read_only_paths"
+    case readWritePaths = "read_write_paths"
+    case inaccessiblePaths = "inaccessible_paths"
+    case privateTmp = "private_tmp"
+    case rootDirectory = "root_directory"
+    case sandbox
     case wait, activation
     case builtin
     case socketMode = "socket_mode"
@@ -54,6 +63,11 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .capabilities: return "as the handler's user has"
         case .privateNetwork: return "false"
         case .addressFamilies: return "any"
+        case .systemCalls: return "any"
+        case .protectSystem, .protectHome, .privateTmp: return "false"
+        case .readOnlyPaths, .readWritePaths, .inaccessiblePaths: return "[]"
+        case .rootDirectory: return "/"
+        case .sandbox: return "none"
         case .wait: return "false"
         case .activation: return "inetd"
         case .builtin: return "none"
@@ -93,6 +107,15 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .capabilities: return "the only capabilities the handler may have: its bounding set as root, its ambient set as another user"
         case .privateNetwork: return "true: the handler keeps its connection but reaches no network (an empty network namespace)"
         case .addressFamilies: return "the only socket families the handler may open, such as [unix, inet, inet6]"
+        case .systemCalls: return "the system calls the handler may make: {allow: [...], deny: [...], action: kill or EPERM}"
+        case .protectSystem: return "true: /usr and /boot read-only; full: /etc too; strict: everything but /dev, /proc, /sys"
+        case .protectHome: return "true: /home, /root and /run/user empty and unreachable; read-only: read-only"
+        case .readOnlyPaths: return "paths the handler sees read-only"
+        case .readWritePaths: return "paths the handler may write under protect_system or read_only_paths"
+        case .inaccessiblePaths: return "paths the handler sees empty and cannot enter"
+        case .privateTmp: return "true: a /tmp and /var/tmp of the handler's own, empty, gone when it ends"
+        case .rootDirectory: return "the handler's root directory (chroot): exec and cwd are inside it"
+        case .sandbox: return "strict: the isolation keys' preset for a line-based service; none: all off"
         case .wait: return "true: the handler gets the socket itself (required for udp)"
         case .activation: return "inetd (the socket on 0 and 1) or systemd (on 3, with LISTEN_FDS)"
         case .socketMode: return "a UNIX socket file's mode, a quoted octal string"
@@ -117,7 +140,11 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         "maxconnectionspersource": .perSource, "runtimemaxsec": .timeout,
         "nonewprivileges": .noNewPrivileges, "capabilityboundingset": .capabilities,
         "ambientcapabilities": .capabilities, "privatenetwork": .privateNetwork,
-        "restrictaddressfamilies": .addressFamilies,
+        "restrictaddressfamilies": .addressFamilies, "systemcallfilter": .systemCalls,
+        "systemcallerrornumber": .systemCalls, "protectsystem": .protectSystem, "protecthome": .protectHome,
+        "readonlypaths": .readOnlyPaths, "readwritepaths": .readWritePaths,
+        "inaccessiblepaths": .inaccessiblePaths, "privatetmp": .privateTmp, "rootdirectory": .rootDirectory,
+        "chroot": .rootDirectory,
     ]
 }
 

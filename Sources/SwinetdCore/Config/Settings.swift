@@ -43,6 +43,15 @@ struct Settings {
     var capabilities: [Capability]?
     var privateNetwork: Bool?
     var addressFamilies: [AddressFamily]?
+    var systemCalls: SystemCalls?
+    var protectSystem: ProtectSystem?
+    var protectHome: ProtectHome?
+    var readOnlyPaths: [String]?
+    var readWritePaths: [String]?
+    var inaccessiblePaths: [String]?
+    var privateTmp: Bool?
+    var rootDirectory: String?
+    var sandboxPreset: SandboxPreset?
     /// Keys present in the file, even if their value was wrong: a wrong
     /// value must not be reported a second time as "missing".
     var present: Set<ServiceKey> = []
@@ -55,12 +64,15 @@ extension Validation {
     mutating func settings(_ keys: [ServiceKey: Entry]) -> Settings {
         var s = Settings()
         s.present = Set(keys.keys)
+        // First: `exec` and `cwd` are paths inside it.
+        if let root = keys[.rootDirectory] { s.rootDirectory = rootDirectory(root.valueNode) }
+        let root = keys[.rootDirectory] == nil ? defaultsRoot : s.rootDirectory
         for (key, entry) in keys.sorted(by: { $0.value.keyNode < $1.value.keyNode }) {
             let v = entry.valueNode
             s.keyNodes[key] = entry.keyNode
             switch key {
             case .listen: (s.listen, s.listenNodes) = listen(v)
-            case .exec: s.exec = exec(v)
+            case .exec: s.exec = exec(v, root: root)
             case .args: s.args = stringList(v, key: key.name)
             case .argv0:
                 if let a = string(v, key: key.name) {
@@ -69,7 +81,7 @@ extension Validation {
             case .user: if let name = string(v, key: key.name) { s.user = (name, v) }
             case .group: if let name = string(v, key: key.name) { s.group = (name, v) }
             case .env: s.env = env(v)
-            case .cwd: s.cwd = directory(v)
+            case .cwd: s.cwd = directory(v, root: root)
             case .maxConnections: s.maxConnections = positiveInt(v, key: key.name, limit: 1_000_000)
             case .backlog: s.backlog = positiveInt(v, key: key.name, limit: 65535)
             case .stderr: s.stderr = stderr(v)
@@ -109,6 +121,15 @@ extension Validation {
             case .capabilities: s.capabilities = capabilities(v)
             case .privateNetwork: s.privateNetwork = privateNetwork(v)
             case .addressFamilies: s.addressFamilies = addressFamilies(v)
+            case .systemCalls: s.systemCalls = systemCalls(v)
+            case .protectSystem: s.protectSystem = choice(v, key: key, ProtectSystem.self)
+            case .protectHome: s.protectHome = choice(v, key: key, ProtectHome.self)
+            case .readOnlyPaths: s.readOnlyPaths = sandboxPaths(v, key: key)
+            case .readWritePaths: s.readWritePaths = sandboxPaths(v, key: key)
+            case .inaccessiblePaths: s.inaccessiblePaths = sandboxPaths(v, key: key)
+            case .privateTmp: s.privateTmp = bool(v, key: key.name)
+            case .rootDirectory: break   // read first, above
+            case .sandbox: s.sandboxPreset = choice(v, key: key, SandboxPreset.self)
             }
         }
         return s
@@ -221,33 +242,35 @@ extension Validation {
         return nil
     }
 
-    mutating func exec(_ node: Int) -> String? {
-        absolutePath(node, key: ServiceKey.exec.name, HostChecks.executable)
+    /// With `root` (`root_directory`), the path is checked inside it.
+    mutating func exec(_ node: Int, root: String? = nil) -> String? {
+        absolutePath(node, key: ServiceKey.exec.name, root: root, HostChecks.executable)
     }
 
-    mutating func directory(_ node: Int) -> String? {
-        absolutePath(node, key: ServiceKey.cwd.name, HostChecks.directory)
+    mutating func directory(_ node: Int, root: String? = nil) -> String? {
+        absolutePath(node, key: ServiceKey.cwd.name, root: root, HostChecks.directory)
     }
 
     /// An absolute path that `check` finds fit (its answer, if any, follows
     /// the path in the diagnostic: ": No such file or directory"). Each path
     /// is checked once per load, however many services name it.
-    private mutating func absolutePath(_ node: Int, key: String, _ check: (String) -> String?) -> String? {
+    private mutating func absolutePath(_ node: Int, key: String, root: String?, _ check: (String) -> String?) -> String? {
         guard let path = string(node, key: key) else { return nil }
         guard path.hasPrefix("/") else {
             error(node, "'\(key)' must be an absolute path, not '\(path)'")
             return nil
         }
-        let cacheKey = key + "\0" + path
+        let onHost = root.map { $0 == "/" ? path : $0 + path } ?? path
+        let cacheKey = key + "\0" + onHost
         let problem: String?
         if let known = pathChecks[cacheKey] {
             problem = known
         } else {
-            problem = check(path)
+            problem = check(onHost)
             pathChecks[cacheKey] = .some(problem)
         }
         if let problem {
-            error(node, "'\(key)' \(path)\(problem)")
+            error(node, "'\(key)' \(path)\(root.map { " (\($0)\(path) on the host, inside root_directory)" } ?? "")\(problem)")
             return nil
         }
         return path

@@ -56,6 +56,19 @@ public enum TableSummary {
         case .capabilities:
             guard let list = s.sandbox.capabilities else { return "(as its user has)" }
             return list.isEmpty ? "(none)" : list.map(\.name).joined(separator: " ")
+        case .systemCalls:
+            guard let f = s.sandbox.systemCalls else { return "(any)" }
+            return [f.allow.map { "allow " + ($0.isEmpty ? "(only @default)" : $0.joined(separator: " ")) },
+                    f.deny.isEmpty ? nil : "deny " + f.deny.joined(separator: " "),
+                    "action " + f.action.rawValue].compactMap { $0 }.joined(separator: "; ")
+        case .protectSystem: return s.sandbox.protectSystem.rawValue
+        case .protectHome: return s.sandbox.protectHome.rawValue
+        case .readOnlyPaths: return paths(s.sandbox.readOnlyPaths)
+        case .readWritePaths: return paths(s.sandbox.readWritePaths)
+        case .inaccessiblePaths: return paths(s.sandbox.inaccessiblePaths)
+        case .privateTmp: return String(s.sandbox.privateTmp)
+        case .rootDirectory: return s.sandbox.rootDirectory.map(quote) ?? "/"
+        case .sandbox: return "(each key above)"
         case .wait: return String(s.wait)
         case .activation: return s.activation.rawValue
         case .builtin: return s.builtin?.rawValue ?? "(none)"
@@ -63,6 +76,10 @@ public enum TableSummary {
         case .socketUser: return s.socketFile.ownerName ?? "(swinetd's own)"
         case .socketGroup: return s.socketFile.groupName ?? "(swinetd's own)"
         }
+    }
+
+    private static func paths(_ list: [String]) -> String {
+        list.isEmpty ? "(none)" : list.map(quote).joined(separator: " ")
     }
 
     private static func quote(_ s: String) -> String {

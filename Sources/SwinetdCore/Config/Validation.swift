@@ -23,6 +23,9 @@ struct Validation {
     /// What the isolation keys need of the host, asked once per load
     /// (SandboxKeys.swift).
     var sandboxSupport = SandboxSupport()
+    /// `defaults`' `root_directory`, inside which each service's `exec` and
+    /// `cwd` are checked when the service does not name its own.
+    var defaultsRoot: String?
 
     init(document: YAMLDocument, file: String, checkPrivileges: Bool, followIncludes: Bool = true) {
         self.document = document
@@ -67,6 +70,7 @@ struct Validation {
                     error(entry.keyNode, "'\(key.name)' cannot have a default: each service names its own addresses")
                 }
                 defaults = settings(keys.filter { $0.key.allowedInDefaults })
+                defaultsRoot = defaults.rootDirectory
             } else {
                 error(e.valueNode, "'defaults' must be a map of service keys")
             }
@@ -137,7 +141,9 @@ struct Validation {
         let rules = admissionRules(own, defaults)
         let handlerLimits = self.handlerLimits(own, defaults)
         if rules == nil { failed = true }
-        guard !failed, let rules, let listen = own.listen, let exec = builtin.map({ _ in SelfExecutable.path ?? "" }) ?? own.exec ?? defaults.exec,
+        let sandbox = self.sandbox(own, defaults, nameNode: nameNode)
+        if sandbox == nil { failed = true }
+        guard !failed, let rules, let sandbox, let listen = own.listen, let exec = builtin.map({ _ in SelfExecutable.path ?? "" }) ?? own.exec ?? defaults.exec,
               case .some(let credentials) = credentials else {
             return nil
         }
@@ -165,7 +171,7 @@ struct Validation {
             socketFile: socketFile ?? SocketFile(),
             admission: rules,
             handlerLimits: handlerLimits,
-            sandbox: sandbox(own, defaults))
+            sandbox: sandbox)
     }
 
     /// `.some(nil)`: keep swinetd's identity; `.none`: an error was reported.

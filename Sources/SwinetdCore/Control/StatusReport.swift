@@ -27,6 +27,8 @@ struct StatusReport {
         var queued: Int
         var counters: ServiceCounters
         var handlers: [Handler]
+        /// What its handlers are kept from (`check --security`'s figures).
+        var security: SecurityExposure?
     }
 
     var pid: Int32
@@ -109,6 +111,15 @@ struct StatusReport {
                 ("duration_p50_seconds", c.durations?.quantile(0.5).map { .number(Double($0) / 1e9) } ?? .null),
                 ("duration_p99_seconds", c.durations?.quantile(0.99).map { .number(Double($0) / 1e9) } ?? .null),
             ]
+            if let security = s.security {
+                fields.append(("security", .object([
+                    ("exposure", .number(security.score)),
+                    ("protections", .object(security.protections.map { p in
+                        (p.key, .object([("on", .bool(p.on)), ("weight", .number(p.weight)),
+                                         ("earned", .number((p.earned * 100).rounded() / 100)), ("meaning", .string(p.meaning))]))
+                    })),
+                ])))
+            }
             if verbose {
                 fields.append(("handlers", .array(s.handlers.sorted { $0.pid < $1.pid }.map {
                     .object([("pid", .number(Double($0.pid))), ("peer", .string($0.peer)), ("age_seconds", .number(Double($0.age) / 1e9))])

@@ -35,7 +35,7 @@ extension ServiceState {
             name: name, enabled: config.enabled, paused: paused, addresses: sockets.addresses,
             failed: failed,
             running: running, maxConnections: config.maxConnections, queued: sockets.queued,
-            counters: counters, handlers: handlers)
+            counters: counters, handlers: handlers, security: security)
     }
 }
 

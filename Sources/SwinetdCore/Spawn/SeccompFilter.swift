@@ -25,51 +25,98 @@ final class SeccompFilter {
 
     deinit { program.deallocate() }
 
+    private static let allow: UInt32 = 0x7fff_0000          // SCMP_ACT_ALLOW
+    private static let killProcess: UInt32 = 0x8000_0000    // SCMP_ACT_KILL_PROCESS
+    private static func fail(_ errno: Int32) -> UInt32 { 0x0005_0000 | UInt32(errno) }   // SCMP_ACT_ERRNO
+
+    /// The service's one filter for `address_families` and `system_calls`
+    /// together (a handler loads one program, checked once per call).
+    ///
     /// `address_families`: socket(2) and socketpair(2) with any family not
     /// listed fail with EAFNOSUPPORT (systemd's RestrictAddressFamilies=);
     /// the sockets the handler was given keep working. io_uring, which
     /// makes sockets inside the kernel where no filter sees the family
     /// (IORING_OP_SOCKET), is not there at all (ENOSYS, so a program falls
-    /// back to plain system calls). A failure of libseccomp is returned
-    /// (the spawn then fails: never a handler without its filter).
-    static func addressFamilies(_ allowed: [AddressFamily]) -> Result<SeccompFilter, Errno> {
-        guard let ctx = seccomp_init(0x7fff_0000) else { return .failure(.noMemory) }   // SCMP_ACT_ALLOW
+    /// back to plain system calls).
+    ///
+    /// `system_calls` (systemd's SystemCallFilter=): with `allow`, only
+    /// @default, the calls listed and the groups' members are allowed,
+    /// less those of `deny`; with `deny` alone, everything but those.
+    /// Anything else kills the process (SIGSYS) or fails with EPERM, as
+    /// `action` says. A failure of libseccomp is returned (the spawn then
+    /// fails: never a handler without its filter).
+    static func build(families: [AddressFamily]?, systemCalls: SystemCalls?) -> Result<SeccompFilter, Errno> {
+        let refused = systemCalls.map { $0.action == .kill ? killProcess : fail(EPERM) } ?? killProcess
+        let allowList = systemCalls?.allow.map { Set(numbers(["@default"] + $0)) }
+        let denied = Set(numbers(systemCalls?.deny ?? []))
+        let fallback = allowList == nil ? allow : refused
+        guard let ctx = seccomp_init(fallback) else { return .failure(.noMemory) }
         defer { seccomp_release(ctx) }
-        var rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, 0x8000_0000)   // SCMP_ACT_KILL_PROCESS
+        let rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, killProcess)
         if rc < 0 { return .failure(Errno(rawValue: -rc)) }
-        let refuse: UInt32 = 0x0005_0000 | UInt32(EAFNOSUPPORT)   // SCMP_ACT_ERRNO(EAFNOSUPPORT)
-        // As systemd builds it: below the first family listed and above
-        // the last, one comparison each; in between, one per family left
-        // out. The program stays short, which matters because the kernel
-        // checks and compiles it again at every handler's load.
-        let keep = allowed.map(\.number).sorted()
-        var compares: [scmp_arg_cmp] = []
-        if let first = keep.first, let last = keep.last {
-            compares.append(scmp_arg_cmp(arg: 0, op: SCMP_CMP_LT, datum_a: scmp_datum_t(first), datum_b: 0))
-            compares.append(scmp_arg_cmp(arg: 0, op: SCMP_CMP_GT, datum_a: scmp_datum_t(last), datum_b: 0))
-            for family in first..<last where !keep.contains(family) {
-                compares.append(scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0))
+        func add(_ action: UInt32, _ number: Int32, _ compare: scmp_arg_cmp? = nil) -> Errno? {
+            guard action != fallback || compare != nil else { return nil }
+            let r: Int32
+            if var c = compare {
+                r = seccomp_rule_add_array(ctx, action, number, 1, &c)
+            } else {
+                r = seccomp_rule_add_array(ctx, action, number, 0, nil)
+            }
+            return r < 0 ? Errno(rawValue: -r) : nil
+        }
+        // What each call does before `address_families` is applied.
+        func plain(_ number: Int32) -> UInt32 {
+            if denied.contains(number) { return refused }
+            if let allowList { return allowList.contains(number) ? allow : refused }
+            return allow
+        }
+        var special: Set<Int32> = []
+        if let families {
+            let refuse = fail(EAFNOSUPPORT)
+            // As systemd builds it: below the first family listed and above
+            // the last, one comparison each; in between, one per family
+            // left out (and, when the fallback is not to allow, one per
+            // family kept). The program stays short, which matters because
+            // the kernel checks and compiles it again at every handler's load.
+            let keep = families.map(\.number).sorted()
+            for call in ["socket", "socketpair"] {
+                let number = seccomp_syscall_resolve_name(call)
+                guard number >= 0, plain(number) == allow else { continue }
+                special.insert(number)
+                guard let first = keep.first, let last = keep.last else {
+                    if let e = add(refuse, number) { return .failure(e) }   // []: none at all
+                    continue
+                }
+                var compares = [scmp_arg_cmp(arg: 0, op: SCMP_CMP_LT, datum_a: scmp_datum_t(first), datum_b: 0),
+                                scmp_arg_cmp(arg: 0, op: SCMP_CMP_GT, datum_a: scmp_datum_t(last), datum_b: 0)]
+                for family in first...last where !keep.contains(family) {
+                    compares.append(scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0))
+                }
+                for c in compares { if let e = add(refuse, number, c) { return .failure(e) } }
+                if fallback != allow {
+                    for family in keep {
+                        let c = scmp_arg_cmp(arg: 0, op: SCMP_CMP_EQ, datum_a: scmp_datum_t(family), datum_b: 0)
+                        if let e = add(allow, number, c) { return .failure(e) }
+                    }
+                }
+            }
+            for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+                let number = seccomp_syscall_resolve_name(call)
+                guard number >= 0, plain(number) == allow else { continue }   // a libseccomp older than io_uring
+                special.insert(number)
+                if let e = add(fail(ENOSYS), number) { return .failure(e) }
             }
         }
-        for call in ["socket", "socketpair"] {
-            let number = seccomp_syscall_resolve_name(call)
-            if compares.isEmpty {
-                rc = seccomp_rule_add_array(ctx, refuse, number, 0, nil)   // [] : none at all
-                if rc < 0 { return .failure(Errno(rawValue: -rc)) }
-            }
-            for var compare in compares {
-                rc = seccomp_rule_add_array(ctx, refuse, number, 1, &compare)
-                if rc < 0 { return .failure(Errno(rawValue: -rc)) }
-            }
-        }
-        let absent: UInt32 = 0x0005_0000 | UInt32(ENOSYS)
-        for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
-            let number = seccomp_syscall_resolve_name(call)
-            guard number >= 0 else { continue }   // a libseccomp older than io_uring
-            rc = seccomp_rule_add_array(ctx, absent, number, 0, nil)
-            if rc < 0 { return .failure(Errno(rawValue: -rc)) }
+        for number in (allowList ?? []).union(denied).subtracting(special).sorted() {
+            if let e = add(plain(number), number) { return .failure(e) }
         }
         return export(ctx)
+    }
+
+    /// The native numbers of `items` (names and @groups); names this
+    /// machine's libseccomp does not know are skipped, as systemd does.
+    private static func numbers(_ items: [String]) -> [Int32] {
+        items.flatMap { SystemCallGroups.expand($0) ?? [] }.map { seccomp_syscall_resolve_name($0) }.filter { $0 >= 0 }
     }
 
     /// libseccomp writes the program to a descriptor: a memfd, read back.

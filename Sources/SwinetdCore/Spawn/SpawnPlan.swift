@@ -29,6 +29,12 @@ public final class SpawnPlan {
     /// meanwhile: never a handler without it).
     private var seccompFilter: Result<SeccompFilter, Errno>?
     private let addressFamilies: [AddressFamily]?
+    /// The service's mount namespace and root directory, when it has them.
+    private let fileSystemView: FileSystemView?
+    /// Which step of the view failed at the last spawn ("read_only_paths
+    /// /srv/x"), for the log's refusal line.
+    private(set) var viewFailure: String?
+    private let systemCalls: SystemCalls?
 
     init(_ service: ServiceConfig) {
         argv = .allocate(capacity: service.argv.count + 1)
@@ -87,7 +93,13 @@ public final class SpawnPlan {
         networkNamespace = service.sandbox.privateNetwork ? NetworkNamespace() : nil
         plan.private_network = networkNamespace == nil ? 0 : 1
         plan.network_namespace = -1
+        fileSystemView = FileSystemView(service.sandbox)
+        plan.set_mount_namespace = fileSystemView?.hasNamespace == true ? 1 : 0
+        plan.mount_namespace = -1
+        plan.private_tmp = service.sandbox.privateTmp ? 1 : 0
+        plan.root_directory = -1
         addressFamilies = service.sandbox.addressFamilies
+        systemCalls = service.sandbox.systemCalls
         seccompFilter = nil
         buildSeccompFilter()
         plan.systemd_activation = activation ? 1 : 0
@@ -104,8 +116,8 @@ public final class SpawnPlan {
     }
 
     private func buildSeccompFilter() {
-        guard let addressFamilies else { return }
-        seccompFilter = SeccompFilter.addressFamilies(addressFamilies)
+        guard addressFamilies != nil || systemCalls != nil else { return }
+        seccompFilter = SeccompFilter.build(families: addressFamilies, systemCalls: systemCalls)
         if case .success(let filter)? = seccompFilter {
             plan.seccomp_filter = UnsafeRawPointer(filter.program.baseAddress)
             plan.seccomp_length = UInt16(filter.instructions)
@@ -147,9 +159,10 @@ public final class SpawnPlan {
         if cspawn_init() != 0 { throw Errno.current }
     }
 
-    /// Starts the handler with `connection` on 0 and 1 and `stderr` on 2.
-    /// Starts a handler; `private_network`'s namespace is made first if it
-    /// is not yet (its failure is the spawn's, with no child made).
+    /// Starts the handler with `connection` on 0 and 1 and `stderr` on 2;
+    /// `private_network`'s namespace and the file-system view are made
+    /// first if they are not yet (their failure is the spawn's, with no
+    /// child made).
     func spawn(connection: Int32, stderr: Int32) -> cspawn_result {
         if case .failure? = seccompFilter { buildSeccompFilter() }
         if case .failure(let e)? = seccompFilter {
@@ -160,6 +173,16 @@ public final class SpawnPlan {
                 return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_PRIVATE_NETWORK.rawValue), error: e.rawValue)
             }
             plan.network_namespace = ns.fd
+        }
+        if let view = fileSystemView {
+            viewFailure = nil
+            if let failure = view.make() {
+                let stage = failure.step == "root_directory" ? CSPAWN_STAGE_ROOT_DIRECTORY : CSPAWN_STAGE_MOUNT
+                viewFailure = failure.step
+                return cspawn_result(pid: -1, stage: Int32(stage.rawValue), error: failure.error.rawValue)
+            }
+            plan.mount_namespace = view.namespace
+            plan.root_directory = view.root
         }
         return withUnsafePointer(to: &plan) { cspawn_spawn($0, connection, stderr) }
     }

@@ -109,8 +109,11 @@ extension Supervisor {
                 hold(s, a, c, result.error)
             } else {
                 s.countRefused("spawn")
-                log.event(.info, s.name, "refused", ["peer": .string(peerText), "reason": .string("spawn"),
-                                              "step": .string(Self.stageName(result.stage)), "error": .string(result.error.text)])
+                var fields: [(key: String, value: LogValue)] = [("peer", .string(peerText)), ("reason", .string("spawn")),
+                                                                ("step", .string(Self.stageName(result.stage)))]
+                if let what = s.plan.viewFailure { fields.append(("what", .string(what))) }
+                fields.append(("error", .string(result.error.text)))
+                log.event(.info, s.name, "refused", fields: fields)
                 closeDescriptor(c.fd)
             }
             return
@@ -238,6 +241,9 @@ extension Supervisor {
         case CSPAWN_STAGE_CAPABILITIES.rawValue: return "capabilities"
         case CSPAWN_STAGE_PRIVATE_NETWORK.rawValue: return "private_network"
         case CSPAWN_STAGE_SECCOMP.rawValue: return "seccomp"
+        case CSPAWN_STAGE_MOUNT.rawValue: return "mount"
+        case CSPAWN_STAGE_PRIVATE_TMP.rawValue: return "private_tmp"
+        case CSPAWN_STAGE_ROOT_DIRECTORY.rawValue: return "root_directory"
         default: return "clone"
         }
     }

@@ -175,7 +175,12 @@ extension Supervisor {
         case .signaled(let signal): fields.append(("signal", .string(MasterSignals.name(signal))))
         }
         fields.append(("duration", .seconds(Nanoseconds.since(now, child.started))))
-        if child.timedOut { fields.append(("reason", .string("timeout"))) }
+        if child.timedOut {
+            fields.append(("reason", .string("timeout")))
+        } else if case .signaled(SIGSYS) = status, services[child.service]?.config.sandbox.systemCalls != nil {
+            // The service's filter killed it: a call `system_calls` leaves out.
+            fields.append(("reason", .string("system_calls")))
+        }
         log.event(.info, child.service, "exited", fields: fields)
     }
 

@@ -28,6 +28,10 @@ final class ServiceState {
 
     var name: String { config.name }
 
+    /// What its handlers are kept from, for `status` (computed when asked:
+    /// a status request is rare, a connection is not).
+    var security: SecurityExposure { SecurityExposure(config) }
+
     /// A reload changed its settings: the spawn plan is built again at
     /// its next connection.
     func change(to config: ServiceConfig) { self.config = config }
