@@ -18,6 +18,7 @@ from .measure import log
 
 SCENARIOS = {
     "scrapes": "serving under scrapes: a 1000-service table, one service at c=8 with and without 16 scrapers of /metrics",
+    "sandbox": "the isolation keys' cost: hello at c=1 and c=8 plain, under sandbox: strict and under each costly key alone",
     "hotpath": "the master's CPU per connection, swinetd against --baseline only: hello and echo at c=8 and c=64, each with stderr: null and stderr: log",
 }
 
@@ -82,6 +83,11 @@ def only_hotpath(bench):
     return lines
 
 
+def only_sandbox(bench):
+    log("== the isolation keys (only this scenario)")
+    return report.sandbox_lines(bench, runs.run_sandbox(bench))
+
+
 def full(bench):
     """Every scenario; returns what the report needs."""
     results = {}
@@ -100,6 +106,8 @@ def full(bench):
     for handler_name, handler, concs, send in handlers:
         log(f"== {handler_name}")
         runs.run_servers(bench, results, handler_name, peers.tcp_servers(bench, handler, []), concs, send)
+    log("== the isolation keys: plain, sandbox: strict, each costly key alone")
+    d["sandbox"] = runs.run_sandbox(bench)
     log("== swinetd with 1, 100, 1000 services")
     d["scale"] = runs.scaling(bench)
     log("== start-up and reload with 1000 services, and their floors")
@@ -127,7 +135,7 @@ def main(argv=None):
         if not os.path.exists(bench.swinetd):
             sys.exit(f"{bench.swinetd} missing: run bench/run, which builds it")
         if args.only:
-            print("\n".join({"scrapes": only_scrapes, "hotpath": only_hotpath}[args.only](bench)))
+            print("\n".join({"scrapes": only_scrapes, "hotpath": only_hotpath, "sandbox": only_sandbox}[args.only](bench)))
             return 0
         d = full(bench)
         lines = report.results_md(bench, d)

@@ -178,6 +178,26 @@ def hotpath_servers(bench, handler, hargs):
     return out
 
 
+SANDBOX_KEYS = [
+    ("sandbox: strict", "    sandbox: strict\n"),
+    ("private_tmp", "    private_tmp: true\n"),
+    ("protect_system: strict", "    protect_system: strict\n"),
+    ("private_network", "    private_network: true\n"),
+    ("system_calls", "    system_calls: {allow: [\"@system-service\"], deny: [\"@privileged\", \"@resources\"]}\n"),
+    ("address_families", "    address_families: [unix, inet, inet6]\n"),
+    ("capabilities: []", "    capabilities: []\n"),
+]
+
+
+def sandbox_servers(bench, handler, hargs):
+    """swinetd plain, under `sandbox: strict`, and under each costly
+    isolation key alone (stderr: null, so only the sandbox differs)."""
+    out = [("swinetd, plain", "stderr: null", swinetd_service(bench, bench.swinetd, handler, hargs, "sbp", "    stderr: null\n"))]
+    for i, (name, keys) in enumerate(SANDBOX_KEYS):
+        out.append((f"swinetd, {name}", "stderr: null; " + keys.strip(), swinetd_service(bench, bench.swinetd, handler, hargs, f"sb{i}", "    stderr: null\n" + keys)))
+    return out
+
+
 def flood_servers(bench):
     """Each server with its default limits, for the flood."""
     out = []

@@ -101,6 +101,8 @@ def results_md(bench, d):
         w("")
     if bench.baseline:
         lines += against_baseline_lines(bench, results, (HELLO_NAME, ECHO_NAME), [("swinetd", f"swinetd @{bench.baseline_name}")])
+    if d.get("sandbox"):
+        lines += sandbox_lines(bench, d["sandbox"])
     w("Flags that lifted the peers' limits, so nothing throttles them:")
     w("")
     for (h, n), r in results.items():
@@ -286,8 +288,37 @@ def write(bench, d, lines):
                        | {"memory_idle_kb": r["mem_idle"], "memory_after_kb": r["mem_after"]} for (h, n), r in results.items()},
            "swift_floor_kb": d["floor_mem"], "startup_ms": d["startup"]["starts"], "bind_floor_ms": d["bind_floor"], "parse_floor_ms": d["parse_floor"],
            "reload_ms": d["startup"]["reloads"], "spawn_limit_per_s": {"one_core": d["one_core"], "both_cores": d["both_cores"]},
-           "services_scaling": {str(n): v for n, v in scale.items()}}
+           "services_scaling": {str(n): v for n, v in scale.items()},
+           "isolation": {n: {str(c): {"conn_per_s": v["rates"], "master_cpu_us_per_conn": v["cpu_reps"]} for c, v in r["conc"].items()}
+                         for (_, n), r in d.get("sandbox", {}).items()}}
     open(os.path.join(here, "RESULTS.json"), "w").write(json.dumps(raw, indent=1) + "\n")
+
+
+def sandbox_lines(bench, results):
+    """Each isolation setting against plain: conn/s and the master's CPU
+    per connection (ratios of the medians), and what a connection's
+    latency at c=1 gains (the master waits in the vfork-style spawn while
+    the handler's process sets the sandbox up)."""
+    out = ["## The isolation keys' cost (hello)", "",
+           "Target: `sandbox: strict` at ≥ 0.8× the plain conn/s with ≤ 1.3× its master CPU per connection. "
+           "Ratios of the medians, servers in turns; c=1 latency is a whole connection's (connect to end of file), so its growth over plain "
+           "bounds what the sandbox's setup adds to the master's wait per spawn.", "",
+           "| server | c=8 conn/s (min-max) | ratio | master µs/conn c=8 (min-max) | ratio | c=1 conn/s | c=1 p50 ms | added per spawn µs |",
+           "|---|---|---|---|---|---|---|---|"]
+    plain = results.get(("hello", "swinetd, plain"))
+    if not plain:
+        return out + ["(not measured: needs root)", ""]
+    p8, p1 = plain["conc"][8], plain["conc"][1]
+    for (handler, name), r in results.items():
+        c8, c1 = r["conc"][8], r["conc"][1]
+        added = (1 / c1["cps"] - 1 / p1["cps"]) * 1e6
+        out.append(f"| {name} | {c8['cps']:.0f} ({c8['min']:.0f}-{c8['max']:.0f}) | **{c8['cps'] / p8['cps']:.2f}×** | "
+                   f"{c8['cpu_us']:.1f} ({c8['cpu_min']:.1f}-{c8['cpu_max']:.1f}) | **{c8['cpu_us'] / p8['cpu_us']:.2f}×** | "
+                   f"{c1['cps']:.0f} | {c1['p50']:.2f} | {added:+.0f} |")
+    out.append("")
+    out.append(f"{bench.reps} repetitions of {bench.n[8]} connections at c=8 and {bench.n[1]} at c=1, servers in turns.")
+    out.append("")
+    return out
 
 
 def against_baseline_lines(bench, results, handlers, pairs):

@@ -65,6 +65,18 @@ def run_servers(bench, results, handler_name, servers, concs, send=None):
         log(f"   {srv.name:28s} {c8['cps']:8.0f} conn/s  cpu {r['cpu_us']:6.1f} us/conn  failed {sum(v['failed'] for v in r['conc'].values())}")
 
 
+def run_sandbox(bench):
+    """hello plain and sandboxed, at c=1 (a connection's whole latency,
+    the master's wait in the spawn included) and c=8, in turns. Needs root
+    (the mount and network namespaces): otherwise skipped, with a note."""
+    results = {}
+    if os.geteuid() != 0:
+        bench.notes.append("the isolation keys: not measured (they need root)")
+        return results
+    run_servers(bench, results, "hello", peers.sandbox_servers(bench, bench.hello, []), (1, 8))
+    return results
+
+
 def spawn_limit(bench):
     """posix_spawn + waitpid of the hello handler in a loop: on one core,
     and two loops on both."""
