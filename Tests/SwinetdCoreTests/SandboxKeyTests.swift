@@ -104,6 +104,20 @@ import Glibc
                 == ["t.yaml:2:48: error: 'sandbox' must be none or strict"])
     }
 
+    /// A handler the sandbox would hide from itself is refused when the
+    /// table is read, not at each connection's execve.
+    @Test func anExecTheSandboxHidesIsAnError() throws {
+        let cat = try #require(HostChecks.realPath("/bin/cat"))
+        let folder = cat.split(separator: "/").dropLast().joined(separator: "/")
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, inaccessible_paths: [/\(folder)]}\n")
+                == ["t.yaml:2:23: error: 'exec' /bin/cat is inside /\(folder), which inaccessible_paths lists: the handler could not be started"],
+                "through the symlinks on the way")
+        var box = Sandbox()
+        box.protectHome = .on
+        #expect(box.hides("/root/handler") == "/root, which protect_home makes inaccessible")
+        #expect(box.hides("/rootless/handler") == nil && box.hides("/usr/bin/cat") == nil)
+    }
+
     /// The master's load: the file-system keys need a swinetd that can make
     /// a mount namespace; a preset is checked as its keys would be.
     @Test func theFileSystemKeysNeedRootAtLoad() throws {

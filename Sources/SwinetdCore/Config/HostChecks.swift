@@ -31,6 +31,13 @@ enum HostChecks {
         return formatProblem(path)
     }
 
+    /// `path` with every symlink followed, or nil.
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     /// Why `path` cannot be a working directory (": errno" or " is not a directory"), or nil.
     static func directory(_ path: String) -> String? {
         var st = stat()

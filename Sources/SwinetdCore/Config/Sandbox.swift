@@ -44,6 +44,18 @@ public struct Sandbox: Equatable, Sendable, Codable {
 
     public init() {}
 
+    /// What makes `path` (on the host, outside any root_directory) unseen
+    /// by the handler ("/root, which protect_home makes inaccessible"), or nil.
+    func hides(_ path: String) -> String? {
+        guard rootDirectory == nil else { return nil }
+        func under(_ folder: String) -> Bool { path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") }
+        if protectHome == .on, let home = ["/home", "/root", "/run/user"].first(where: under) {
+            return "\(home), which protect_home makes inaccessible"
+        }
+        if let hidden = inaccessiblePaths.first(where: under) { return "\(hidden), which inaccessible_paths lists" }
+        return nil
+    }
+
     /// Whether the handler needs a mount namespace of the service's own.
     var needsMountNamespace: Bool {
         protectSystem != .off || protectHome != .off || privateTmp

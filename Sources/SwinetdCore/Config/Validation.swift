@@ -141,7 +141,12 @@ struct Validation {
         let rules = admissionRules(own, defaults)
         let handlerLimits = self.handlerLimits(own, defaults)
         if rules == nil { failed = true }
-        let sandbox = self.sandbox(own, defaults, nameNode: nameNode)
+        var sandbox = self.sandbox(own, defaults, nameNode: nameNode)
+        if let box = sandbox, builtin == nil, let exec = own.exec ?? defaults.exec,
+           let hider = box.hides(exec) ?? box.hides(HostChecks.realPath(exec) ?? exec) {
+            error(own.keyNodes[.exec] ?? nameNode, "'exec' \(exec) is inside \(hider): the handler could not be started")
+            sandbox = nil
+        }
         if sandbox == nil { failed = true }
         guard !failed, let rules, let sandbox, let listen = own.listen, let exec = builtin.map({ _ in SelfExecutable.path ?? "" }) ?? own.exec ?? defaults.exec,
               case .some(let credentials) = credentials else {
