@@ -85,17 +85,50 @@ static int hide(int target) {
     return rc;
 }
 
-static int apply(const struct clinux_mount_step *s) {
+// A clone of the tree at `path` as it is now (the host's view: taken
+// before any step), to be put back later; -1 with errno (ENOENT for an
+// optional path that is not there).
+static int clone_tree(const char *path) {
+    int fd = open_no_symlinks(path);
+    if (fd < 0) return -1;
+    int tree = (int)syscall(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return tree;
+}
+
+// Puts back a clone taken by clone_tree over `path`.
+static int put_back(int tree, const char *path) {
+    int fd = open_no_symlinks(path);
+    if (fd < 0) return -1;
+    int rc = move_onto(tree, fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+// The API file systems under protect_system: strict: /dev and /proc as
+// the host has them (read-only is only ever added, never taken away), /sys
+// left read-only, and /proc/sys and /proc/sysrq-trigger made read-only
+// (systemd's ProtectKernelTunables=): a root handler without capabilities
+// could otherwise still write core_pattern and have the kernel run a
+// program of its choice as full root.
+static const char *const api_kept[] = { "/dev", "/proc" };
+static const char *const tunables[] = { "/proc/sys", "/proc/sysrq-trigger" };
+
+static int apply(const struct clinux_mount_step *s, int tree, const int *api) {
     if (s->kind == CLINUX_MOUNT_ALL_READ_ONLY) {
-        // Everything read-only, recursively (protect_system: strict); the
-        // API file systems come back as they were, as systemd keeps them.
         struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
         if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &a, sizeof a) < 0) return -1;
-        static const char *api[] = { "/dev", "/proc", "/sys" };
-        for (int i = 0; i < 3; i++) {
-            int fd = open_no_symlinks(api[i]);
+        for (int i = 0; i < 2; i++) {
+            if (api[i] >= 0 && put_back(api[i], api_kept[i]) < 0) return -1;
+        }
+        for (int i = 0; i < 2; i++) {
+            int fd = open_no_symlinks(tunables[i]);
             if (fd < 0) { if (errno == ENOENT) continue; return -1; }
-            int rc = rebind(fd, 0, MOUNT_ATTR_RDONLY);
+            int rc = rebind(fd, MOUNT_ATTR_RDONLY, 0);
             int e = errno;
             close(fd);
             errno = e;
@@ -103,12 +136,15 @@ static int apply(const struct clinux_mount_step *s) {
         }
         return 0;
     }
+    if (s->kind == CLINUX_MOUNT_READ_WRITE) {
+        if (tree < 0) return (s->optional && errno == ENOENT) ? 0 : -1;
+        return put_back(tree, s->path);
+    }
     int fd = open_no_symlinks(s->path);
     if (fd < 0) return (errno == ENOENT && s->optional) ? 0 : -1;
     int rc;
     switch (s->kind) {
     case CLINUX_MOUNT_READ_ONLY: rc = rebind(fd, MOUNT_ATTR_RDONLY, 0); break;
-    case CLINUX_MOUNT_READ_WRITE: rc = rebind(fd, 0, MOUNT_ATTR_RDONLY); break;
     case CLINUX_MOUNT_INACCESSIBLE: rc = hide(fd); break;
     default: errno = EINVAL; rc = -1;
     }
@@ -117,6 +153,9 @@ static int apply(const struct clinux_mount_step *s) {
     errno = e;
     return rc;
 }
+
+// At most this many read_write_paths (the table loader refuses more).
+#define MAX_STEPS 256
 
 struct job {
     const struct clinux_mount_step *steps;
@@ -130,24 +169,55 @@ struct job {
 
 static void *make(void *opaque) {
     struct job *j = opaque;
+    int trees[MAX_STEPS];
+    int api[2] = { -1, -1 };
+    int clone_errno[MAX_STEPS];
+    if (j->count > MAX_STEPS) { j->error = E2BIG; return NULL; }
+    for (size_t i = 0; i < j->count; i++) trees[i] = -1;
     // Only this thread: CLONE_NEWNS implies CLONE_FS, which gives it its
     // own root and working directory first.
     if (unshare(CLONE_NEWNS) < 0) { j->error = errno; return NULL; }
-    // Nothing mounted here reaches the host (slave: the host's later
-    // mounts still show here).
-    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) { j->error = errno; return NULL; }
+    // Private: nothing mounted here reaches the host, and nothing the host
+    // mounts later shows here (a mount over a hidden path would uncover
+    // it). The view is the host's as it was when it was made.
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { j->error = errno; return NULL; }
+    // What becomes writable again, cloned before anything is made
+    // read-only, so putting it back restores the host's own flags.
     for (size_t i = 0; i < j->count; i++) {
-        if (apply(&j->steps[i]) < 0) { j->failed_step = (int)i; j->error = errno; return NULL; }
+        if (j->steps[i].kind == CLINUX_MOUNT_READ_WRITE) {
+            trees[i] = clone_tree(j->steps[i].path);
+            clone_errno[i] = errno;
+            if (trees[i] < 0 && !(clone_errno[i] == ENOENT && j->steps[i].optional)) {
+                j->failed_step = (int)i;
+                j->error = clone_errno[i];
+                goto out;
+            }
+        } else if (j->steps[i].kind == CLINUX_MOUNT_ALL_READ_ONLY) {
+            for (int k = 0; k < 2; k++) {
+                if (api[k] < 0 && (api[k] = clone_tree(api_kept[k])) < 0 && errno != ENOENT) {
+                    j->failed_step = (int)i;
+                    j->error = errno;
+                    goto out;
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < j->count; i++) {
+        errno = trees[i] < 0 ? clone_errno[i] : 0;
+        if (apply(&j->steps[i], trees[i], api) < 0) { j->failed_step = (int)i; j->error = errno; goto out; }
     }
     if (j->root_directory) {
         j->root = open_no_symlinks(j->root_directory);
-        if (j->root < 0) { j->error = errno; return NULL; }
+        if (j->root < 0) { j->error = errno; goto out; }
     }
     j->ns = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (j->ns < 0) {
         j->error = errno;
         if (j->root >= 0) { close(j->root); j->root = -1; }
     }
+out:
+    for (size_t i = 0; i < j->count; i++) if (trees[i] >= 0) close(trees[i]);
+    for (int k = 0; k < 2; k++) if (api[k] >= 0) close(api[k]);
     return NULL;
 }
 

@@ -62,16 +62,19 @@ CHILD_CODE int cspawn_isolate_before_credentials(const struct cspawn_plan *p) {
     if (p->set_mount_namespace && syscall(SYS_setns, p->mount_namespace, CLONE_NEWNS) < 0)
         return CSPAWN_STAGE_MOUNT;
 
+    // `root_directory`: by descriptor (opened when the plan was made, in
+    // the service's namespace when it has one), never by a path looked up
+    // now. Before private_tmp's unshare, which moves the root and working
+    // directory into the copy it makes; after it, the root would be a
+    // mount of the service's namespace, where nothing can be mounted.
+    if (p->root_directory >= 0
+        && (syscall(SYS_fchdir, p->root_directory) < 0 || syscall(SYS_chroot, ".") < 0))
+        return CSPAWN_STAGE_ROOT_DIRECTORY;
+
     // `private_tmp`: a namespace of this handler's own, copied from the
     // service's (whose mounts receive nothing from it), so the tmpfs on
     // /tmp is seen by this handler alone and freed when it ends.
     if (p->private_tmp && syscall(SYS_unshare, CLONE_NEWNS) < 0) return CSPAWN_STAGE_PRIVATE_TMP;
-
-    // `root_directory`: by descriptor (opened when the plan was made, in
-    // the service's namespace when it has one), never by a path looked up now.
-    if (p->root_directory >= 0
-        && (syscall(SYS_fchdir, p->root_directory) < 0 || syscall(SYS_chroot, ".") < 0))
-        return CSPAWN_STAGE_ROOT_DIRECTORY;
 
     if (p->private_tmp) {
         static const char *const where[] = { "/tmp", "/var/tmp" };

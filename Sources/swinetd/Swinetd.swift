@@ -232,7 +232,7 @@ struct Check: ParsableCommand {
                     throw ExitCode(1)
                 }
                 for s in t.services where services.isEmpty || services.contains(s.name) {
-                    print(SecurityExposure(s).text(service: s.name), terminator: "")
+                    print(SecurityExposure(s, masterUID: 0).text(service: s.name), terminator: "")
                 }
                 return
             }

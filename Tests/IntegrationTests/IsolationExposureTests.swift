@@ -22,7 +22,8 @@ extension IsolationTests {
 
     /// The score adds the weights of what is on: nobody under `sandbox:
     /// strict` leaves only private_network and root_directory off (1.0);
-    /// nobody with nothing else is 9.0; weaker settings earn part of theirs.
+    /// nobody with nothing else has only its user and no capabilities
+    /// (7.5); weaker settings earn part of theirs.
     @Test func checkSecurityScoresEachService() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -32,12 +33,13 @@ extension IsolationTests {
         #expect(all.status == 0, "\(all.output)")
         let lines = all.output.split(separator: "\n").map(String.init)
         #expect(lines.contains("boxed: exposure 1.0 (0: every protection on, 10: none)"), "\(all.output)")
-        #expect(lines.contains("open: exposure 9.0 (0: every protection on, 10: none)"), "\(all.output)")
-        // full: 1.0 of protect_system's 1.5; a deny list: 0.75 of 1.5; no_new_privileges implied (1).
-        #expect(lines.contains("some: exposure 6.3 (0: every protection on, 10: none)"), "\(all.output)")
+        #expect(lines.contains("open: exposure 7.5 (0: every protection on, 10: none)"), "\(all.output)")
+        // full: 1.0 of protect_system's 1.5; a deny list that leaves most
+        // dangerous groups: a quarter of 1.5; no_new_privileges implied (1).
+        #expect(lines.contains("some: exposure 5.1 (0: every protection on, 10: none)"), "\(all.output)")
         #expect(lines.contains { $0.hasPrefix("  on   protect_home ") } && lines.contains { $0.hasPrefix("  part protect_system ") }, "\(all.output)")
         let one = try runToEnd([swinetdBinary, "check", "--config", table, "--security", "open"])
-        #expect(one.output.hasPrefix("open: exposure 9.0") && !one.output.contains("boxed"), "\(one.output)")
+        #expect(one.output.hasPrefix("open: exposure 7.5") && !one.output.contains("boxed"), "\(one.output)")
         let unknown = try runToEnd([swinetdBinary, "check", "--config", table, "--security", "nope"])
         #expect(unknown.status == 1 && unknown.output.contains("no service 'nope'"), "\(unknown.output)")
     }
@@ -53,7 +55,7 @@ extension IsolationTests {
             services.first { $0["name"] as? String == name }?["security"] as? [String: Any]
         }
         #expect(security("boxed")?["exposure"] as? Double == 1.0, "\(json.output)")
-        #expect(security("open")?["exposure"] as? Double == 9.0)
+        #expect(security("open")?["exposure"] as? Double == 7.5)
         let protections = security("boxed")?["protections"] as? [String: [String: Any]]
         #expect(protections?["private_tmp"]?["on"] as? Bool == true && protections?["private_network"]?["on"] as? Bool == false, "\(json.output)")
     }

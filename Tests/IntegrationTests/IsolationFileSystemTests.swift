@@ -48,6 +48,52 @@ extension IsolationTests {
         #expect(access(etc, F_OK) != 0 && access(usr, F_OK) != 0, "nothing left behind on the host")
     }
 
+    /// Read-only is only ever added: under protect_system: strict with
+    /// read_write_paths, a read-only mount the host has below a writable
+    /// path stays read-only, and /proc/sys is read-only (a root handler
+    /// rewrites the host name, with its own value, only without the key).
+    @Test(.enabled(if: geteuid() == 0, "needs root: mounts"))
+    func readOnlyIsNeverTakenAway() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        for sub in ["rw", "rw/fixed", "source"] { try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: false) }
+        try #require(mount(dir + "/source", dir + "/rw/fixed", nil, UInt(MS_BIND), nil) == 0)
+        defer { umount2(dir + "/rw/fixed", Int32(MNT_DETACH)) }
+        try #require(mount(nil, dir + "/rw/fixed", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), nil) == 0)
+        let rewrite = "(h=$(cat /proc/sys/kernel/hostname); echo \"$h\" > /proc/sys/kernel/hostname && echo sys:w) 2>/dev/null || echo sys:ro; "
+        let script = rewrite + Self.tryWriting([dir + "/rw/x", dir + "/rw/fixed/y"])
+        let (d, ports) = try startDaemon({ p in """
+            defaults:
+              exec: /bin/sh
+              args: ["-c", \(jsonQuote(script))]
+            services:
+              plain: {listen: "127.0.0.1:\(p[0])"}
+              strict: {listen: "127.0.0.1:\(p[1])", protect_system: strict, read_write_paths: [\(dir)/rw]}
+            """ }, ports: 2)
+        #expect(try exchange(ports[0]) == "sys:w\n\(dir)/rw/x:w\n\(dir)/rw/fixed/y:ro\n", "\(d.log)")
+        #expect(try exchange(ports[1]) == "sys:ro\n\(dir)/rw/x:w\n\(dir)/rw/fixed/y:ro\n", "\(d.log)")
+    }
+
+    /// The service's view is made once, but a path the host replaces since
+    /// (renamed over, as package managers do) is covered again: the view
+    /// is made anew when a listed path is no longer the file it was.
+    @Test(.enabled(if: geteuid() == 0, "needs root: mount namespaces"))
+    func aPathReplacedOnTheHostStaysHidden() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        try "old-secret".write(toFile: dir + "/secret", atomically: false, encoding: .utf8)
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              s: {listen: "127.0.0.1:\(p[0])", exec: /bin/cat, args: [\(dir)/secret], inaccessible_paths: [\(dir)/secret]}
+            """ })
+        #expect(try exchange(ports[0]) == "", "hidden: \(d.log)")
+        try "new-secret".write(toFile: dir + "/secret.new", atomically: false, encoding: .utf8)
+        try #require(rename(dir + "/secret.new", dir + "/secret") == 0)
+        #expect(try exchange(ports[0]) == "", "the new file is hidden too: \(d.log)")
+    }
+
     /// A file in /root: read without the key; protect_home: true hides
     /// it (even from a root handler: the folder is an empty mount),
     /// read-only lets it be read but not written; inaccessible_paths hides
@@ -125,7 +171,8 @@ extension IsolationTests {
 
     /// root_directory: the handler's / is the folder named (a copy of
     /// /bin/sh and its libraries, and a marker file), exec and cwd inside
-    /// it; with protect_system: strict as well, even that root is read-only.
+    /// it; with private_tmp as well, the root's /tmp is the connection's
+    /// own tmpfs (the root's own folder stays empty).
     @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/ldd"), "needs root (chroot) and ldd"))
     func rootDirectoryIsTheHandlersRoot() throws {
         let dir = makeTempDir()
@@ -134,22 +181,25 @@ extension IsolationTests {
         let root = dir + "/root"
         try Self.copyWithLibraries("/bin/sh", into: root)
         try "".write(toFile: root + "/inside-the-root", atomically: false, encoding: .utf8)
-        let script = "for f in /*; do echo $f; done; " + Self.tryWriting(["/x"], remove: false)
+        try FileManager.default.createDirectory(atPath: root + "/tmp", withIntermediateDirectories: false)
+        let script = "for f in /* /tmp/*; do echo $f; done; " + Self.tryWriting(["/x", "/tmp/y"], remove: false)
         let (d, ports) = try startDaemon({ p in """
             defaults:
               exec: /bin/sh
               args: ["-c", \(jsonQuote(script))]
             services:
-              plain: {listen: "127.0.0.1:\(p[0])"}
+              plain: {listen: "127.0.0.1:\(p[0])", args: ["-c", "for f in /*; do echo $f; done"]}
               jailed: {listen: "127.0.0.1:\(p[1])", root_directory: \(root)}
-              jailedro: {listen: "127.0.0.1:\(p[2])", root_directory: \(root), protect_system: strict}
+              jailedtmp: {listen: "127.0.0.1:\(p[2])", root_directory: \(root), private_tmp: true}
             """ }, ports: 3)
         let plain = try exchange(ports[0])
         #expect(plain.contains("/proc\n") && !plain.contains("/inside-the-root"), "\(plain)")
         let jailed = try exchange(ports[1])
-        #expect(jailed.contains("/inside-the-root\n") && !jailed.contains("/proc\n") && jailed.hasSuffix("/x:w\n"), "[\(jailed)]\n\(d.log)")
-        let jailedReadOnly = try exchange(ports[2])
-        #expect(jailedReadOnly.contains("/inside-the-root\n") && jailedReadOnly.hasSuffix("/x:ro\n"), "\(jailedReadOnly)\n\(d.log)")
+        #expect(jailed.contains("/inside-the-root\n") && !jailed.contains("/proc\n") && jailed.hasSuffix("/x:w\n/tmp/y:w\n"), "[\(jailed)]\n\(d.log)")
+        unlink(root + "/tmp/y")
+        let jailedTmp = try exchange(ports[2])
+        #expect(jailedTmp.contains("/inside-the-root\n") && jailedTmp.contains("/tmp/*\n") && jailedTmp.hasSuffix("/tmp/y:w\n"), "[\(jailedTmp)]\n\(d.log)")
+        #expect(access(root + "/tmp/y", F_OK) != 0, "the connection's /tmp was its own tmpfs, not the root's folder")
     }
 
     /// Copies `program` and the libraries ldd(1) lists for it to the same

@@ -27,6 +27,9 @@ import Glibc
         #expect(errors("{deny: [\"@mout\"]}") == ["t.yaml:2:61: error: unknown system call group '@mout'; did you mean '@mount'?"])
         #expect(errors("{deny: [ptrce]}") == ["t.yaml:2:61: error: unknown system call 'ptrce'; did you mean 'ptrace'?"])
         #expect(errors("{deny: [execve]}") == ["t.yaml:2:53: error: 'system_calls' denies execve: the handler could never be started"])
+        #expect(errors("{deny: [exit_group], action: EPERM}") == ["t.yaml:2:53: error: 'system_calls' denies exit_group: a handler could never end"])
+        #expect(errors("{deny: [\"@default\"]}").first?.hasSuffix("the handler could never be started") == true, "through a group")
+        #expect(errors("{deny: [mmap2, socketcall]}") == [], "another architecture's names are skipped here")
         #expect(errors("{action: kill}") == ["t.yaml:2:53: error: 'system_calls' needs 'allow', 'deny' or both"])
         #expect(errors("{deny: [mount], action: die}") == ["t.yaml:2:77: error: 'system_calls.action' must be kill or EPERM"])
         #expect(errors("{dney: [mount]}") == ["t.yaml:2:54: error: unknown key 'dney' in 'system_calls' (allow, deny, action); did you mean 'deny'?"])
@@ -102,6 +105,23 @@ import Glibc
         #expect(t["plain"]?.sandbox.noNewPrivileges == true && t["plain"]?.sandbox.privateTmp == false)
         #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, sandbox: tight}\n")
                 == ["t.yaml:2:48: error: 'sandbox' must be none or strict"])
+    }
+
+    /// root_directory does not combine with what would protect the host's
+    /// paths instead of the root's, nor with a builtin (swinetd's binary
+    /// is not in the root, and whoever can write that path there would run
+    /// as the handler).
+    @Test func rootDirectoryRefusesWhatWouldMissIt() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/swinetd-jail-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir + "/jail/bin", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        chmod(dir, 0o755)
+        try FileManager.default.copyItem(atPath: "/bin/cat", toPath: dir + "/jail/bin/cat")
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, root_directory: \(dir)/jail, protect_system: full}\n")
+                .first?.contains("'root_directory' cannot be combined with protect_system, protect_home or the path lists") == true)
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", builtin: echo, root_directory: \(dir)/jail}\n")
+                .first?.contains("'root_directory' does not apply to a builtin") == true)
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, root_directory: \(dir)/jail, private_tmp: true}\n") == [])
     }
 
     /// A handler the sandbox would hide from itself is refused when the

@@ -96,9 +96,9 @@ int clinux_empty_network_namespace(void);
 /// In mount_namespace.c: one change to a service's view of the file system.
 enum clinux_mount_kind {
     CLINUX_MOUNT_READ_ONLY = 1,     ///< `path` and what is below it, read-only
-    CLINUX_MOUNT_READ_WRITE = 2,    ///< `path` writable again (under a read-only parent)
+    CLINUX_MOUNT_READ_WRITE = 2,    ///< `path` as the host has it again (cloned before any step; read-only is never cleared)
     CLINUX_MOUNT_INACCESSIBLE = 3,  ///< an empty, mode-000, read-only mount over `path`
-    CLINUX_MOUNT_ALL_READ_ONLY = 4, ///< everything but /dev, /proc and /sys read-only (`path` unused)
+    CLINUX_MOUNT_ALL_READ_ONLY = 4, ///< everything read-only but /dev and /proc (as the host has them; /proc/sys read-only)
 };
 
 struct clinux_mount_step {
@@ -107,8 +107,8 @@ struct clinux_mount_step {
     int optional;      ///< non-zero: a path that does not exist is skipped (protect_home's)
 };
 
-/// A new mount namespace with `steps` applied in order (propagation to the
-/// host cut: its mounts are slaves), made on a thread of its own: a
+/// A new mount namespace with `steps` applied in order (private: no mount
+/// propagates to or from the host), made on a thread of its own: a
 /// descriptor of it (close-on-exec), or -1 with errno and `*failed_step`
 /// the index of the step that failed (-1: before or after the steps).
 /// With `root_directory`, `*root_fd` is an O_PATH descriptor of that folder

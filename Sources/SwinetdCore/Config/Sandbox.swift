@@ -110,7 +110,10 @@ public enum SandboxPreset: String, Equatable, Sendable, Codable, CaseIterable {
         guard self == .strict else { return s }
         s.noNewPrivileges = true
         s.capabilities = []
-        s.systemCalls = SystemCalls(allow: ["@system-service"], deny: ["@privileged", "@resources"], action: .kill)
+        // Reading or writing another process's memory (process_vm_*, in
+        // @ipc) reaches out of the filter into a process of the same uid.
+        s.systemCalls = SystemCalls(allow: ["@system-service"], deny: ["@privileged", "@resources", "process_vm_readv", "process_vm_writev"],
+                                    action: .kill)
         s.addressFamilies = ["unix", "inet", "inet6"].compactMap(AddressFamily.init(name:)).sorted { $0.number < $1.number }
         s.protectSystem = .strict
         s.protectHome = .on

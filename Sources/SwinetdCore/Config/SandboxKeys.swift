@@ -36,6 +36,12 @@ extension Validation {
     private mutating func sandboxFits(_ s: Sandbox, own: Settings, defaults: Settings, nameNode: Int) -> Bool {
         let node = own.keyNodes[.sandbox] ?? nameNode
         let fromPreset = own.sandboxPreset != nil || defaults.sandboxPreset != nil
+        if s.rootDirectory != nil && (s.protectSystem != .off || s.protectHome != .off || !s.readOnlyPaths.isEmpty
+                                      || !s.readWritePaths.isEmpty || !s.inaccessiblePaths.isEmpty) {
+            // They would protect the host's paths, not the root's.
+            error(own.keyNodes[.rootDirectory] ?? node, "'root_directory' cannot be combined with protect_system, protect_home or the path lists: they apply to the host's paths, not to those inside the root")
+            return false
+        }
         if fromPreset && (s.systemCalls != nil || s.addressFamilies != nil) && !sandboxSupport.kernelFiltersSystemCalls {
             error(node, "'sandbox' filters system calls, which this kernel cannot (no seccomp)")
             return false
@@ -53,6 +59,10 @@ extension Validation {
                         !s.readWritePaths.isEmpty ? "read_write_paths" : nil,
                         !s.inaccessiblePaths.isEmpty ? "inaccessible_paths" : nil].compactMap { $0 }
             error(node, "\(keys.map { "'\($0)'" }.joined(separator: ", ")) need\(keys.count == 1 ? "s" : "") a mount namespace of the service's own, which swinetd can make only as root (CAP_SYS_ADMIN)")
+            return false
+        }
+        if s.needsMountNamespace, let failure = sandboxSupport.viewFailure(s) {
+            error(node, "the handler's view of the file system cannot be set up here: \(failure)")
             return false
         }
         if s.rootDirectory != nil && !has(18) {
@@ -223,6 +233,20 @@ struct SandboxSupport {
             return value
         }
     }
+
+    /// Why the view `s` describes cannot be made here ("protect_system
+    /// /usr: Function not implemented": a kernel without the new mount
+    /// API, a path that cannot be mounted over), or nil: one is made and
+    /// closed to see, once per distinct view in a load.
+    mutating func viewFailure(_ s: Sandbox) -> String? {
+        let key = FileSystemView.steps(s).map { "\($0.kind.rawValue) \($0.path)" }.joined(separator: "\n")
+        if let known = views[key] { return known }
+        var value: String?
+        if let view = FileSystemView(s), let failure = view.make() { value = "\(failure.step): \(failure.error.text)" }
+        views[key] = .some(value)
+        return value
+    }
+    private var views: [String: String?] = [:]
 
     /// Why no network namespace can be made here (nil: one can).
     var networkNamespaceFailure: Errno? {

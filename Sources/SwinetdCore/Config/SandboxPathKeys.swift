@@ -25,6 +25,10 @@ extension Validation {
             error(node, "'\(key.name)' must be a list of absolute paths, such as [/var/lib/example]")
             return nil
         }
+        guard items.count <= 64 else {
+            error(node, "'\(key.name)' lists \(items.count) paths: at most 64")
+            return nil
+        }
         var out: [String] = []
         var ok = true
         for item in items {
@@ -52,7 +56,7 @@ extension Validation {
     /// no "." or ".." and no symlink left; nil after an error.
     private mutating func trustedSandboxPath(_ node: Int, _ path: String, key: ServiceKey) -> String? {
         guard path.hasPrefix("/") else {
-            error(node, "'\(key.name)' must list absolute paths, not '\(path)'")
+            error(node, "'\(key.name)' must \(key == .rootDirectory ? "be an absolute path" : "list absolute paths"), not '\(path)'")
             return nil
         }
         let parts = path.split(separator: "/")

@@ -25,7 +25,8 @@ public struct SecurityExposure: Equatable, Sendable {
         (max(0, 10 - protections.reduce(0) { $0 + $1.earned }) * 10).rounded() / 10
     }
 
-    /// `masterUID`: whom a handler without `user` runs as.
+    /// `masterUID`: whom a handler without `user` runs as (swinetd's own
+    /// uid when it serves; `check` assumes root, as swinetd runs).
     public init(_ s: ServiceConfig, masterUID: uid_t = geteuid()) {
         let box = s.sandbox
         let uid = s.credentials?.uid ?? masterUID
@@ -37,35 +38,64 @@ public struct SecurityExposure: Equatable, Sendable {
         let implied = (box.systemCalls != nil || box.addressFamilies != nil) && uid != 0
         add("no_new_privileges", 1, box.noNewPrivileges || implied ? 1 : 0, box.noNewPrivileges || implied
             ? "setuid and file-capability programs it runs gain nothing" : "a setuid program it runs gains its owner's rights")
+        let dangerousCaps: Set<String> = ["CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_DAC_OVERRIDE",
+                                          "CAP_DAC_READ_SEARCH", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_FOWNER",
+                                          "CAP_NET_ADMIN", "CAP_SYS_BOOT", "CAP_BPF", "CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_LINUX_IMMUTABLE"]
         switch box.capabilities {
-        case nil: add("capabilities", 1.5, 0, uid == 0 ? "every capability root has" : "its user's (none, unless a program it runs gains some)")
+        case nil where uid != 0: add("capabilities", 1.5, 1, "none (its user's), unless a setuid program gives it some")
+        case nil: add("capabilities", 1.5, 0, "every capability root has")
         case .some(let l) where l.isEmpty: add("capabilities", 1.5, 1, "none at all")
-        case .some(let l): add("capabilities", 1.5, 2.0 / 3, "only " + l.map(\.name).joined(separator: ", "))
+        case .some(let l):
+            let risky = l.map(\.name).filter(dangerousCaps.contains)
+            add("capabilities", 1.5, risky.isEmpty ? 2.0 / 3 : 0, "only " + l.map(\.name).joined(separator: ", ")
+                + (risky.isEmpty ? "" : " (\(risky.joined(separator: ", ")) as good as root)"))
         }
+        // The groups a sandbox is for: a filter that lets any of them
+        // through earns half as much.
+        let dangerous = Set(["@mount", "@module", "@debug", "@reboot", "@raw-io", "@swap", "@clock", "@cpu-emulation", "@privileged"]
+            .flatMap { SystemCallGroups.expand($0) ?? [] })
         switch box.systemCalls {
         case nil: add("system_calls", 1.5, 0, "any system call")
         case .some(let f) where f.allow != nil:
-            add("system_calls", 1.5, 1, "only " + (f.allow! + ["@default"]).joined(separator: " ")
-                + (f.deny.isEmpty ? "" : " without " + f.deny.joined(separator: " ")) + "; others: \(f.action.rawValue)")
-        case .some(let f): add("system_calls", 1.5, 0.5, "all but " + f.deny.joined(separator: " ") + "; those: \(f.action.rawValue)")
+            let allowed = Set((f.allow! + ["@default"]).flatMap { SystemCallGroups.expand($0) ?? [] })
+                .subtracting(f.deny.flatMap { SystemCallGroups.expand($0) ?? [] })
+            let open = !allowed.isDisjoint(with: dangerous)
+            add("system_calls", 1.5, open ? 0.5 : 1, "only " + (f.allow! + ["@default"]).joined(separator: " ")
+                + (f.deny.isEmpty ? "" : " without " + f.deny.joined(separator: " ")) + "; others: \(f.action.rawValue)"
+                + (open ? " (some of mount, module, debug, reboot or privileged calls allowed)" : ""))
+        case .some(let f):
+            let covered = dangerous.isSubset(of: f.deny.flatMap { SystemCallGroups.expand($0) ?? [] })
+            add("system_calls", 1.5, covered ? 0.5 : 0.25, "all but " + f.deny.joined(separator: " ") + "; those: \(f.action.rawValue)")
         }
-        add("address_families", 1, box.addressFamilies == nil ? 0 : 1,
-            box.addressFamilies.map { $0.isEmpty ? "no socket of its own" : "sockets of " + $0.map(\.name).joined(separator: ", ") + " only" }
-                ?? "sockets of any family (netlink, packet, ...)")
+        let plainFamilies: Set<String> = ["unix", "inet", "inet6"]
+        switch box.addressFamilies {
+        case nil: add("address_families", 1, 0, "sockets of any family (netlink, packet, ...)")
+        case .some(let l) where l.isEmpty: add("address_families", 1, 1, "no socket of its own")
+        case .some(let l):
+            let more = l.map(\.name).filter { !plainFamilies.contains($0) }
+            add("address_families", 1, more.isEmpty ? 1 : 0.5, "sockets of " + l.map(\.name).joined(separator: ", ") + " only")
+        }
         add("private_network", 0.5, box.privateNetwork ? 1 : 0, box.privateNetwork ? "no network but its connection" : "the host's network")
+        // A root handler that keeps CAP_SYS_ADMIN can unmount what hides
+        // or protects a path: the file-system keys count only without it.
+        let canUnmount = uid == 0 && (box.capabilities.map { $0.contains { $0.name == "CAP_SYS_ADMIN" } } ?? true)
+        let fs: Double = canUnmount ? 0 : 1
+        let unmountNote = canUnmount ? " (but a root handler with CAP_SYS_ADMIN can unmount it)" : ""
         switch box.protectSystem {
         case .off: add("protect_system", 1.5, 0, "may write wherever its user may (/usr, /etc included for root)")
-        case .on: add("protect_system", 1.5, 1.0 / 3, "/usr and /boot read-only")
-        case .full: add("protect_system", 1.5, 2.0 / 3, "/usr, /boot and /etc read-only")
-        case .strict: add("protect_system", 1.5, 1, "everything read-only but /dev, /proc, /sys and read_write_paths")
+        case .on: add("protect_system", 1.5, fs / 3, "/usr and /boot read-only" + unmountNote)
+        case .full: add("protect_system", 1.5, fs * 2 / 3, "/usr, /boot and /etc read-only" + unmountNote)
+        case .strict: add("protect_system", 1.5, fs, "everything read-only but /dev, /proc (not /proc/sys) and read_write_paths" + unmountNote)
         }
         switch box.protectHome {
         case .off: add("protect_home", 1, 0, "sees /home, /root and /run/user as its user may")
-        case .readOnly: add("protect_home", 1, 0.5, "/home, /root and /run/user read-only")
-        case .on: add("protect_home", 1, 1, "/home, /root and /run/user empty")
+        case .readOnly: add("protect_home", 1, fs / 2, "/home, /root and /run/user read-only" + unmountNote)
+        case .on: add("protect_home", 1, fs, "/home, /root and /run/user empty" + unmountNote)
         }
         add("private_tmp", 0.5, box.privateTmp ? 1 : 0, box.privateTmp ? "a /tmp and /var/tmp of each connection's own" : "the host's /tmp and /var/tmp")
-        add("root_directory", 0.5, box.rootDirectory == nil ? 0 : 1, box.rootDirectory.map { "sees only \($0)" } ?? "sees the whole file system")
+        let jailed = box.rootDirectory != nil && box.rootDirectory != "/"
+        add("root_directory", 0.5, jailed ? (canUnmount || uid == 0 ? 0.5 : 1) : 0,
+            jailed ? "sees only \(box.rootDirectory!)" + (uid == 0 ? " (a root handler can leave a chroot)" : "") : "sees the whole file system")
         protections = out
     }
 

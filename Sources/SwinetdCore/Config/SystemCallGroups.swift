@@ -5,7 +5,9 @@
 /// or obsolete ones) are skipped when a filter is built, as systemd does.
 enum SystemCallGroups {
     static let all: [String: [String]] = [
-        "@default": ["clock_getres", "clock_gettime", "clock_nanosleep", "execve", "exit", "exit_group",
+        "@default": ["arch_prctl", "brk", "cacheflush", "clock_getres", "clock_getres_time64", "clock_gettime",
+                     "clock_gettime64", "clock_nanosleep", "clock_nanosleep_time64", "execve", "exit", "exit_group",
+                     "futex_time64", "getrandom", "mmap", "mmap2", "mprotect", "munmap", "riscv_hwprobe", "sched_getaffinity",
                      "futex", "futex_waitv", "get_robust_list", "get_thread_area", "getegid", "geteuid",
                      "getgid", "getgroups", "getpgid", "getpgrp", "getpid", "getppid", "getresgid",
                      "getresuid", "getrlimit", "getsid", "gettid", "gettimeofday", "getuid", "membarrier",

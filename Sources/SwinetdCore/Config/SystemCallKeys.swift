@@ -41,8 +41,9 @@ extension Validation {
             error(node, "'\(key)' needs 'allow', 'deny' or both")
             return nil
         }
-        if out.deny.flatMap({ SystemCallGroups.expand($0) ?? [] }).contains("execve") {
-            error(node, "'\(key)' denies execve: the handler could never be started")
+        let denied = Set(out.deny.flatMap { SystemCallGroups.expand($0) ?? [] })
+        if let call = ["execve", "exit", "exit_group"].first(where: denied.contains) {
+            error(node, "'\(key)' denies \(call): \(call == "execve" ? "the handler could never be started" : "a handler could never end")")
             return nil
         }
         guard sandboxSupport.kernelFiltersSystemCalls else {
@@ -69,7 +70,7 @@ extension Validation {
                     ok = false
                     continue
                 }
-            } else if seccomp_syscall_resolve_name(name) < 0 {
+            } else if seccomp_syscall_resolve_name(name) == -1 {   // __NR_SCMP_ERROR; below it: another architecture's, skipped
                 var message = "unknown system call '\(name)'"
                 if let guess = Spelling.suggestion(for: name, among: SystemCallGroups.knownNames) { message += "; did you mean '\(guess)'?" }
                 error(item, message)

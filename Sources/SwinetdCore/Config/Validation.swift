@@ -142,6 +142,13 @@ struct Validation {
         let handlerLimits = self.handlerLimits(own, defaults)
         if rules == nil { failed = true }
         var sandbox = self.sandbox(own, defaults, nameNode: nameNode)
+        if builtin != nil, sandbox?.rootDirectory != nil {
+            // Its exec is swinetd's own path, looked up inside the jail,
+            // where whoever can write that path would run as the handler.
+            error(own.keyNodes[.rootDirectory] ?? own.keyNodes[.builtin] ?? nameNode,
+                  "'root_directory' does not apply to a builtin: swinetd's own binary is not inside the root")
+            sandbox = nil
+        }
         if let box = sandbox, builtin == nil, let exec = own.exec ?? defaults.exec,
            let hider = box.hides(exec) ?? box.hides(HostChecks.realPath(exec) ?? exec) {
             error(own.keyNodes[.exec] ?? nameNode, "'exec' \(exec) is inside \(hider): the handler could not be started")

@@ -15,6 +15,23 @@ final class FileSystemView {
     private(set) var namespace: Int32 = -1
     private(set) var root: Int32 = -1
     private let sandbox: Sandbox
+    /// What each step's path was when the namespace was made (nil: not
+    /// there): the namespace is a snapshot, so a path the host replaces
+    /// since (a rename over it, as package managers and passwd do) or
+    /// creates would not be covered. Checked at each spawn (an lstat each);
+    /// on a change the namespace is made again.
+    private var made: [(path: String, identity: FileIdentity?)] = []
+
+    struct FileIdentity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    static func identity(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
 
     init?(_ sandbox: Sandbox) {
         guard sandbox.needsMountNamespace || sandbox.rootDirectory != nil else { return nil }
@@ -26,6 +43,11 @@ final class FileSystemView {
     /// Makes it unless it is made: nil when it is there, else the failing
     /// step's text ("read_only_paths /srv/x") and errno.
     func make() -> (step: String, error: Errno)? {
+        if namespace >= 0 && made.contains(where: { Self.identity($0.path) != $0.identity }) {
+            closeDescriptor(namespace)
+            namespace = -1
+            if root >= 0 { closeDescriptor(root); root = -1 }
+        }
         if (!hasNamespace || namespace >= 0) && (sandbox.rootDirectory == nil || root >= 0) { return nil }
         guard hasNamespace else {
             let fd = clinux_open_no_symlinks(sandbox.rootDirectory!)
@@ -34,6 +56,7 @@ final class FileSystemView {
             return nil
         }
         let steps = Self.steps(sandbox)
+        let before = steps.filter { $0.kind != .allReadOnly }.map { ($0.path, Self.identity($0.path)) }
         let cPaths = steps.map { strdup($0.path)! }
         defer { for p in cPaths { free(p) } }
         var cSteps = steps.enumerated().map { i, s in
@@ -50,6 +73,7 @@ final class FileSystemView {
         }
         namespace = ns
         root = rootFD
+        made = before
         return nil
     }
 
@@ -68,8 +92,10 @@ final class FileSystemView {
     }
 
     /// The mount namespace's changes, in the order they are made: the
-    /// broad read-only ones first, then read_write_paths carved out of
-    /// them, then what is made inaccessible (which wins where they nest).
+    /// broad read-only ones first (protect_system, protect_home:
+    /// read-only), then read_write_paths put back as the host has them,
+    /// then read_only_paths, then what is made inaccessible: where they
+    /// nest, inaccessible wins over read-only, and read-only over writable.
     static func steps(_ s: Sandbox) -> [Step] {
         var out: [Step] = []
         func builtIn(_ kind: Step.Kind, _ paths: [String], key: String) {
@@ -83,8 +109,8 @@ final class FileSystemView {
         }
         let home = ["/home", "/root", "/run/user"]
         if s.protectHome == .readOnly { builtIn(.readOnly, home, key: "protect_home") }
-        out += s.readOnlyPaths.map { Step(kind: .readOnly, path: $0, key: "read_only_paths") }
         out += s.readWritePaths.map { Step(kind: .readWrite, path: $0, key: "read_write_paths") }
+        out += s.readOnlyPaths.map { Step(kind: .readOnly, path: $0, key: "read_only_paths") }
         if s.protectHome == .on { builtIn(.inaccessible, home, key: "protect_home") }
         out += s.inaccessiblePaths.map { Step(kind: .inaccessible, path: $0, key: "inaccessible_paths") }
         return out

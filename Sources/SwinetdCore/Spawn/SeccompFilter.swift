@@ -109,12 +109,15 @@ final class SeccompFilter {
                     }
                 }
             }
-            for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
-                let number = seccomp_syscall_resolve_name(call)
-                guard number >= 0, plain(number) == allow else { continue }   // a libseccomp older than io_uring
-                special.insert(number)
-                if let e = add(fail(ENOSYS), number) { return .failure(e) }
-            }
+        }
+        // Under any filter: io_uring's operations (IORING_OP_OPENAT,
+        // _SOCKET, _CONNECT...) run inside the kernel where no filter sees
+        // them, so a deny list or a family list would be stepped around.
+        for call in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+            let number = seccomp_syscall_resolve_name(call)
+            guard number >= 0, plain(number) == allow else { continue }   // a libseccomp older than io_uring
+            special.insert(number)
+            if let e = add(fail(ENOSYS), number) { return .failure(e) }
         }
         for number in (allowList ?? []).union(denied).subtracting(special).sorted() {
             if let e = add(plain(number), number) { return .failure(e) }
