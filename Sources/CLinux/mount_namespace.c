@@ -29,6 +29,11 @@ int clinux_open_no_symlinks(const char *path) {
 }
 #define open_no_symlinks clinux_open_no_symlinks
 
+int clinux_open_in_root(int root, const char *path) {
+    struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+    return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+}
+
 static int set_attributes(int tree, unsigned long long set, unsigned long long clear) {
     struct mount_attr a = { .attr_set = set, .attr_clr = clear };
     return (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a);

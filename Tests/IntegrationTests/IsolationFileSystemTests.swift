@@ -20,7 +20,16 @@ extension IsolationTests {
     /// succeed; protect_system: true keeps /usr, full /etc too, strict
     /// everything but read_write_paths; read_only_paths makes one folder
     /// read-only under no other protection.
-    @Test(.enabled(if: geteuid() == 0, "needs root: mount namespaces"))
+    /// Whether the host's /etc and /usr take writes (not on an image-based
+    /// system, where the plain handler's writes would fail too).
+    static var systemFoldersWritable: Bool {
+        ["/etc", "/usr"].allSatisfy { path in
+            var vfs = statvfs()
+            return access(path, W_OK) == 0 && statvfs(path, &vfs) == 0 && vfs.f_flag & UInt(ST_RDONLY) == 0
+        }
+    }
+
+    @Test(.enabled(if: geteuid() == 0 && systemFoldersWritable, "needs root (mount namespaces) and a writable /etc and /usr"))
     func protectSystemAndThePathListsStopWrites() throws {
         let dir = makeTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -132,9 +141,10 @@ extension IsolationTests {
     /// the key the handler sees the host's /tmp (this test's own folder).
     @Test(.enabled(if: geteuid() == 0, "needs root: mount namespaces"))
     func privateTmpIsEachHandlersOwn() throws {
-        let dir = makeTempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let name = (dir as NSString).lastPathComponent
+        // A folder of the host's /tmp itself (wherever TMPDIR points).
+        let name = "swinetd-hostmark-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try #require(mkdir("/tmp/" + name, 0o700) == 0)
+        defer { rmdir("/tmp/" + name) }
         let mark = "mark-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         // Lists /tmp and /var/tmp (their count of entries), makes a file
         // in each, waits for a line, and lists again.

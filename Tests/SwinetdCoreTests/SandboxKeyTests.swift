@@ -63,10 +63,14 @@ import Glibc
         #expect(errors("read_only_paths", "[\(dir)/missing]") == ["t.yaml:2:57: error: 'read_only_paths' \(dir)/missing: No such file or directory"])
         #expect(errors("protect_system", "maybe") == ["t.yaml:2:55: error: 'protect_system' must be false, true, full or strict"])
         #expect(errors("protect_home", "yes") == ["t.yaml:2:53: error: 'protect_home' must be false, true or read-only"])
-        if geteuid() == 0 {
+        var tmp = stat()
+        if geteuid() == 0 && stat("/tmp", &tmp) == 0 && tmp.st_mode & 0o7777 == 0o1777 {
             // A folder in /tmp itself: anyone could have put it there, or swap it.
-            #expect(errors("read_write_paths", "[\(dir)]").first?.contains("others can write (mode 1777): swinetd as root does not set a handler's view up through it") == true,
-                    "\(errors("read_write_paths", "[\(dir)]"))")
+            let inTmp = "/tmp/swinetd-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try #require(mkdir(inTmp, 0o755) == 0)
+            defer { rmdir(inTmp) }
+            #expect(errors("read_write_paths", "[\(inTmp)]").first?.contains("others can write (mode 1777): swinetd as root does not set a handler's view up through it") == true,
+                    "\(errors("read_write_paths", "[\(inTmp)]"))")
         }
     }
 
@@ -76,10 +80,20 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: dir) }
         chmod(dir, 0o755)
         let got = diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, root_directory: \(dir)/jail}\n")
-        #expect(got == ["t.yaml:2:29: error: 'exec' /bin/cat (\(dir)/jail/bin/cat on the host, inside root_directory): No such file or directory"], "\(got)")
+        #expect(got == ["t.yaml:2:29: error: 'exec' /bin/cat: No such file or directory (inside root_directory \(dir)/jail)"], "\(got)")
+        // An exec from defaults is checked inside the service's own root.
+        let inherited = diagnostics("defaults:\n  exec: /bin/cat\nservices:\n  s: {listen: \"7100\", root_directory: \(dir)/jail}\n")
+        #expect(inherited == ["t.yaml:4:23: error: 'exec' /bin/cat from defaults: No such file or directory (inside root_directory \(dir)/jail)"], "\(inherited)")
         try FileManager.default.copyItem(atPath: "/bin/cat", toPath: dir + "/jail/bin/cat")
         let t = try load("defaults:\n  root_directory: \(dir)/jail\nservices:\n  s: {listen: \"7100\", exec: /bin/cat}\n")
         #expect(t["s"]?.sandbox.rootDirectory == dir + "/jail", "from defaults, exec checked inside it")
+        // An absolute symlink in the root leads inside it, as the handler
+        // will see it: to the root's own file, not the host's.
+        try FileManager.default.createSymbolicLink(atPath: dir + "/jail/bin/inside", withDestinationPath: "/bin/cat")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/jail/bin/outside", withDestinationPath: "/usr/bin/cat")
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/inside, root_directory: \(dir)/jail}\n") == [])
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/outside, root_directory: \(dir)/jail}\n")
+                == ["t.yaml:2:29: error: 'exec' /bin/outside: No such file or directory (inside root_directory \(dir)/jail)"])
     }
 
     /// A level's own key beats its preset; the service's level beats

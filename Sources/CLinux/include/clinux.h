@@ -113,12 +113,17 @@ struct clinux_mount_step {
 /// the index of the step that failed (-1: before or after the steps).
 /// With `root_directory`, `*root_fd` is an O_PATH descriptor of that folder
 /// as the namespace sees it (else -1), for the child's chroot.
+int clinux_mount_namespace(const struct clinux_mount_step *steps, size_t count, const char *root_directory,
+                           int *root_fd, int *failed_step);
+
 /// An O_PATH descriptor (close-on-exec) of `path`, refused (ELOOP) when
 /// any component of it is a symlink; -1 with errno.
 int clinux_open_no_symlinks(const char *path);
 
-int clinux_mount_namespace(const struct clinux_mount_step *steps, size_t count, const char *root_directory,
-                           int *root_fd, int *failed_step);
+/// An O_PATH descriptor (close-on-exec) of `path` looked up inside the
+/// folder `root` as if it were "/" (RESOLVE_IN_ROOT: "..", and absolute
+/// symlinks, stay inside it), as a chroot's process would see it; -1 with errno.
+int clinux_open_in_root(int root, const char *path);
 
 /// In file_pages.c: unmaps from this process (MADV_DONTNEED) the pages of every read-only
 /// file mapping that holds no private copy (code and constants of the

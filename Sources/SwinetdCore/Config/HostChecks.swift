@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// Everything validation asks of the host, and the only place that asks:
 /// stat, access, the first bytes of a handler, and NSS (users and groups,
@@ -29,6 +30,27 @@ enum HostChecks {
         if let unsafe = unsafeForRoot(path) { return unsafe }
         guard access(path, X_OK) == 0 else { return " is not executable" }
         return formatProblem(path)
+    }
+
+    /// Why `path`, looked up inside `root` as a chrooted handler would
+    /// (absolute symlinks and ".." stay inside), cannot be a handler
+    /// (`executable`) or a working directory, as text to follow the path; nil when it can.
+    static func insideRoot(_ root: String, _ path: String, executable: Bool) -> String? {
+        let rootFD = clinux_open_no_symlinks(root)
+        guard rootFD >= 0 else { return ": \(Errno.current.text) (root_directory \(root))" }
+        defer { closeDescriptor(rootFD) }
+        let fd = clinux_open_in_root(rootFD, path)
+        guard fd >= 0 else { return ": \(Errno.current.text) (inside root_directory \(root))" }
+        defer { closeDescriptor(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return ": \(Errno.current.text)" }
+        if executable {
+            guard st.st_mode & S_IFMT == S_IFREG else { return " is not a regular file (inside root_directory \(root))" }
+            guard st.st_mode & 0o111 != 0 else { return " is not executable (inside root_directory \(root))" }
+        } else {
+            guard st.st_mode & S_IFMT == S_IFDIR else { return " is not a directory (inside root_directory \(root))" }
+        }
+        return nil
     }
 
     /// `path` with every symlink followed, or nil.

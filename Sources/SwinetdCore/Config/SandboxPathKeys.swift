@@ -6,16 +6,6 @@ import Glibc
 /// the file system (swinetd.yaml(5), ISOLATION): `protect_system`,
 /// `protect_home`, the three path lists, `private_tmp`, `root_directory`.
 extension Validation {
-    /// One of `T`'s written values (`true` and `false` as YAML writes them).
-    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Int, key: ServiceKey, _: T.Type) -> T? where T.RawValue == String {
-        if case .scalar(let text, _) = document[node].kind {
-            let lowered = text.lowercased()
-            if let v = T.allCases.first(where: { $0.rawValue.lowercased() == lowered }) { return v }
-        }
-        error(node, "'\(key.name)' must be \(choices(T.allCases.map(\.rawValue)))")
-        return nil
-    }
-
     /// A list of absolute paths that exist, each resolved (symlinks that
     /// only root can change followed) and, as root, refused when a folder
     /// on the way is another user's or others can write it: the handler's
@@ -78,9 +68,4 @@ extension Validation {
         }
         return nil
     }
-}
-
-/// "a, b or c": a list of choices as a sentence says it.
-func choices(_ items: [String]) -> String {
-    items.count < 2 ? items.joined() : items.dropLast().joined(separator: ", ") + " or " + items.last!
 }

@@ -128,4 +128,19 @@ extension Validation {
         }
         return ok ? out : nil
     }
+
+    /// One of `T`'s written values (`true` and `false` as YAML writes them).
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Int, key: ServiceKey, _: T.Type) -> T? where T.RawValue == String {
+        if case .scalar(let text, _) = document[node].kind {
+            let lowered = text.lowercased()
+            if let v = T.allCases.first(where: { $0.rawValue.lowercased() == lowered }) { return v }
+        }
+        error(node, "'\(key.name)' must be \(choices(T.allCases.map(\.rawValue)))")
+        return nil
+    }
+}
+
+/// "a, b or c": a list of choices as a sentence says it.
+func choices(_ items: [String]) -> String {
+    items.count < 2 ? items.joined() : items.dropLast().joined(separator: ", ") + " or " + items.last!
 }

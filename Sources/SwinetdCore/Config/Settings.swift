@@ -260,17 +260,16 @@ extension Validation {
             error(node, "'\(key)' must be an absolute path, not '\(path)'")
             return nil
         }
-        let onHost = root.map { $0 == "/" ? path : $0 + path } ?? path
-        let cacheKey = key + "\0" + onHost
+        let cacheKey = key + "\0" + (root ?? "") + "\0" + path
         let problem: String?
         if let known = pathChecks[cacheKey] {
             problem = known
         } else {
-            problem = check(onHost)
+            problem = root.map { HostChecks.insideRoot($0, path, executable: key == ServiceKey.exec.name) } ?? check(path)
             pathChecks[cacheKey] = .some(problem)
         }
         if let problem {
-            error(node, "'\(key)' \(path)\(root.map { " (\($0)\(path) on the host, inside root_directory)" } ?? "")\(problem)")
+            error(node, "'\(key)' \(path)\(problem)")
             return nil
         }
         return path

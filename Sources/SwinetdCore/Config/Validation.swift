@@ -149,6 +149,16 @@ struct Validation {
                   "'root_directory' does not apply to a builtin: swinetd's own binary is not inside the root")
             sandbox = nil
         }
+        // An exec or cwd from `defaults` was checked where defaults' own
+        // root says; under the service's own root_directory, check it there.
+        if let root = own.rootDirectory, builtin == nil {
+            for (key, inherited) in [(ServiceKey.exec, own.exec == nil ? defaults.exec : nil), (.cwd, own.cwd == nil ? defaults.cwd : nil)] {
+                if let path = inherited, let problem = HostChecks.insideRoot(root, path, executable: key == .exec) {
+                    error(own.keyNodes[.rootDirectory] ?? nameNode, "'\(key.name)' \(path) from defaults\(problem)")
+                    sandbox = nil
+                }
+            }
+        }
         if let box = sandbox, builtin == nil, let exec = own.exec ?? defaults.exec,
            let hider = box.hides(exec) ?? box.hides(HostChecks.realPath(exec) ?? exec) {
             error(own.keyNodes[.exec] ?? nameNode, "'exec' \(exec) is inside \(hider): the handler could not be started")
