@@ -121,7 +121,12 @@ static int put_back(int tree, const char *path) {
 // could otherwise still write core_pattern and have the kernel run a
 // program of its choice as full root.
 static const char *const api_kept[] = { "/dev", "/proc" };
-static const char *const tunables[] = { "/proc/sys", "/proc/sysrq-trigger" };
+static const char *const tunables[] = {
+    "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/acpi", "/proc/apm", "/proc/asound",
+    "/proc/fs", "/proc/scsi", "/proc/pressure", "/proc/latency_stats", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/kcore", "/proc/kallsyms", "/proc/timer_list",
+};
+#define TUNABLES (sizeof tunables / sizeof *tunables)
 
 static int apply(const struct clinux_mount_step *s, int tree, const int *api) {
     if (s->kind == CLINUX_MOUNT_ALL_READ_ONLY) {
@@ -130,7 +135,7 @@ static int apply(const struct clinux_mount_step *s, int tree, const int *api) {
         for (int i = 0; i < 2; i++) {
             if (api[i] >= 0 && put_back(api[i], api_kept[i]) < 0) return -1;
         }
-        for (int i = 0; i < 2; i++) {
+        for (size_t i = 0; i < TUNABLES; i++) {
             int fd = open_no_symlinks(tunables[i]);
             if (fd < 0) { if (errno == ENOENT) continue; return -1; }
             int rc = rebind(fd, MOUNT_ATTR_RDONLY, 0);

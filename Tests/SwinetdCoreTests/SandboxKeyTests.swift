@@ -88,10 +88,13 @@ import Glibc
         let t = try load("defaults:\n  root_directory: \(dir)/jail\nservices:\n  s: {listen: \"7100\", exec: /bin/cat}\n")
         #expect(t["s"]?.sandbox.rootDirectory == dir + "/jail", "from defaults, exec checked inside it")
         // An absolute symlink in the root leads inside it, as the handler
-        // will see it: to the root's own file, not the host's.
+        // will see it (one to a file the root lacks is not there); one to
+        // the root's own file is refused all the same, since the trust
+        // walk on the host would judge another file: name the file.
         try FileManager.default.createSymbolicLink(atPath: dir + "/jail/bin/inside", withDestinationPath: "/bin/cat")
         try FileManager.default.createSymbolicLink(atPath: dir + "/jail/bin/outside", withDestinationPath: "/usr/bin/cat")
-        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/inside, root_directory: \(dir)/jail}\n") == [])
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/inside, root_directory: \(dir)/jail}\n")
+                == ["t.yaml:2:29: error: 'exec' /bin/inside is reached through a symlink inside root_directory \(dir)/jail: name the file itself"])
         #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/outside, root_directory: \(dir)/jail}\n")
                 == ["t.yaml:2:29: error: 'exec' /bin/outside: No such file or directory (inside root_directory \(dir)/jail)"])
     }
@@ -135,7 +138,19 @@ import Glibc
                 .first?.contains("'root_directory' cannot be combined with protect_system, protect_home or the path lists") == true)
         #expect(diagnostics("services:\n  s: {listen: \"7100\", builtin: echo, root_directory: \(dir)/jail}\n")
                 .first?.contains("'root_directory' does not apply to a builtin") == true)
-        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, root_directory: \(dir)/jail, private_tmp: true}\n") == [])
+        let withTmp = "services:\n  s: {listen: \"7100\", exec: /bin/cat, root_directory: \(dir)/jail, private_tmp: true}\n"
+        #expect(diagnostics(withTmp).first?.contains("'private_tmp' mounts on /tmp inside root_directory, but /tmp: No such file or directory") == true)
+        try FileManager.default.createDirectory(atPath: dir + "/jail/tmp", withIntermediateDirectories: false)
+        #expect(diagnostics(withTmp) == [])
+        #expect(diagnostics("services:\n  s: {listen: \"7100\", exec: /bin/cat, protect_system: strict, read_write_paths: [/proc]}\n")
+                .first?.contains("'read_write_paths' cannot list /proc") == true)
+        if geteuid() == 0 {
+            // As outside a root: a handler in a folder another user owns is refused
+            // (they could put their own program there and have root run it).
+            let nobody = getpwnam("nobody")!.pointee.pw_uid
+            try #require(chown(dir + "/jail/bin", nobody, 0) == 0)
+            #expect(diagnostics(withTmp).first?.contains("which is owned by uid \(nobody), not root") == true, "\(diagnostics(withTmp))")
+        }
     }
 
     /// A handler the sandbox would hide from itself is refused when the

@@ -50,7 +50,19 @@ enum HostChecks {
         } else {
             guard st.st_mode & S_IFMT == S_IFDIR else { return " is not a directory (inside root_directory \(root))" }
         }
-        return nil
+        guard executable else { return nil }
+        // As root, the handler and every folder on the way to it, the root
+        // itself included, must be root's alone, as outside a root: the
+        // same walk from the host's "/", which must reach the very file
+        // found inside (a symlink inside the root is refused for exec:
+        // the walk would follow it on the host).
+        let onHost = (root == "/" ? "" : root) + path
+        if let unsafe = unsafeForRoot(onHost) { return unsafe + " (inside root_directory \(root))" }
+        var hostSt = stat()
+        guard lstat(onHost, &hostSt) == 0, hostSt.st_dev == st.st_dev, hostSt.st_ino == st.st_ino else {
+            return " is reached through a symlink inside root_directory \(root): name the file itself"
+        }
+        return formatProblem(onHost)
     }
 
     /// `path` with every symlink followed, or nil.

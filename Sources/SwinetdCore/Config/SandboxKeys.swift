@@ -46,9 +46,18 @@ extension Validation {
             error(node, "'sandbox' filters system calls, which this kernel cannot (no seccomp)")
             return false
         }
+        if let bad = s.readWritePaths.first(where: { p in ["/proc", "/sys", "/dev"].contains { p == $0 || p.hasPrefix($0 + "/") } || p == "/" }) {
+            // It would give back what protect_system: strict keeps read-only (/proc/sys...).
+            error(own.keyNodes[.readWritePaths] ?? node, "'read_write_paths' cannot list \(bad): / and the kernel's file systems (/proc, /sys, /dev) are not given back")
+            return false
+        }
+        if s.privateTmp, let root = s.rootDirectory, let problem = HostChecks.insideRoot(root, "/tmp", executable: false) {
+            error(own.keyNodes[.privateTmp] ?? node, "'private_tmp' mounts on /tmp inside root_directory, but /tmp\(problem)")
+            return false
+        }
         guard checkPrivileges else { return true }
-        let own = sandboxSupport.ownCapabilities
-        func has(_ cap: Int) -> Bool { (own?.effective ?? 0) & (1 << UInt64(cap)) != 0 }
+        let held = sandboxSupport.ownCapabilities
+        func has(_ cap: Int) -> Bool { (held?.effective ?? 0) & (1 << UInt64(cap)) != 0 }
         if fromPreset && s.capabilities != nil && !has(8) {
             error(node, "'sandbox' cuts the handler's capabilities, which needs swinetd to have CAP_SETPCAP (to run as root)")
             return false

@@ -78,9 +78,9 @@ public struct SecurityExposure: Equatable, Sendable {
         add("private_network", 0.5, box.privateNetwork ? 1 : 0, box.privateNetwork ? "no network but its connection" : "the host's network")
         // A root handler that keeps CAP_SYS_ADMIN can unmount what hides
         // or protects a path: the file-system keys count only without it.
-        let canUnmount = uid == 0 && (box.capabilities.map { $0.contains { $0.name == "CAP_SYS_ADMIN" } } ?? true)
+        let canUnmount = box.capabilities.map { $0.contains { $0.name == "CAP_SYS_ADMIN" } } ?? (uid == 0)
         let fs: Double = canUnmount ? 0 : 1
-        let unmountNote = canUnmount ? " (but a root handler with CAP_SYS_ADMIN can unmount it)" : ""
+        let unmountNote = canUnmount ? " (but a handler with CAP_SYS_ADMIN can unmount it)" : ""
         switch box.protectSystem {
         case .off: add("protect_system", 1.5, 0, "may write wherever its user may (/usr, /etc included for root)")
         case .on: add("protect_system", 1.5, fs / 3, "/usr and /boot read-only" + unmountNote)

@@ -22,15 +22,20 @@ final class FileSystemView {
     /// on a change the namespace is made again.
     private var made: [(path: String, identity: FileIdentity?)] = []
 
+    /// A file's device and inode, and its change time: a file deleted and
+    /// made again may get the same inode back (ext4 does), but not the
+    /// same change time, and the delete has already taken the mount on it away.
     struct FileIdentity: Equatable {
         var device: UInt64
         var inode: UInt64
+        var changed: Int
+        var changedNanoseconds: Int
     }
 
     static func identity(_ path: String) -> FileIdentity? {
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }
-        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), changed: st.st_ctim.tv_sec, changedNanoseconds: st.st_ctim.tv_nsec)
     }
 
     init?(_ sandbox: Sandbox) {
