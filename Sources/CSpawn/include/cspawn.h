@@ -39,6 +39,7 @@ enum cspawn_stage {
     CSPAWN_STAGE_MOUNT = 18,       ///< the child's setns into the service's mount namespace
     CSPAWN_STAGE_PRIVATE_TMP = 19, ///< the child's own mount namespace and tmpfs on /tmp and /var/tmp
     CSPAWN_STAGE_ROOT_DIRECTORY = 20, ///< the child's chroot (root_directory)
+    CSPAWN_STAGE_STALLED = 21,     ///< the child never reached execve: stopped (SIGSTOP from its own uid) or killed, and ended by the watchdog
 };
 
 /// One resource limit the child sets, soft and hard, before it drops its
@@ -141,11 +142,20 @@ int cspawn_null_fd(void);
 /// CLOSE_RANGE_UNSHARE): the two sources wait in slots 3 and 4. So the cost
 /// does not grow with the number of listening sockets either.
 ///
+/// The master waits for the child (vfork), and once the child has taken
+/// the handler's uid, any process of that uid may stop it (SIGSTOP) before
+/// its execve, which would freeze the master. A watchdog thread, started
+/// at the first spawn, kills a child that has not exec'd after
+/// CSPAWN_STALL_SECONDS; the result is then CSPAWN_STAGE_STALLED.
+///
 /// Returns the result; `result.pid == -1` means no child was created
 /// (stage CSPAWN_STAGE_CLONE, _SLOTS or _STACK, with that step's errno).
 /// However it ends, slots 3 and 4 are back on /dev/null when it returns:
 /// the master never keeps a connection open in a slot.
 struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, int stderr_fd);
+
+/// How long a child may take to reach execve before the watchdog kills it.
+#define CSPAWN_STALL_SECONDS 3
 
 /// fork(2) for the master's children that go on running swinetd's own code
 /// rather than exec'ing a handler: daemonizing (Daemon) and the table loader

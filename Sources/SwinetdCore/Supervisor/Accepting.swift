@@ -244,6 +244,7 @@ extension Supervisor {
         case CSPAWN_STAGE_MOUNT.rawValue: return "mount"
         case CSPAWN_STAGE_PRIVATE_TMP.rawValue: return "private_tmp"
         case CSPAWN_STAGE_ROOT_DIRECTORY.rawValue: return "root_directory"
+        case CSPAWN_STAGE_STALLED.rawValue: return "stalled"
         default: return "clone"
         }
     }
