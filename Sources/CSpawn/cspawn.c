@@ -41,14 +41,16 @@
 // clone(2) through glibc. ThreadSanitizer intercepts clone as if it were
 // fork, and its after-fork hooks, run by a CLONE_VM child in our memory,
 // break its state; under it we call glibc's own clone, unseen.
-static pid_t spawn_clone(int (*fn)(void *), void *stack, int flags, void *arg) {
+// With CLONE_PARENT_SETTID the kernel writes the child's pid at `ptid`
+// before the child runs (the watchdog's `spawn_child`).
+static pid_t spawn_clone(int (*fn)(void *), void *stack, int flags, void *arg, pid_t *ptid) {
 #ifdef CSPAWN_TSAN
     typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
     static clone_fn real_clone;
     if (!real_clone) real_clone = (clone_fn)dlsym(RTLD_NEXT, "clone");
-    return real_clone(fn, stack, flags, arg);
+    return real_clone(fn, stack, flags, arg, ptid);
 #else
-    return clone(fn, stack, flags, arg);
+    return clone(fn, stack, flags, arg, ptid);
 #endif
 }
 
@@ -113,7 +115,8 @@ int cspawn_null_fd(void) {
 
 // The spawn the watchdog looks at: `spawn_seq` is odd while one is under
 // way (the master's thread is then blocked in clone until the child
-// exec's or dies), and the child writes its own pid into `spawn_child`.
+// exec's or dies), and the kernel writes the child's pid into
+// `spawn_child` as it makes the child (CLONE_PARENT_SETTID).
 static uint64_t spawn_seq;
 static pid_t spawn_child;
 static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
@@ -128,7 +131,8 @@ static void *watchdog(void *unused) {
     (void)unused;
     sigset_t all;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);   // the master's signals are its loop's (signalfd)
+    pthread_setname_np(pthread_self(), "spawn-watchdog");
     uint64_t seen = 0;
     int ticks = 0;
     for (;;) {
@@ -235,11 +239,6 @@ static CHILD_CODE int child_main(void *opaque) {
     const struct cspawn_plan *p = a->plan;
     volatile struct cspawn_result *r = a->result;
 
-    // For the watchdog: who to kill should this child never reach execve,
-    // and what the master is told if it does kill it.
-    __atomic_store_n(&spawn_child, (pid_t)syscall(SYS_getpid), __ATOMIC_RELEASE);
-    r->stage = CSPAWN_STAGE_STALLED;
-    r->error = ETIMEDOUT;
 
     // Default dispositions for every signal that has another (the master
     // ignores SIGPIPE, may have inherited ignored signals, and the runtime
@@ -340,7 +339,10 @@ static CHILD_CODE int child_main(void *opaque) {
 }
 
 struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, int stderr_fd) {
-    volatile struct cspawn_result result = { .pid = -1, .stage = CSPAWN_OK, .error = 0 };
+    // Until the child says otherwise just before its execve, it has not
+    // got there: what the master is told should the watchdog kill it
+    // (even before its first instruction).
+    volatile struct cspawn_result result = { .pid = -1, .stage = CSPAWN_STAGE_STALLED, .error = ETIMEDOUT };
     if (!child_stack) {
         void *s = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -373,7 +375,7 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
     __atomic_store_n(&spawn_child, 0, __ATOMIC_RELEASE);
     __atomic_add_fetch(&spawn_seq, 1, __ATOMIC_ACQ_REL);   // odd: under way
     pid_t pid = spawn_clone(child_main, child_stack + CHILD_STACK_SIZE,
-                            CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
+                            CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PARENT_SETTID | SIGCHLD, &args, &spawn_child);
     int clone_errno = errno;
     __atomic_add_fetch(&spawn_seq, 1, __ATOMIC_ACQ_REL);   // even: done
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -390,5 +392,8 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
 }
 
 pid_t cspawn_fork(void) {
+    // Besides the loop's thread there is at most the spawn watchdog, which
+    // only sleeps, reads atomics and kills: it holds no lock a forked
+    // child could inherit taken.
     return fork();
 }

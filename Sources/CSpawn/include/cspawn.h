@@ -160,8 +160,9 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
 /// fork(2) for the master's children that go on running swinetd's own code
 /// rather than exec'ing a handler: daemonizing (Daemon) and the table loader
 /// (TableLoadProcess), which reads and checks the table in a process of its
-/// own. The master is single-threaded, so a plain fork is safe; it is here
-/// because Swift's Glibc overlay does not promise fork.
+/// own. The master's loop is one thread, and the spawn watchdog takes no
+/// lock, so a plain fork is safe; it is here because Swift's Glibc overlay
+/// does not promise fork.
 pid_t cspawn_fork(void);
 
 #ifdef __cplusplus

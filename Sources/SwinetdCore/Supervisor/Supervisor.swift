@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CSpawn
 
-/// The master: one thread, one event loop over the listening sockets, the
+/// The master: one thread (and CSpawn's spawn watchdog), one event loop over the listening sockets, the
 /// signalfd, the handlers' stderr pipes, the log's descriptor and the table
 /// loader's pipe, each registered with an `EventToken`. This file holds
 /// the components, the start (opening the table, taking inherited
