@@ -47,8 +47,11 @@ import Glibc
         let deadline = Date().addingTimeInterval(30)
         while stopped == nil && Date() < deadline {
             for child in Self.unexecedChildren(of: d.pid) where kill(child, SIGSTOP) == 0 {
-                // It may have exec'd between the look and the signal: only
-                // a child still named swinetd is the master's stalled one.
+                // It may have been in its execve already (then the name
+                // changes as the execve ends, before the stop takes hold):
+                // only a child still named swinetd a moment later is the
+                // one the master waits for.
+                usleep(50_000)
                 if readText("/proc/\(child)/comm")?.hasPrefix("swinetd") == true { stopped = child; break }
                 kill(child, SIGCONT)
             }
@@ -60,10 +63,11 @@ import Glibc
         #expect(try exchange(ports[1], "still here\n", timeout: 15) == "still here\n", "\(d.log)")
         // Logged as stalled; or, caught in the last instructions before
         // its execve, as an exit by SIGKILL: either way ended, not left.
-        try waitUntil(10, "the stalled child's end in the log") {
+        try waitUntil(30, "the stalled child \(child)'s end in the log") {
             d.logLines.contains { $0.contains("pid=\(child)") && ($0.contains("step=stalled") || $0.contains("signal=SIGKILL")) }
         }
-        expectNoZombiesLeft(of: d.pid)
+        // The connections that queued meanwhile are served and reaped.
+        try waitUntil(30, "no zombie left") { zombies(of: d.pid).isEmpty }
     }
 }
 
