@@ -215,14 +215,10 @@ extension IsolationTests {
     /// Copies `program` and the libraries ldd(1) lists for it to the same
     /// paths under `root`.
     static func copyWithLibraries(_ program: String, into root: String) throws {
-        let ldd = Process()
-        ldd.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
-        ldd.arguments = [program]
-        let out = Pipe()
-        ldd.standardOutput = out
-        try ldd.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ldd.waitUntilExit()
+        // runToEnd, not Foundation's Process (which leaks a weak reference's
+        // side table LeakSanitizer reports).
+        let (status, text) = try runToEnd(["/usr/bin/ldd", program])
+        guard status == 0 else { throw TestFailure("ldd \(program): \(text)") }
         let libraries = text.split(separator: "\n").compactMap { line in
             line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init).first { $0.hasPrefix("/") }
         }
