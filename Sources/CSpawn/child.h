@@ -11,6 +11,12 @@
 #define CHILD_CODE __attribute__((no_sanitize("thread")))
 #else
 #define CHILD_CODE
+// The spawn watchdog (watchdog.c): begin starts it once and marks a spawn
+// under way, returning where the kernel is to write the child's pid; end
+// marks it done.
+CHILD_STEP pid_t *cspawn_watch_begin(void);
+CHILD_STEP void cspawn_watch_end(void);
+
 #endif
 
 // The isolation keys' steps (isolation.c): 0, or the failing stage with
@@ -20,5 +26,11 @@
 CHILD_STEP int cspawn_isolate_before_credentials(const struct cspawn_plan *p);
 CHILD_STEP int cspawn_isolate_after_credentials(const struct cspawn_plan *p);
 CHILD_STEP int cspawn_isolate_last(const struct cspawn_plan *p);
+
+// The spawn watchdog (watchdog.c): begin starts it once and marks a spawn
+// under way, returning where the kernel is to write the child's pid; end
+// marks it done.
+CHILD_STEP pid_t *cspawn_watch_begin(void);
+CHILD_STEP void cspawn_watch_end(void);
 
 #endif

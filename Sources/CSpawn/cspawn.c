@@ -10,8 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <time.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -42,7 +40,7 @@
 // fork, and its after-fork hooks, run by a CLONE_VM child in our memory,
 // break its state; under it we call glibc's own clone, unseen.
 // With CLONE_PARENT_SETTID the kernel writes the child's pid at `ptid`
-// before the child runs (the watchdog's `spawn_child`).
+// before the child runs (for the watchdog: watchdog.c).
 static pid_t spawn_clone(int (*fn)(void *), void *stack, int flags, void *arg, pid_t *ptid) {
 #ifdef CSPAWN_TSAN
     typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
@@ -111,56 +109,6 @@ void cspawn_set_handler_nofile(unsigned long long soft) {
 
 int cspawn_null_fd(void) {
     return null_fd;
-}
-
-// The spawn the watchdog looks at: `spawn_seq` is odd while one is under
-// way (the master's thread is then blocked in clone until the child
-// exec's or dies), and the kernel writes the child's pid into
-// `spawn_child` as it makes the child (CLONE_PARENT_SETTID).
-static uint64_t spawn_seq;
-static pid_t spawn_child;
-static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
-
-// Kills a child that has been on its way to execve for longer than
-// CSPAWN_STALL_SECONDS: the only thing that can keep it there is a stop
-// signal (a handler of the same uid may send one) or a kernel wait, and
-// meanwhile the master serves nothing. A handler just exec'd when the
-// stall ended may be killed instead; it is the master's child, not yet
-// reaped, so its pid cannot have gone to another process.
-static void *watchdog(void *unused) {
-    (void)unused;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, NULL);   // the master's signals are its loop's (signalfd)
-    pthread_setname_np(pthread_self(), "spawn-watchdog");
-    uint64_t seen = 0;
-    int ticks = 0;
-    for (;;) {
-        struct timespec half = { 0, 500 * 1000 * 1000 };
-        nanosleep(&half, NULL);
-        uint64_t seq = __atomic_load_n(&spawn_seq, __ATOMIC_ACQUIRE);
-        if ((seq & 1) == 0 || seq != seen) {
-            seen = seq;
-            ticks = 0;
-            continue;
-        }
-        if (++ticks < 2 * CSPAWN_STALL_SECONDS) continue;
-        pid_t pid = __atomic_load_n(&spawn_child, __ATOMIC_ACQUIRE);
-        if (pid > 0 && __atomic_load_n(&spawn_seq, __ATOMIC_ACQUIRE) == seq) kill(pid, SIGKILL);
-        ticks = 0;
-    }
-    return NULL;
-}
-
-static void start_watchdog(void) {
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    // Without it the master still works; a stalled child then stalls it.
-    (void)pthread_create(&thread, &attr, watchdog, NULL);
-    pthread_attr_destroy(&attr);
 }
 
 static CHILD_CODE _Noreturn void child_fail(volatile struct cspawn_result *r, int stage, int err) {
@@ -365,19 +313,17 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
         return out;
     }
     struct child_args args = { plan, &result };
-    pthread_once(&watchdog_once, start_watchdog);
 
     // Block every signal across the clone, as glibc's posix_spawn does, so no
     // handler can run in the child while it shares our memory.
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    __atomic_store_n(&spawn_child, 0, __ATOMIC_RELEASE);
-    __atomic_add_fetch(&spawn_seq, 1, __ATOMIC_ACQ_REL);   // odd: under way
+    pid_t *watched = cspawn_watch_begin();
     pid_t pid = spawn_clone(child_main, child_stack + CHILD_STACK_SIZE,
-                            CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PARENT_SETTID | SIGCHLD, &args, &spawn_child);
+                            CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PARENT_SETTID | SIGCHLD, &args, watched);
     int clone_errno = errno;
-    __atomic_add_fetch(&spawn_seq, 1, __ATOMIC_ACQ_REL);   // even: done
+    cspawn_watch_end();
     sigprocmask(SIG_SETMASK, &old, NULL);
     // Empty the slots again: the master must not keep the connection open.
     dup3(null_fd, SLOT_CONN, O_CLOEXEC);
