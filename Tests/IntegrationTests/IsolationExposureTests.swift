@@ -47,7 +47,7 @@ extension IsolationTests {
     /// `status --json` carries the same score and protections.
     @Test(.enabled(if: geteuid() == 0, "needs root: the strict preset's mount namespace"))
     func statusJSONCarriesTheExposure() throws {
-        let (d, _) = try startDaemon({ Self.exposureTable($0) }, ports: 3)
+        let (d, ports) = try startDaemon({ Self.exposureTable($0) }, ports: 3)
         let json = try runToEnd([swinetdBinary, "status", "--json", "-c", d.controlPath])
         let root = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         let services = root?["services"] as? [[String: Any]] ?? []
@@ -58,5 +58,15 @@ extension IsolationTests {
         #expect(security("open")?["exposure"] as? Double == 7.5)
         let protections = security("boxed")?["protections"] as? [String: [String: Any]]
         #expect(protections?["private_tmp"]?["on"] as? Bool == true && protections?["private_network"]?["on"] as? Bool == false, "\(json.output)")
+        // A reload that sandboxes `open` changes its figures (they are kept
+        // per service between requests, and made again when it changes).
+        try d.rewrite(Self.exposureTable(ports).replacingOccurrences(of: "open: {listen: \"127.0.0.1:\(ports[1])\"}",
+                                                                     with: "open: {listen: \"127.0.0.1:\(ports[1])\", sandbox: strict}"))
+        d.signal(SIGHUP)
+        try d.waitForLog("reload: applied")
+        let after = try runToEnd([swinetdBinary, "status", "--json", "-c", d.controlPath])
+        let reloaded = (try JSONSerialization.jsonObject(with: Data(after.output.utf8)) as? [String: Any])?["services"] as? [[String: Any]] ?? []
+        let open = reloaded.first { $0["name"] as? String == "open" }?["security"] as? [String: Any]
+        #expect(open?["exposure"] as? Double == 1.0, "\(after.output)")
     }
 }

@@ -38,22 +38,16 @@ public struct SecurityExposure: Equatable, Sendable {
         let implied = (box.systemCalls != nil || box.addressFamilies != nil) && uid != 0
         add("no_new_privileges", 1, box.noNewPrivileges || implied ? 1 : 0, box.noNewPrivileges || implied
             ? "setuid and file-capability programs it runs gain nothing" : "a setuid program it runs gains its owner's rights")
-        let dangerousCaps: Set<String> = ["CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_DAC_OVERRIDE",
-                                          "CAP_DAC_READ_SEARCH", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_FOWNER",
-                                          "CAP_NET_ADMIN", "CAP_SYS_BOOT", "CAP_BPF", "CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_LINUX_IMMUTABLE"]
         switch box.capabilities {
         case nil where uid != 0: add("capabilities", 1.5, 1, "none (its user's), unless a setuid program gives it some")
         case nil: add("capabilities", 1.5, 0, "every capability root has")
         case .some(let l) where l.isEmpty: add("capabilities", 1.5, 1, "none at all")
         case .some(let l):
-            let risky = l.map(\.name).filter(dangerousCaps.contains)
+            let risky = l.map(\.name).filter { Self.dangerousCapabilities.contains($0) }
             add("capabilities", 1.5, risky.isEmpty ? 2.0 / 3 : 0, "only " + l.map(\.name).joined(separator: ", ")
                 + (risky.isEmpty ? "" : " (\(risky.joined(separator: ", ")) as good as root)"))
         }
-        // The groups a sandbox is for: a filter that lets any of them
-        // through earns half as much.
-        let dangerous = Set(["@mount", "@module", "@debug", "@reboot", "@raw-io", "@swap", "@clock", "@cpu-emulation", "@privileged"]
-            .flatMap { SystemCallGroups.expand($0) ?? [] })
+        let dangerous = Self.dangerousCalls
         switch box.systemCalls {
         case nil: add("system_calls", 1.5, 0, "any system call")
         case .some(let f) where f.allow != nil:
@@ -67,7 +61,7 @@ public struct SecurityExposure: Equatable, Sendable {
             let covered = dangerous.isSubset(of: f.deny.flatMap { SystemCallGroups.expand($0) ?? [] })
             add("system_calls", 1.5, covered ? 0.5 : 0.25, "all but " + f.deny.joined(separator: " ") + "; those: \(f.action.rawValue)")
         }
-        let plainFamilies: Set<String> = ["unix", "inet", "inet6"]
+        let plainFamilies = Self.plainFamilies
         switch box.addressFamilies {
         case nil: add("address_families", 1, 0, "sockets of any family (netlink, packet, ...)")
         case .some(let l) where l.isEmpty: add("address_families", 1, 1, "no socket of its own")
@@ -98,6 +92,18 @@ public struct SecurityExposure: Equatable, Sendable {
             jailed ? "sees only \(box.rootDirectory!)" + (uid == 0 ? " (a root handler can leave a chroot)" : "") : "sees the whole file system")
         protections = out
     }
+
+    /// Capabilities as good as root.
+    static let dangerousCapabilities: Set<String> = [
+        "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH",
+        "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_FOWNER", "CAP_NET_ADMIN", "CAP_SYS_BOOT", "CAP_BPF",
+        "CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_LINUX_IMMUTABLE",
+    ]
+    /// The groups a sandbox is for: a filter that lets any of their calls
+    /// through earns half as much.
+    static let dangerousCalls = Set(["@mount", "@module", "@debug", "@reboot", "@raw-io", "@swap", "@clock", "@cpu-emulation", "@privileged"]
+        .flatMap { SystemCallGroups.expand($0) ?? [] })
+    static let plainFamilies: Set<String> = ["unix", "inet", "inet6"]
 
     /// `check --security`'s lines for one service.
     public func text(service: String) -> String {

@@ -9,7 +9,7 @@ import Glibc
 /// UnopenedAddresses, each by name.
 final class ServiceState {
     private(set) var config: ServiceConfig {
-        didSet { built = nil }
+        didSet { built = nil; exposure = nil }
     }
     /// The spawn plan, built at the first connection (a table of thousands
     /// of services costs a reload nothing for the ones never used).
@@ -28,9 +28,16 @@ final class ServiceState {
 
     var name: String { config.name }
 
-    /// What its handlers are kept from, for `status` (computed when asked:
-    /// a status request is rare, a connection is not).
-    var security: SecurityExposure { SecurityExposure(config) }
+    /// What its handlers are kept from, for `status`: computed at the first
+    /// request after the table (re)set the service, so that a status poll
+    /// over a thousand services does not redo it for each.
+    var security: SecurityExposure {
+        if let exposure { return exposure }
+        let made = SecurityExposure(config)
+        exposure = made
+        return made
+    }
+    private var exposure: SecurityExposure?
 
     /// A reload changed its settings: the spawn plan is built again at
     /// its next connection.
