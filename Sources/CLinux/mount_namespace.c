@@ -34,8 +34,8 @@ int clinux_open_in_root(int root, const char *path) {
     return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
-static int set_attributes(int tree, unsigned long long set, unsigned long long clear) {
-    struct mount_attr a = { .attr_set = set, .attr_clr = clear };
+static int set_read_only(int tree) {
+    struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
     return (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a);
 }
 
@@ -44,12 +44,12 @@ static int move_onto(int tree, int target) {
 }
 
 // The tree at `target` (with everything mounted below it) bound onto
-// itself with `set` and `clear` applied, so the change covers exactly that
-// path and not the whole file system it is on.
-static int rebind(int target, unsigned long long set, unsigned long long clear) {
+// itself read-only, so the change covers exactly that path and not the
+// whole file system it is on. (Read-only is only ever added.)
+static int rebind_read_only(int target) {
     int tree = (int)syscall(SYS_open_tree, target, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
     if (tree < 0) return -1;
-    int rc = set_attributes(tree, set, clear);
+    int rc = set_read_only(tree);
     if (rc == 0) rc = move_onto(tree, target);
     int e = errno;
     close(tree);
@@ -72,13 +72,13 @@ static int hide(int target) {
     close(fs);
     if (mnt < 0) { errno = e; return -1; }
     if (S_ISDIR(st.st_mode)) {
-        rc = set_attributes(mnt, MOUNT_ATTR_RDONLY, 0);
+        rc = set_read_only(mnt);
         if (rc == 0) rc = move_onto(mnt, target);
     } else {
         int f = openat(mnt, "hidden", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
         int tree = f < 0 ? -1 : (int)syscall(SYS_open_tree, mnt, "hidden", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (f >= 0) close(f);
-        rc = tree < 0 ? -1 : set_attributes(tree, MOUNT_ATTR_RDONLY, 0);
+        rc = tree < 0 ? -1 : set_read_only(tree);
         if (rc == 0) rc = move_onto(tree, target);
         e = errno;
         if (tree >= 0) close(tree);
@@ -138,7 +138,7 @@ static int apply(const struct clinux_mount_step *s, int tree, const int *api) {
         for (size_t i = 0; i < TUNABLES; i++) {
             int fd = open_no_symlinks(tunables[i]);
             if (fd < 0) { if (errno == ENOENT) continue; return -1; }
-            int rc = rebind(fd, MOUNT_ATTR_RDONLY, 0);
+            int rc = rebind_read_only(fd);
             int e = errno;
             close(fd);
             errno = e;
@@ -154,7 +154,7 @@ static int apply(const struct clinux_mount_step *s, int tree, const int *api) {
     if (fd < 0) return (errno == ENOENT && s->optional) ? 0 : -1;
     int rc;
     switch (s->kind) {
-    case CLINUX_MOUNT_READ_ONLY: rc = rebind(fd, MOUNT_ATTR_RDONLY, 0); break;
+    case CLINUX_MOUNT_READ_ONLY: rc = rebind_read_only(fd); break;
     case CLINUX_MOUNT_INACCESSIBLE: rc = hide(fd); break;
     default: errno = EINVAL; rc = -1;
     }

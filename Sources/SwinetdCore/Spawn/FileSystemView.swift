@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import CSpawn
 
 /// What a service's handlers see of the file system: its own mount
 /// namespace (protect_system, protect_home, the path lists, and the base
@@ -45,9 +46,9 @@ final class FileSystemView {
 
     var hasNamespace: Bool { sandbox.needsMountNamespace }
 
-    /// Makes it unless it is made: nil when it is there, else the failing
-    /// step's text ("read_only_paths /srv/x") and errno.
-    func make() -> (step: String, error: Errno)? {
+    /// Makes it unless it is made: nil when it is there, else the spawn's
+    /// failing stage, the step's text ("read_only_paths /srv/x") and errno.
+    func make() -> (stage: cspawn_stage, step: String, error: Errno)? {
         if namespace >= 0 && made.contains(where: { Self.identity($0.path) != $0.identity }) {
             closeDescriptor(namespace)
             namespace = -1
@@ -56,7 +57,7 @@ final class FileSystemView {
         if (!hasNamespace || namespace >= 0) && (sandbox.rootDirectory == nil || root >= 0) { return nil }
         guard hasNamespace else {
             let fd = clinux_open_no_symlinks(sandbox.rootDirectory!)
-            guard fd >= 0 else { return ("root_directory", .current) }
+            guard fd >= 0 else { return (CSPAWN_STAGE_ROOT_DIRECTORY, "root_directory", .current) }
             root = fd
             return nil
         }
@@ -74,7 +75,7 @@ final class FileSystemView {
         guard ns >= 0 else {
             let e = Errno.current
             let step = failed >= 0 && Int(failed) < steps.count ? steps[Int(failed)].key + " " + steps[Int(failed)].path : "mount namespace"
-            return (step, e)
+            return (CSPAWN_STAGE_MOUNT, step, e)
         }
         namespace = ns
         root = rootFD

@@ -177,9 +177,8 @@ public final class SpawnPlan {
         if let view = fileSystemView {
             viewFailure = nil
             if let failure = view.make() {
-                let stage = failure.step == "root_directory" ? CSPAWN_STAGE_ROOT_DIRECTORY : CSPAWN_STAGE_MOUNT
                 viewFailure = failure.step
-                return cspawn_result(pid: -1, stage: Int32(stage.rawValue), error: failure.error.rawValue)
+                return cspawn_result(pid: -1, stage: Int32(failure.stage.rawValue), error: failure.error.rawValue)
             }
             plan.mount_namespace = view.namespace
             plan.root_directory = view.root
