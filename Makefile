@@ -29,7 +29,8 @@ DEB = $(DEBDIR)/swinetd_$(VERSION)_$(ARCH).deb
 # for the tests: util-linux (prlimit, setpriv, unshare, nsenter), procps
 # (sysctl) and iproute2 (ip) for a network namespace without IPv6; curl and
 # Python's prometheus_client to scrape and parse /metrics as Prometheus would;
-# netbase's /etc/services, which swinetd import looks service names up in.
+# netbase's /etc/services, which swinetd import looks service names up in;
+# haproxy, a real PROXY protocol sender in front of swinetd.
 deps:
 	@missing=""; \
 	pkg-config --exists yaml-0.1 2>/dev/null || missing="$$missing libyaml-dev pkg-config"; \
@@ -39,6 +40,7 @@ deps:
 	[ -x /usr/sbin/sysctl ] || [ -x /sbin/sysctl ] || missing="$$missing procps"; \
 	[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /usr/bin/ip ] || missing="$$missing iproute2"; \
 	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	[ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	[ -f /etc/services ] || missing="$$missing netbase"; \
 	/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing="$$missing python3-prometheus-client"; \
 	if [ -n "$$missing" ]; then \
@@ -79,7 +81,7 @@ test-thread-sanitize: deps
 fuzz: deps
 	$(SWIFT) build --scratch-path .build-fuzz --product TableFuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 	mkdir -p .build-fuzz/corpus .build-fuzz/artifacts
-	cp services.yaml Tests/SwinetdCoreTests/Fixtures/*.yaml Tests/IntegrationTests/Fixtures/import/*.conf .build-fuzz/corpus/
+	cp services.yaml Tests/SwinetdCoreTests/Fixtures/*.yaml Tests/IntegrationTests/Fixtures/import/*.conf Tests/SwinetdCoreTests/Fixtures/proxy/* .build-fuzz/corpus/
 	.build-fuzz/debug/TableFuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 		-print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/ .build-fuzz/corpus
 

@@ -41,6 +41,22 @@ package enum FuzzSupport {
         return true
     }
 
+    /// The PROXY header parser on `bytes`, under each version: a header
+    /// it calls complete lies within the bytes and within the longest a
+    /// header may be, and the same bytes with more after them give the
+    /// same header (the client's stream never changes where it starts).
+    package static func proxyHeaderHolds(_ bytes: [UInt8]) -> Bool {
+        for version in ProxyProtocol.Version.allCases {
+            let outcome = bytes.withUnsafeBytes { ProxyHeader.parse($0, version: version) }
+            guard case .complete(let h) = outcome else { continue }
+            guard h.length <= bytes.count, h.length <= ProxyHeader.longest else { return false }
+            let longer = bytes + Array("more".utf8)
+            guard case .complete(let again) = longer.withUnsafeBytes({ ProxyHeader.parse($0, version: version) }),
+                  again.length == h.length, again.isLocal == h.isLocal else { return false }
+        }
+        return true
+    }
+
     /// A file's bytes (the replay mode's inputs).
     package static func read(_ path: String) -> [UInt8]? {
         try? FileBytes.read(path).get()

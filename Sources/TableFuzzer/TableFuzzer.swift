@@ -1,5 +1,6 @@
 // The table loader under libFuzzer (`make fuzz`), and with it the control
-// socket's JSON, the metrics server's request reader and both importers: every input must
+// socket's JSON, the metrics server's request reader, both importers and the
+// PROXY protocol header parser: every input must
 // give a table or at least one diagnostic, within the fuzzer's time and memory
 // limits, and whatever it gives must survive the trip from the loader
 // process to the master. Built with -DFUZZING -sanitize=fuzzer,address it
@@ -10,6 +11,7 @@ import SwinetdCore
 func check(_ bytes: [UInt8]) {
     precondition(FuzzSupport.controlInputHolds(bytes), "a control request or HTTP head was mishandled")
     precondition(FuzzSupport.importHolds(bytes), "swinetd import wrote a table that does not load")
+    precondition(FuzzSupport.proxyHeaderHolds(bytes), "a PROXY header was misread")
     // `include` would read whatever the input names: only the bytes count.
     var loader = TableLoader()
     loader.followIncludes = false

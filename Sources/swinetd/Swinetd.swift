@@ -225,6 +225,9 @@ struct Check: ParsableCommand {
                            + (e.refused ? "swinetd as root does not follow it: the service will not open this address"
                                         : "another user can take the path first (the service does not start) or swap its file"))
             }
+            for b in ProxyProtocol.broadTrust(in: t) {
+                printError("\(table.config): warning: service '\(b.service)': 'proxy_protocol.from' \(b.prefix) is wider than /8: every host in it may send a PROXY header naming any client")
+            }
             if security {
                 let unknown = services.filter { t[$0] == nil }
                 if !unknown.isEmpty {

@@ -21,6 +21,9 @@ extension Validation {
         r.rateBurst = (own.rateBurst ?? defaults.rateBurst)?.count
         r.sourceRate = own.sourceRate ?? defaults.sourceRate
         r.refuseMessage = own.refuseMessage ?? defaults.refuseMessage
+        r.proxy = own.proxyProtocol ?? defaults.proxyProtocol
+        r.penalty = own.penalty ?? defaults.penalty
+        r.envBySource = own.envBySource ?? defaults.envBySource ?? []
         if r.rate == nil, let burst = own.rateBurst ?? defaults.rateBurst {
             error(burst.node, "'rate_burst' needs a 'rate' to save tokens of")
             return nil

@@ -42,6 +42,10 @@ public struct AdmissionRules: Equatable, Sendable, Codable {
     public var rateBurst: Int?
     public var sourceRate: Rate?
     public var refuseMessage: String?
+    /// Who may send a PROXY protocol header (nil: nobody, every peer is the client).
+    public var proxy: ProxyProtocol?
+    public var penalty: PenaltyRules?
+    public var envBySource: [SourceEnvironment] = []
 
     public init() {}
 

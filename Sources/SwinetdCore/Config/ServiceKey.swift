@@ -14,6 +14,9 @@ public enum ServiceKey: String, CaseIterable, Sendable {
     case rateBurst = "rate_burst"
     case sourceRate = "source_rate"
     case refuseMessage = "refuse_message"
+    case proxyProtocol = "proxy_protocol"
+    case penalty
+    case envBySource = "env_by_source"
     case timeout, limits, nice, umask
     case noNewPrivileges = "no_new_privileges"
     case capabilities
@@ -56,6 +59,8 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .sourcePrefix: return "{ipv4: 32, ipv6: 64}"
         case .rateBurst: return "the count of rate"
         case .refuseMessage: return "none"
+        case .proxyProtocol, .penalty: return "none"
+        case .envBySource: return "[]"
         case .limits: return "swinetd's own"
         case .nice: return "swinetd's own"
         case .umask: return "swinetd's own"
@@ -98,7 +103,10 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         case .rate: return "the most connections accepted per second or minute; beyond it they wait"
         case .rateBurst: return "connections rate lets through at once after a quiet spell"
         case .sourceRate: return "the most connections per second or minute from one client group"
-        case .refuseMessage: return "text written to a client refused for per_source or source_rate"
+        case .refuseMessage: return "text written to a client refused for per_source, source_rate or penalty"
+        case .proxyProtocol: return "the load balancers whose PROXY protocol header names the real client: {from: [CIDR...], version, timeout, direct}"
+        case .penalty: return "refuse a source for a while when its handler fails: {exit_codes, signals, short_run, add, max}"
+        case .envBySource: return "variables added to the handler's environment by the client's network: [{from: [CIDR...], env: {NAME: value}}]"
         case .timeout: return "seconds a handler may run before it is stopped"
         case .limits: return "resource limits for the handler: nofile, nproc, as, data, fsize, cpu, core, stack"
         case .nice: return "the handler's nice value, -20 to 19"
@@ -144,7 +152,9 @@ public enum ServiceKey: String, CaseIterable, Sendable {
         "systemcallerrornumber": .systemCalls, "protectsystem": .protectSystem, "protecthome": .protectHome,
         "readonlypaths": .readOnlyPaths, "readwritepaths": .readWritePaths,
         "inaccessiblepaths": .inaccessiblePaths, "privatetmp": .privateTmp, "rootdirectory": .rootDirectory,
-        "chroot": .rootDirectory,
+        "chroot": .rootDirectory, "accept-proxy": .proxyProtocol, "accept_proxy": .proxyProtocol,
+        "proxyprotocol": .proxyProtocol, "proxy": .proxyProtocol, "deny_time": .penalty,
+        "persourcepenalties": .penalty, "setenv": .envBySource,
     ]
 }
 

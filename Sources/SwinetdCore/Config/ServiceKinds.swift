@@ -9,6 +9,7 @@ import Glibc
 extension Validation {
     static let perConnectionKeys: [ServiceKey] = [
         .maxConnections, .allow, .deny, .perSource, .sourcePrefix, .rate, .rateBurst, .sourceRate, .refuseMessage,
+        .proxyProtocol, .penalty, .envBySource,
     ]
 
     /// false when they do not fit (each misfit reported).
@@ -32,7 +33,8 @@ extension Validation {
         return ok
     }
 
-    static let ipClientKeys: [ServiceKey] = [.allow, .deny, .perSource, .sourcePrefix, .sourceRate, .refuseMessage]
+    static let ipClientKeys: [ServiceKey] = [.allow, .deny, .perSource, .sourcePrefix, .sourceRate, .refuseMessage,
+                                             .proxyProtocol, .penalty, .envBySource]
     static let socketFileKeys: [ServiceKey] = [.socketMode, .socketUser, .socketGroup]
 
     /// A service's UNIX socket files: all of its addresses are paths or

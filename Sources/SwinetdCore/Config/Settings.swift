@@ -35,6 +35,9 @@ struct Settings {
     var rateBurst: (count: Int, node: Int)?
     var sourceRate: Rate?
     var refuseMessage: String?
+    var proxyProtocol: ProxyProtocol?
+    var penalty: PenaltyRules?
+    var envBySource: [SourceEnvironment]?
     var timeout: Double?
     var limits: [ResourceLimit]?
     var nice: Int?
@@ -113,6 +116,9 @@ extension Validation {
             case .rateBurst: s.rateBurst = positiveInt(v, key: key.name, limit: 1_000_000).map { ($0, v) }
             case .sourceRate: s.sourceRate = rate(v, key: key)
             case .refuseMessage: s.refuseMessage = refuseMessage(v)
+            case .proxyProtocol: s.proxyProtocol = proxyProtocol(v)
+            case .penalty: s.penalty = penalty(v)
+            case .envBySource: s.envBySource = envBySource(v)
             case .timeout: s.timeout = timeout(v)
             case .limits: s.limits = limits(v)
             case .nice: s.nice = nice(v)

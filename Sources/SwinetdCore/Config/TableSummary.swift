@@ -42,6 +42,22 @@ public enum TableSummary {
         case .rateBurst: return s.admission.rate.map { String(s.admission.rateBurst ?? $0.count) } ?? "(none)"
         case .sourceRate: return s.admission.sourceRate?.description ?? "(none)"
         case .refuseMessage: return s.admission.refuseMessage.map(quote) ?? "(none)"
+        case .proxyProtocol:
+            guard let p = s.admission.proxy else { return "(none)" }
+            return "from " + p.from.prefixes.map(\.description).joined(separator: " ")
+                + ", version \(p.version.rawValue), timeout \(TimeSpan.text(seconds: p.timeout)), direct \(p.allowsDirect ? "allow" : "refuse")"
+        case .penalty:
+            guard let p = s.admission.penalty else { return "(none)" }
+            var counts: [String] = []
+            if !p.exitCodes.isEmpty { counts.append("exit codes " + p.exitCodes.map(String.init).joined(separator: " ")) }
+            if p.signals { counts.append("signals") }
+            if let short = p.shortRun { counts.append("runs under " + TimeSpan.text(nanoseconds: short)) }
+            return counts.joined(separator: ", ") + "; add \(TimeSpan.text(nanoseconds: p.add)), max \(TimeSpan.text(nanoseconds: p.max))"
+        case .envBySource:
+            let rules = s.admission.envBySource
+            return rules.isEmpty ? "(none)" : rules.map { r in
+                r.from.prefixes.map(\.description).joined(separator: ",") + ": " + r.env.map { "\($0.name)=\(quote($0.value))" }.joined(separator: " ")
+            }.joined(separator: "; ")
         case .timeout: return s.handlerLimits.timeout.map { "\($0)s" } ?? "(none)"
         case .limits:
             let l = s.handlerLimits.limits

@@ -269,8 +269,15 @@ extension Supervisor {
         let chosen = names.isEmpty ? services.keys.sorted() : names
         let list: [StatusReport.Service] = chosen.compactMap { name in
             guard let s = services[name] else { return nil }
-            return s.status(paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
-                            sockets: listeners.status(of: name), failed: unopened.failures(of: name), running: children.running(name), handlers: handlers[name] ?? [])
+            var row = s.status(paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
+                               sockets: listeners.status(of: name), failed: unopened.failures(of: name), running: children.running(name), handlers: handlers[name] ?? [])
+            if let a = admission[name], !a.penalties.isEmpty {
+                let prefix = s.config.admission.sourcePrefix
+                let kept = a.penalties.penalised(now: now)
+                row.penalisedCount = kept.count
+                if verbose { row.penalised = kept.map { ("\($0.group.description)/\($0.group.isIPv4 ? prefix.ipv4 : prefix.ipv6)", $0.left) } }
+            }
+            return row
         }
         return masterCounters.status(now: now, table: options.configPath, handlersTotal: children.total,
                                      maxChildren: admission.maxChildren, metricsRenders: metrics?.renders ?? 0, services: list)

@@ -29,6 +29,9 @@ struct StatusReport {
         var handlers: [Handler]
         /// What its handlers are kept from (`check --security`'s figures).
         var security: SecurityExposure?
+        /// Client groups `penalty` keeps out now (listed when verbose).
+        var penalisedCount = 0
+        var penalised: [(source: String, left: UInt64)] = []
     }
 
     var pid: Int32
@@ -82,6 +85,10 @@ struct StatusReport {
                     out += "  pid \(h.pid)  peer \(h.peer)  age \(Self.duration(h.age))\n"
                 }
             }
+            for s in services where !s.penalised.isEmpty {
+                out += "\n\(s.name) penalised sources:\n"
+                for p in s.penalised { out += "  \(p.source)  left \(Self.duration(p.left))\n" }
+            }
         }
         return out
     }
@@ -108,6 +115,7 @@ struct StatusReport {
                 ("exits", .object([("ok", .number(Double(c.exitedOK))), ("nonzero", .number(Double(c.exitedNonZero))),
                                    ("signal", .number(Double(c.exitedBySignal)))])),
                 ("exec_failed", .number(Double(c.execFailed))),
+                ("penalties", .object([("given", .number(Double(c.penalties ?? 0))), ("active", .number(Double(s.penalisedCount)))])),
                 ("duration_p50_seconds", c.durations?.quantile(0.5).map { .number(Double($0) / 1e9) } ?? .null),
                 ("duration_p99_seconds", c.durations?.quantile(0.99).map { .number(Double($0) / 1e9) } ?? .null),
             ]
@@ -123,6 +131,9 @@ struct StatusReport {
             if verbose {
                 fields.append(("handlers", .array(s.handlers.sorted { $0.pid < $1.pid }.map {
                     .object([("pid", .number(Double($0.pid))), ("peer", .string($0.peer)), ("age_seconds", .number(Double($0.age) / 1e9))])
+                })))
+                fields.append(("penalised", .array(s.penalised.map {
+                    .object([("source", .string($0.source)), ("left_seconds", .number(Double($0.left) / 1e9))])
                 })))
             }
             return .object(fields)
@@ -148,6 +159,10 @@ struct StatusReport {
                services.indices.map { (labels[$0], String(services[$0].counters.accepted)) })
         family("swinetd_connections_refused_total", "counter", "Connections accepted and closed with no handler, by reason.",
                services.indices.flatMap { i in services[i].counters.refused.sorted { $0.key < $1.key }.map { ("\(labels[i]),reason=\"\(Self.escape($0.key))\"", String($0.value)) } })
+        family("swinetd_penalties_total", "counter", "Penalties given to client groups (penalty).",
+               services.indices.map { (labels[$0], String(services[$0].counters.penalties ?? 0)) })
+        family("swinetd_penalised_sources", "gauge", "Client groups penalty keeps out now.",
+               services.indices.map { (labels[$0], String(services[$0].penalisedCount)) })
         family("swinetd_handlers_running", "gauge", "Handlers running now.", services.indices.map { (labels[$0], String(services[$0].running)) })
         family("swinetd_connections_queued", "gauge", "Connections waiting in the kernel's accept queue.",
                services.indices.map { (labels[$0], String(services[$0].queued)) })

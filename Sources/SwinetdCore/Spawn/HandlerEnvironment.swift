@@ -17,7 +17,8 @@ public enum HandlerEnvironment {
     /// Names swinetd sets itself; a table that sets one is an error, because
     /// they are facts about the connection rather than settings.
     public static let reserved: Set<String> = Set(connectionVariables + unixConnectionVariables
-        + ["PROTO", "SWINETD_SERVICE", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"])
+        + ["PROTO", "SWINETD_SERVICE", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+        + ProxyFacts.peerNames + ProxyFacts.tlvNames)
 
     /// The entries that are the same for every connection of `service`.
     public static func fixedEntries(for service: ServiceConfig) -> [String] {

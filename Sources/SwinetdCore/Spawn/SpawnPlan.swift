@@ -12,7 +12,19 @@ import CSpawn
 public final class SpawnPlan {
     private var strings: [UnsafeMutablePointer<CChar>] = []
     private let argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
-    private let envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    /// The environment without an `env_by_source` rule, then one per rule
+    /// (the table's `env` with the rule's variables over it): a connection
+    /// picks one by pointer, so a hundred rules cost nothing per connection.
+    private var environments: [UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>] = []
+    /// Where each environment's per-connection tail starts (the PROXY
+    /// variables a header gave), and how many entries it may take.
+    private var tailStarts: [Int] = []
+    /// PROXYPEERIP, PROXYPEERPORT, then the TLV variables (ProxyFacts), each
+    /// a buffer with "NAME=" in place; empty when the service takes no header.
+    private var proxyBuffers: [(buffer: UnsafeMutablePointer<CChar>, valueOffset: Int, size: Int)] = []
+    private static let tlvSize = 32 + ProxyHeader.longestV2Body
+    /// Whether each connection picks its environment (`env_by_source` or `proxy_protocol`).
+    let variesByConnection: Bool
     private let groups: UnsafeMutablePointer<gid_t>
     private let rlimits: UnsafeMutablePointer<cspawn_rlimit>
     /// "LISTEN_PID=…" for systemd activation; the child writes its pid after the '='.
@@ -41,26 +53,33 @@ public final class SpawnPlan {
         for (i, arg) in service.argv.enumerated() { argv[i] = Self.own(arg, &strings) }
         argv[service.argv.count] = nil
 
-        let fixed = HandlerEnvironment.fixedEntries(for: service)
-        let variables = HandlerEnvironment.connectionVariables(for: service)
-        let dynamicCount = variables.count
         let activation = service.activation == .systemd
-        envp = .allocate(capacity: fixed.count + dynamicCount + (activation ? 1 : 0) + 1)
-        for (i, entry) in fixed.enumerated() { envp[i] = Self.own(entry, &strings) }
-        for (j, name) in variables.enumerated() {
-            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Self.slotSize)
-            buffer.initialize(repeating: 0, count: Self.slotSize)
-            let prefix = Array((name + "=").utf8CString.dropLast())
-            for (k, c) in prefix.enumerated() { buffer[k] = c }
-            slots.append((buffer, prefix.count))
-            envp[fixed.count + j] = buffer
+        for name in HandlerEnvironment.connectionVariables(for: service) {
+            slots.append(Self.variableBuffer(name, size: Self.slotSize))
         }
-        if activation {
-            listenPID = Self.own("LISTEN_PID=000000000000", &strings)
-            envp[fixed.count + dynamicCount] = listenPID
-            envp[fixed.count + dynamicCount + 1] = nil
-        } else {
-            envp[fixed.count + dynamicCount] = nil
+        if service.admission.proxy != nil {
+            for name in ProxyFacts.peerNames { let b = Self.variableBuffer(name, size: Self.slotSize); proxyBuffers.append((b.buffer, b.valueOffset, Self.slotSize)) }
+            for name in ProxyFacts.tlvNames { let b = Self.variableBuffer(name, size: Self.tlvSize); proxyBuffers.append((b.buffer, b.valueOffset, Self.tlvSize)) }
+        }
+        if activation { listenPID = Self.own("LISTEN_PID=000000000000", &strings) }
+        variesByConnection = service.admission.proxy != nil || !service.admission.envBySource.isEmpty
+        let base = HandlerEnvironment.fixedEntries(for: service)
+        for rule in [nil] + service.admission.envBySource.map(Optional.some) {
+            var fixed = base
+            if let rule {
+                // The rule's variables over the table's (a name once: getenv takes the first).
+                let names = Set(rule.env.map(\.name))
+                fixed.removeAll { names.contains(String($0.prefix { $0 != "=" })) }
+                fixed.insert(contentsOf: rule.env.map { "\($0.name)=\($0.value)" }, at: 0)
+            }
+            let tail = fixed.count + slots.count + (activation ? 1 : 0)
+            let envp = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: tail + proxyBuffers.count + 1)
+            for (i, entry) in fixed.enumerated() { envp[i] = Self.own(entry, &strings) }
+            for (j, slot) in slots.enumerated() { envp[fixed.count + j] = slot.buffer }
+            if activation { envp[fixed.count + slots.count] = listenPID }
+            envp[tail] = nil
+            environments.append(envp)
+            tailStarts.append(tail)
         }
 
         let creds = service.credentials
@@ -70,7 +89,7 @@ public final class SpawnPlan {
 
         plan.path = UnsafePointer(Self.own(service.exec, &strings))
         plan.argv = UnsafePointer(argv)
-        plan.envp = UnsafePointer(envp)
+        plan.envp = UnsafePointer(environments[0])
         plan.cwd = UnsafePointer(Self.own(service.cwd, &strings))
         plan.change_credentials = creds == nil ? 0 : 1
         plan.uid = creds?.uid ?? 0
@@ -109,8 +128,9 @@ public final class SpawnPlan {
     deinit {
         for s in strings { free(s) }
         for slot in slots { slot.buffer.deallocate() }
+        for b in proxyBuffers { b.buffer.deallocate() }
+        for e in environments { e.deallocate() }
         argv.deallocate()
-        envp.deallocate()
         groups.deallocate()
         rlimits.deallocate()
     }
@@ -122,6 +142,49 @@ public final class SpawnPlan {
             plan.seccomp_filter = UnsafeRawPointer(filter.program.baseAddress)
             plan.seccomp_length = UInt16(filter.instructions)
         }
+    }
+
+    /// A buffer of `size` bytes holding "NAME=", its value written after.
+    private static func variableBuffer(_ name: String, size: Int) -> (buffer: UnsafeMutablePointer<CChar>, valueOffset: Int) {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+        buffer.initialize(repeating: 0, count: size)
+        let prefix = Array((name + "=").utf8CString.dropLast())
+        for (k, c) in prefix.enumerated() { buffer[k] = c }
+        return (buffer, prefix.count)
+    }
+
+    /// The environment of the next spawn: `rule`'s (an index into
+    /// `env_by_source`, nil for none), with the PROXY variables of `proxy`
+    /// (written with the balancer's address text and port) after it.
+    func setEnvironment(rule: Int?, proxy: ProxyFacts?, balancerIP: UnsafePointer<CChar>?, balancerPort: UInt16) {
+        let index = rule.map { $0 + 1 } ?? 0
+        let envp = environments[index]
+        var at = tailStarts[index]
+        if let proxy, proxyBuffers.count == 6, let balancerIP {
+            let ip = proxyBuffers[0]
+            strncpy(ip.buffer + ip.valueOffset, balancerIP, ip.size - ip.valueOffset - 1)
+            envp[at] = ip.buffer; at += 1
+            let port = proxyBuffers[1]
+            write(String(balancerPort).utf8, to: port)
+            envp[at] = port.buffer; at += 1
+            for (i, value) in proxy.tlvVariables.enumerated() {
+                guard let value else { continue }
+                let b = proxyBuffers[2 + i]
+                write(value, to: b)
+                envp[at] = b.buffer; at += 1
+            }
+        }
+        envp[at] = nil
+        plan.envp = UnsafePointer(envp)
+    }
+
+    private func write<C: Collection>(_ bytes: C, to b: (buffer: UnsafeMutablePointer<CChar>, valueOffset: Int, size: Int)) where C.Element == UInt8 {
+        var i = b.valueOffset
+        for byte in bytes where i < b.size - 1 {
+            b.buffer[i] = CChar(bitPattern: byte)
+            i += 1
+        }
+        b.buffer[i] = 0
     }
 
     private static func own(_ s: String, _ list: inout [UnsafeMutablePointer<CChar>]) -> UnsafeMutablePointer<CChar> {

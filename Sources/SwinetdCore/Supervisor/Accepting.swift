@@ -41,16 +41,7 @@ extension Supervisor {
             case .accepted(let fd):
                 admission.acceptWorked()
                 a.spendRateToken(now: now)
-                var c = Connection(fd: fd, peer: peer, listener: l)
-                if let address = PeerAddress(&peer) {
-                    let group = s.config.admission.sourcePrefix.group(address)
-                    c.group = group
-                    if a.screens, let reason = a.screen(address, group: group, s.config.admission, now: now) {
-                        refuse(s, a, &c, reason)
-                        continue
-                    }
-                }
-                spawn(s, a, c)
+                admitAccepted(s, a, Connection(fd: fd, peer: peer, listener: l))
             }
         }
     }
@@ -97,11 +88,20 @@ extension Supervisor {
             let (remoteIP, capacity) = plan.slot(0)
             let remotePort = Socket.format(&c.peer, into: remoteIP, capacity: capacity)
             plan.setPort(1, remotePort)
-            setLocalSlots(plan, c.listener, socket: c.fd)
+            if var destination = c.proxy?.destination {
+                // As the client addressed them: the balancer's front.
+                let (localIP, localCapacity) = plan.slot(2)
+                plan.setPort(3, Socket.format(&destination, into: localIP, capacity: localCapacity))
+            } else {
+                setLocalSlots(plan, c.listener, socket: c.fd)
+            }
             peerText = ListenAddress.endpointText(String(cString: remoteIP), remotePort, ipv6: c.peer.ss_family == sa_family_t(AF_INET6))
+            if plan.variesByConnection { setConnectionEnvironment(s, plan, &c) }
         }
+        var via: String?
+        if var balancer = c.proxy?.balancer { via = self.peerText(&balancer) }
 
-        let result = launch(s, a, socket: c.fd, peer: peerText, group: c.group, waitAddress: nil)
+        let result = launch(s, a, socket: c.fd, peer: peerText, via: via, group: c.group, waitAddress: nil)
         guard result.pid > 0 else {
             // No child at all (clone, or preparing the slots, failed): the
             // spare pipe stays for the next try.
@@ -150,7 +150,7 @@ extension Supervisor {
     /// spawn path of both kinds of service. Without `waitAddress`, `socket`
     /// is a connection, which the child entry keeps (see Leftovers); `a`,
     /// the service's admission state, counts its client group.
-    func launch(_ s: ServiceState, _ a: ServiceAdmission?, socket: Int32, peer: String, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
+    func launch(_ s: ServiceState, _ a: ServiceAdmission?, socket: Int32, peer: String, via: String? = nil, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
         let pipe = s.config.stderr == .log ? output.spare : nil
         let stderrFD: Int32
         switch s.config.stderr {
@@ -171,7 +171,9 @@ extension Supervisor {
         if execed, let group { a?.sourceStarted(group) }
         if pipe != nil { output.spareTaken(service: s.name, pid: result.pid, now: now) }
         if waitAddress == nil {
-            log.event(.info, s.name, "accepted", ["pid": .int(Int(result.pid)), "peer": .string(peer)])
+            var fields: [(key: String, value: LogValue)] = [("pid", .int(Int(result.pid))), ("peer", .string(peer))]
+            if let via { fields.append(("via", .string(via))) }
+            log.event(.info, s.name, "accepted", fields: fields)
         } else {
             log.event(.info, s.name, "started", ["pid": .int(Int(result.pid)), "address": .string(peer)])
         }
@@ -185,6 +187,21 @@ extension Supervisor {
             ])
         }
         return Launch(pid: result.pid, execed: execed, stage: result.stage, error: e)
+    }
+
+    /// The environment `c` picks: its client's `env_by_source` rule, and
+    /// the PROXY variables of its header.
+    private func setConnectionEnvironment(_ s: ServiceState, _ plan: SpawnPlan, _ c: inout Connection) {
+        let rule = PeerAddress(&c.peer).flatMap { s.config.admission.environmentRule(for: $0) }
+        guard var balancer = c.proxy?.balancer else {
+            return plan.setEnvironment(rule: rule, proxy: nil, balancerIP: nil, balancerPort: 0)
+        }
+        var text: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &text) { raw in
+            let p = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+            let port = Socket.format(&balancer, into: p, capacity: raw.count)
+            plan.setEnvironment(rule: rule, proxy: c.proxy, balancerIP: p, balancerPort: port)
+        }
     }
 
     /// A UNIX socket's peer, from SO_PEERCRED, into the handler's

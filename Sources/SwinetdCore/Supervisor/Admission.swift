@@ -74,7 +74,8 @@ extension Supervisor {
     }
 
     private func admissionView(_ s: ServiceState, _ a: ServiceAdmission?) -> Admission.Service {
-        let running = children.running(s.name)
+        // A balancer's connection waiting for its PROXY header holds a slot, as a handler does.
+        let running = children.running(s.name) + proxyHeaders.count(s.name)
         return a?.view(s.config, running: running)
             ?? Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled, running: running, holding: nil)
     }

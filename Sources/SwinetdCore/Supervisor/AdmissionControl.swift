@@ -137,6 +137,8 @@ extension AdmissionControl {
             var retryDelay: UInt64
             var loggedPause: PauseReason?
             var isRetired: Bool
+            /// `penalty`'s groups (absent from an older image's snapshot).
+            var penalties: PenaltyTable?
         }
 
         /// A held connection: its descriptor (handed over open), its peer's
@@ -146,6 +148,8 @@ extension AdmissionControl {
             var peer: [UInt8]
             var listener: ListenAddress
             var group: PeerAddress?
+            /// What its PROXY header said (absent from an older image's snapshot).
+            var proxy: ProxyFacts?
         }
     }
 

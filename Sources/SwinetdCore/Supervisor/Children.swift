@@ -163,9 +163,23 @@ extension Supervisor {
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
             guard let s = services[child.service] else { continue }   // a retired service's handler
             s.countExit(status, duration: Nanoseconds.since(now, child.started))
+            if let rules = s.config.admission.penalty, let group = child.group, let a,
+               rules.counts(status, lived: Nanoseconds.since(now, child.started), timedOut: child.timedOut) {
+                penalise(s, a, group, rules, peer: child.peer)
+            }
             if a?.held != nil { retryHeld(s) } else if !freedGlobal { refresh(s, a) }
         }
         if freedGlobal { refreshAll() }
+    }
+
+    /// `group`'s handler ended as `penalty` counts: its group is kept out
+    /// for a while, said once per offence.
+    private func penalise(_ s: ServiceState, _ a: ServiceAdmission, _ group: PeerAddress, _ rules: PenaltyRules, peer: String) {
+        let (length, until) = a.penalise(group, rules, now: now)
+        s.countPenalty()
+        let prefix = group.isIPv4 ? s.config.admission.sourcePrefix.ipv4 : s.config.admission.sourcePrefix.ipv6
+        log.event(.notice, s.name, "penalised", ["source": .string("\(group.description)/\(prefix)"), "peer": .string(peer),
+                                                  "penalty": .seconds(length), "left": .seconds(Nanoseconds.since(until, now))])
     }
 
     private func logExit(_ pid: pid_t, _ child: Child, _ status: ExitStatus, _ now: UInt64) {

@@ -46,6 +46,7 @@ extension Supervisor {
     /// admission state forgotten but for its running handlers' groups.
     func serviceRemoved(_ s: ServiceState) {
         if let c = admission.removed(s.name) { refuseHeld(s, c, reason: "removed") }
+        dropPendingHeaders(s, reason: "removed")
     }
 
     private func refuseHeld(_ s: ServiceState, _ c: Connection, reason: String) {

@@ -10,8 +10,8 @@ extension Supervisor {
     /// Closes a refused connection: for `per_source` and `source_rate` after
     /// writing `refuse_message` (best effort, never waiting), for `deny`
     /// without a word. At most one log line a second per reason.
-    func refuse(_ s: ServiceState, _ a: ServiceAdmission, _ c: inout Connection, _ reason: RefusalReason) {
-        if reason != .denied, let message = s.config.admission.refuseMessage {
+    func refuse(_ s: ServiceState, _ a: ServiceAdmission, _ c: inout Connection, _ reason: RefusalReason, detail: String? = nil) {
+        if reason.tellsTheClient, let message = s.config.admission.refuseMessage {
             var bytes = Array(message.utf8)
             if bytes.last != 10 && bytes.count < Validation.refuseMessageLimit { bytes.append(10) }
             _ = bytes.withUnsafeBytes { send(c.fd, $0.baseAddress, min($0.count, Validation.refuseMessageLimit), Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
@@ -23,12 +23,17 @@ extension Supervisor {
         s.countRefused(reason.rawValue)
         switch a.refused(reason, now: now) {
         case .log(let suppressed):
-            var fields: [(key: String, value: LogValue)] = [("peer", .string(peerText(&c.peer))), ("reason", .string(reason.rawValue))]
+            var fields: [(key: String, value: LogValue)] = [("peer", .string(peerText(&c.peer)))]
+            if var balancer = c.proxy?.balancer { fields.append(("via", .string(peerText(&balancer)))) }
+            fields.append(("reason", .string(reason.rawValue)))
             switch reason {
             case .perSource: if let n = s.config.admission.perSource { fields.append(("limit", .int(n))) }
             case .sourceRate: if let r = s.config.admission.sourceRate { fields.append(("limit", .string(r.description))) }
-            case .denied: break
+            case .penalty:
+                if let group = c.group, let left = a.penaltyLeft(group, now: now) { fields.append(("left", .seconds(left))) }
+            case .denied, .proxyHeader, .proxyUntrusted: break
             }
+            if let detail { fields.append(("why", .string(detail))) }
             if suppressed > 0 { fields.append(("suppressed", .int(suppressed))) }
             log.event(.info, s.name, "refused", fields: fields)
         case .suppress(let first, let summaryAt):
@@ -68,5 +73,18 @@ extension Supervisor {
         let port = text.withUnsafeMutableBufferPointer { Socket.format(&peer, into: $0.baseAddress!, capacity: $0.count) }
         let ip = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return ListenAddress.endpointText(ip, port, ipv6: peer.ss_family == sa_family_t(AF_INET6))
+    }
+}
+
+extension RefusalReason {
+    /// Whether `refuse_message` is written: to a client kept out by a
+    /// limit it can wait out, not to one denied outright, nor to a load
+    /// balancer whose header was wrong (its bytes would reach the client as
+    /// the service's).
+    var tellsTheClient: Bool {
+        switch self {
+        case .perSource, .sourceRate, .penalty: return true
+        case .denied, .proxyHeader, .proxyUntrusted: return false
+        }
     }
 }

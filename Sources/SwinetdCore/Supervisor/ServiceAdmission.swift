@@ -18,6 +18,8 @@ final class ServiceAdmission {
     private(set) var refusals = RefusalLog()
     /// Its client groups (per_source counts, source_rate buckets).
     private(set) var sources: SourceTable
+    /// The client groups `penalty` keeps out.
+    private(set) var penalties = PenaltyTable()
     /// A connection accepted whose handler could not start for a reason
     /// that passes (the user at RLIMIT_NPROC): kept, and given a handler as
     /// soon as one of the service's handlers exits, or after a back-off.
@@ -49,6 +51,8 @@ final class ServiceAdmission {
             rateReadyAt = nil
         }
         screens = Self.screens(rules)
+        // A penalty outlives a reload that keeps the key, not one that drops it.
+        if rules.penalty == nil { penalties = PenaltyTable() }
     }
 
     /// Its service left the table: it keeps only its running handlers' client groups.
@@ -57,6 +61,7 @@ final class ServiceAdmission {
         rateBucket = nil
         rateReadyAt = nil
         screens = false
+        penalties = PenaltyTable()
         sources.forgetIdle()
     }
 
@@ -65,7 +70,7 @@ final class ServiceAdmission {
     }
 
     private static func screens(_ rules: AdmissionRules) -> Bool {
-        !rules.allow.isEmpty || !rules.deny.isEmpty || rules.perSource != nil || rules.sourceRate != nil
+        !rules.allow.isEmpty || !rules.deny.isEmpty || rules.perSource != nil || rules.sourceRate != nil || rules.penalty != nil
     }
 
     /// What the decision needs to know of the service now.
@@ -113,11 +118,21 @@ final class ServiceAdmission {
     /// handler, or nil. Counts it against its group's `source_rate`.
     func screen(_ peer: PeerAddress, group: PeerAddress, _ rules: AdmissionRules, now: UInt64) -> RefusalReason? {
         if rules.denies(peer) { return .denied }
+        if rules.penalty != nil, !penalties.isEmpty, penalties.left(group, now: now) != nil { return .penalty }
         guard rules.perSource != nil || rules.sourceRate != nil else { return nil }
         return sources.admit(group, rules, now: now)
     }
 
     func sourceStarted(_ group: PeerAddress) { sources.started(group) }
+
+    // MARK: Penalties
+
+    /// A handler of `group` ended as `rules` count against it.
+    func penalise(_ group: PeerAddress, _ rules: PenaltyRules, now: UInt64) -> (length: UInt64, until: UInt64) {
+        penalties.offence(group, rules, now: now)
+    }
+
+    func penaltyLeft(_ group: PeerAddress, now: UInt64) -> UInt64? { penalties.left(group, now: now) }
 
     func sourceEnded(_ group: PeerAddress, now: UInt64) { sources.ended(group, now: now) }
 
@@ -166,11 +181,11 @@ extension ServiceAdmission {
         var heldSnapshot: AdmissionControl.Snapshot.Held?
         if var c = held {
             let bytes = withUnsafeBytes(of: &c.peer) { Array($0) }
-            heldSnapshot = .init(fd: c.fd, peer: bytes, listener: c.listener.address, group: c.group)
+            heldSnapshot = .init(fd: c.fd, peer: bytes, listener: c.listener.address, group: c.group, proxy: c.proxy)
         }
         return .init(name: name, rateBucket: rateBucket, rateReadyAt: rateReadyAt, rateEpisode: rateEpisode,
                      sources: sources, held: heldSnapshot, holdReason: holdReason, retryDelay: retry.upcoming,
-                     loggedPause: loggedPause, isRetired: isRetired)
+                     loggedPause: loggedPause, isRetired: isRetired, penalties: penalties.isEmpty ? nil : penalties)
     }
 
     /// Returns the held connection it could not take back (its address is
@@ -182,6 +197,7 @@ extension ServiceAdmission {
             rateEpisode = s.rateEpisode
         }
         sources = s.sources
+        if !isRetired, let kept = s.penalties { penalties = kept }
         retry = Backoff(first: Self.firstRetry, last: Self.lastRetry, upcoming: s.retryDelay)
         loggedPause = s.loggedPause
         holdReason = s.holdReason
@@ -189,7 +205,7 @@ extension ServiceAdmission {
         var peer = sockaddr_storage()
         withUnsafeMutableBytes(of: &peer) { $0.copyBytes(from: h.peer.prefix($0.count)) }
         guard !isRetired, let l = listener(h.listener) else { return (h.fd, peer) }
-        held = Connection(fd: h.fd, peer: peer, listener: l, group: h.group)
+        held = Connection(fd: h.fd, peer: peer, listener: l, group: h.group, proxy: h.proxy)
         return nil
     }
 }

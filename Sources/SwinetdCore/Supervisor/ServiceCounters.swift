@@ -11,6 +11,9 @@ struct ServiceCounters: Codable {
     var exitedNonZero: UInt64 = 0
     var exitedBySignal: UInt64 = 0
     var execFailed: UInt64 = 0
+    /// Penalties given to client groups (`penalty`); optional, so an older
+    /// image's counters, handed over at an upgrade, still decode.
+    var penalties: UInt64?
     /// Made at the first exit: a table of thousands of unused services costs nothing.
     var durations: DurationStats?
 

@@ -53,6 +53,9 @@ final class ServiceState {
     /// A connection closed with no handler, for `reason`.
     func countRefused(_ reason: String) { counters.refuse(reason) }
 
+    /// A client group was penalised.
+    func countPenalty() { counters.penalties = (counters.penalties ?? 0) &+ 1 }
+
     /// One of its handlers ended.
     func countExit(_ status: ExitStatus, duration: UInt64) { counters.exited(status, duration: duration) }
 
@@ -67,4 +70,6 @@ struct Connection {
     var listener: Listener
     /// The peer's client group (per `source_prefix`), whose handlers it counts under.
     var group: PeerAddress?
+    /// What a load balancer's PROXY header said (then `peer` is the client it named).
+    var proxy: ProxyFacts? = nil
 }

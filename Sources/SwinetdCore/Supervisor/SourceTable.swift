@@ -4,6 +4,12 @@ enum RefusalReason: String, CaseIterable, Equatable, Hashable {
     case denied
     case perSource = "per-source"
     case sourceRate = "source-rate"
+    /// `penalty`: the client's group is being kept out for a while.
+    case penalty
+    /// `proxy_protocol`: a balancer's header was wrong, or did not come in time.
+    case proxyHeader = "proxy-header"
+    /// `proxy_protocol`: a peer outside `from` (and no `direct: allow`).
+    case proxyUntrusted = "proxy-untrusted"
 }
 
 /// What one service knows of its client groups (peers masked by

@@ -18,7 +18,10 @@ extension Supervisor {
         closeAllListeners()
         _ = applyMetrics([])
         answerReloadWaiters(exit: 1, output: "swinetd is stopping; the reload was not done\n", all: true)
-        for s in services.values { dropHeld(s, reason: "stopping") }
+        for s in services.values {
+            dropHeld(s, reason: "stopping")
+            dropPendingHeaders(s, reason: "stopping")
+        }
         children.signalAll(SIGTERM)
         if let process = reload.abandon() { endLoader(process, kill: true) }
         let sequence = StopSequence(now: monotonicNanoseconds(), grace: grace)

@@ -49,6 +49,8 @@ public final class Supervisor {
     let listeners: Listeners
     let unopened = UnopenedAddresses()
     let children = Children()
+    /// Connections from load balancers whose PROXY header is on its way.
+    let proxyHeaders: PendingHeaders
     var control: ControlServer?
     var metrics: MetricsServer?
     var masterCounters = MasterCounters(startedAt: StatusReport.now(), startedMonotonic: monotonicNanoseconds())
@@ -84,6 +86,7 @@ public final class Supervisor {
         devNull = cspawn_null_fd()
         output = HandlerOutput(epoll: epoll)
         listeners = Listeners(epoll: epoll)
+        proxyHeaders = PendingHeaders(epoll: epoll)
         if case .failure(let e) = epoll.add(signalsToken) { throw e }
     }
 
@@ -227,6 +230,8 @@ public final class Supervisor {
             metricsAcceptable(token)
         case .metricsClient:
             metricsReady(token, bits: bits)
+        case .proxyHeader:
+            proxyHeaderReadable(token, bits: bits)
         }
     }
 

@@ -16,6 +16,8 @@ struct EventToken: Hashable {
     enum Kind: UInt8 {
         case signals = 1, listener, output, log, loader
         case control, controlClient, metrics, metricsClient
+        /// A connection from a load balancer whose PROXY header is not all there yet.
+        case proxyHeader
     }
 
     let kind: Kind
@@ -65,6 +67,11 @@ final class Epoll {
 
     static let readable = EPOLLIN.rawValue
     static let writable = EPOLLOUT.rawValue
+    /// Readable, edge-triggered: a descriptor whose unread bytes are only
+    /// peeked at wakes the loop when more arrive, not at every round.
+    static let readableEdge = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+    /// The peer closed its side, or the socket failed.
+    static let hangUp = EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue
 
     /// Watches `token.fd` for `events`. ENOMEM and ENOSPC (the user's
     /// max_user_watches) are returned; EBADF, EEXIST and the like are bugs.

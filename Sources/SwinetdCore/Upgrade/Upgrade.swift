@@ -161,6 +161,6 @@ extension Supervisor {
             counters: masterCounters.snapshot(), serviceCounters: services.mapValues(\.counters),
             listeners: listeners.snapshot(), metrics: metrics?.snapshot() ?? .init(),
             children: children.snapshot(), admission: admission.snapshot(), output: output,
-            control: control, reload: reload.snapshot())
+            control: control, reload: reload.snapshot(), proxyHeaders: proxyHeaders.snapshot())
     }
 }

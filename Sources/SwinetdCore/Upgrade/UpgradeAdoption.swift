@@ -47,6 +47,7 @@ extension Supervisor {
                 if let group = h.child.group { admission.handlerStarted(h.child.service, group: group) }
             }
         }
+        adoptPendingHeaders(state.proxyHeaders)
         output.adopt(state.output, now: now)
         refreshAll()
         adoptControlWaiters(state)

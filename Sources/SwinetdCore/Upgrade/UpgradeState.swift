@@ -47,6 +47,9 @@ struct UpgradeState: Codable {
     var output: HandlerOutput.Snapshot
     var control: ControlServer.Snapshot?
     var reload: Reload.Snapshot
+    /// Load balancers' connections waiting for their PROXY header (absent
+    /// from an older image's state).
+    var proxyHeaders: PendingHeaders.Snapshot?
 
     /// Every descriptor the state names: the listening sockets, the
     /// master's copies of handlers' connections, the held connections,
@@ -56,6 +59,7 @@ struct UpgradeState: Codable {
         var fds = listeners.sockets.map(\.fd) + metrics.endpoints.map(\.fd)
         fds += children.handlers.compactMap(\.child.connection)
         fds += admission?.services.compactMap(\.held?.fd) ?? []
+        fds += proxyHeaders?.items.map(\.fd) ?? []
         fds += output.pipes.map(\.fd)
         if let c = control { fds += [c.fd] + c.reloadWaiters + c.upgradeWaiters }
         if let pidFile { fds.append(pidFile) }

@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A PROXY protocol header (HAProxy's "The PROXY protocol", versions 1 and
+/// 2), read from the first bytes a load balancer sends on a connection.
+/// A pure parser over bytes: the master peeks at the socket and asks it
+/// whether the header is there yet, how long it is, and what it says.
+struct ProxyHeader {
+    /// Bytes the header takes: the client's own bytes start after them.
+    var length: Int
+    /// The balancer speaks for itself (v2 LOCAL, v1 UNKNOWN, or a family
+    /// swinetd cannot put in TCPREMOTEIP): the connection is served as
+    /// coming from the balancer.
+    var isLocal: Bool
+    /// The client and the address it connected to (nil when local).
+    var source = sockaddr_storage()
+    var destination = sockaddr_storage()
+    /// v2's TLVs that become handler variables (nil: not sent, or not
+    /// printable text).
+    var authority: [UInt8]?
+    var uniqueID: [UInt8]?
+    var sslVersion: [UInt8]?
+    var sslCN: [UInt8]?
+
+    /// v1's longest line, "PROXY" to CRLF.
+    static let longestV1 = 107
+    /// v2's fixed part, and the most it may add (addresses and TLVs).
+    static let v2Prelude = 16
+    static let longestV2Body = 4096
+    static let longest = v2Prelude + longestV2Body
+
+    static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+    static let v1Signature: [UInt8] = Array("PROXY ".utf8)
+
+    enum Outcome {
+        /// What arrived so far may still become a header.
+        case incomplete
+        /// It cannot: the reason, for the log.
+        case invalid(String)
+        case complete(ProxyHeader)
+    }
+
+    /// Reads `bytes`, the first bytes of the connection (all that arrived).
+    static func parse(_ bytes: UnsafeRawBufferPointer, version: ProxyProtocol.Version) -> Outcome {
+        guard let first = bytes.first else { return .incomplete }
+        if first == v2Signature[0] {
+            guard version != .v1 else { return .invalid("a v2 header, and only v1 is accepted") }
+            return parseV2(bytes)
+        }
+        if first == v1Signature[0] {
+            guard version != .v2 else { return .invalid("a v1 header, and only v2 is accepted") }
+            return parseV1(bytes)
+        }
+        return .invalid("no PROXY header")
+    }
+
+    // MARK: Version 1
+
+    private static func parseV1(_ bytes: UnsafeRawBufferPointer) -> Outcome {
+        let signature = min(bytes.count, v1Signature.count)
+        for i in 0..<signature where bytes[i] != v1Signature[i] { return .invalid("no PROXY header") }
+        guard let cr = (0..<min(bytes.count, longestV1)).first(where: { bytes[$0] == 10 }) else {
+            return bytes.count >= longestV1 ? .invalid("a v1 header longer than \(longestV1) bytes") : .incomplete
+        }
+        guard cr >= 1, bytes[cr - 1] == 13 else { return .invalid("a v1 line not ended by CRLF") }
+        let line = Array(bytes[v1Signature.count..<(cr - 1)])
+        guard line.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return .invalid("a v1 header with control characters") }
+        let words = line.split(separator: 0x20, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var header = ProxyHeader(length: cr + 1, isLocal: true)
+        if words.first == "UNKNOWN" { return .complete(header) }
+        guard words.count == 5, words[0] == "TCP4" || words[0] == "TCP6" else { return .invalid("a v1 header that is not TCP4, TCP6 or UNKNOWN") }
+        let family = words[0] == "TCP4" ? AF_INET : AF_INET6
+        guard let sport = port(words[3]), let dport = port(words[4]) else { return .invalid("a v1 header with a bad port") }
+        guard fill(&header.source, family, words[1], sport), fill(&header.destination, family, words[2], dport) else {
+            return .invalid("a v1 header with a bad \(words[0] == "TCP4" ? "IPv4" : "IPv6") address")
+        }
+        header.isLocal = false
+        return .complete(header)
+    }
+
+    /// 0 to 65535, decimal, no sign and no leading zero.
+    private static func port(_ text: String) -> UInt16? {
+        guard !text.isEmpty, text.count <= 5, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              text == "0" || !text.hasPrefix("0"), let n = Int(text), n <= 65535 else { return nil }
+        return UInt16(n)
+    }
+
+    private static func fill(_ storage: inout sockaddr_storage, _ family: Int32, _ text: String, _ port: UInt16) -> Bool {
+        storage = sockaddr_storage()
+        return withUnsafeMutableBytes(of: &storage) { raw -> Bool in
+            if family == AF_INET {
+                var a = sockaddr_in()
+                a.sin_family = sa_family_t(AF_INET)
+                a.sin_port = port.bigEndian
+                guard inet_pton(AF_INET, text, &a.sin_addr) == 1 else { return false }
+                withUnsafeBytes(of: a) { raw.copyMemory(from: $0) }
+            } else {
+                var a = sockaddr_in6()
+                a.sin6_family = sa_family_t(AF_INET6)
+                a.sin6_port = port.bigEndian
+                guard inet_pton(AF_INET6, text, &a.sin6_addr) == 1 else { return false }
+                withUnsafeBytes(of: a) { raw.copyMemory(from: $0) }
+            }
+            return true
+        }
+    }
+
+    // MARK: Version 2
+
+    private static func parseV2(_ bytes: UnsafeRawBufferPointer) -> Outcome {
+        let signature = min(bytes.count, v2Signature.count)
+        for i in 0..<signature where bytes[i] != v2Signature[i] { return .invalid("no PROXY header") }
+        guard bytes.count >= v2Prelude else { return .incomplete }
+        let versionCommand = bytes[12], familyProtocol = bytes[13]
+        let bodyLength = Int(bytes[14]) << 8 | Int(bytes[15])
+        guard versionCommand >> 4 == 2 else { return .invalid("a v2 header of version \(versionCommand >> 4)") }
+        guard bodyLength <= longestV2Body else { return .invalid("a v2 header of \(bodyLength) bytes of addresses and TLVs: at most \(longestV2Body)") }
+        let total = v2Prelude + bodyLength
+        guard bytes.count >= total else { return .incomplete }
+        let command = versionCommand & 0x0F
+        guard command <= 1 else { return .invalid("a v2 header with command \(command)") }
+        var header = ProxyHeader(length: total, isLocal: true)
+        let body = UnsafeRawBufferPointer(rebasing: bytes[v2Prelude..<total])
+        let family = familyProtocol >> 4, transport = familyProtocol & 0x0F
+        var addressLength = 0
+        switch family {
+        case 0: addressLength = 0
+        case 1: addressLength = 12
+        case 2: addressLength = 36
+        case 3: addressLength = 216
+        default: return .invalid("a v2 header with address family \(family)")
+        }
+        guard transport <= 2 else { return .invalid("a v2 header with transport \(transport)") }
+        guard body.count >= addressLength else { return .invalid("a v2 header too short for its addresses") }
+        if command == 1 && (family == 1 || family == 2) {
+            guard transport == 1 else { return .invalid("a v2 header for a datagram, on a stream") }
+            if family == 1 {
+                setIPv4(&header.source, body, at: 0, portAt: 8)
+                setIPv4(&header.destination, body, at: 4, portAt: 10)
+            } else {
+                setIPv6(&header.source, body, at: 0, portAt: 32)
+                setIPv6(&header.destination, body, at: 16, portAt: 34)
+            }
+            header.isLocal = false
+        }
+        guard readTLVs(UnsafeRawBufferPointer(rebasing: body[addressLength...]), into: &header, whole: UnsafeRawBufferPointer(rebasing: bytes[0..<total])) else {
+            return .invalid("a v2 header with malformed TLVs")
+        }
+        return .complete(header)
+    }
+
+    private static func setIPv4(_ storage: inout sockaddr_storage, _ body: UnsafeRawBufferPointer, at: Int, portAt: Int) {
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        withUnsafeMutableBytes(of: &a.sin_addr) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: body[at..<(at + 4)])) }
+        withUnsafeMutableBytes(of: &a.sin_port) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: body[portAt..<(portAt + 2)])) }
+        storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: a) { raw.copyMemory(from: $0) } }
+    }
+
+    private static func setIPv6(_ storage: inout sockaddr_storage, _ body: UnsafeRawBufferPointer, at: Int, portAt: Int) {
+        var a = sockaddr_in6()
+        a.sin6_family = sa_family_t(AF_INET6)
+        withUnsafeMutableBytes(of: &a.sin6_addr) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: body[at..<(at + 16)])) }
+        withUnsafeMutableBytes(of: &a.sin6_port) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: body[portAt..<(portAt + 2)])) }
+        storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: a) { raw.copyMemory(from: $0) } }
+    }
+
+    /// The TLVs after the addresses: each must fit, a CRC32C one must match
+    /// the header, and the ones handlers see are kept.
+    private static func readTLVs(_ tlvs: UnsafeRawBufferPointer, into header: inout ProxyHeader, whole: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < tlvs.count {
+            guard i + 3 <= tlvs.count else { return false }
+            let type = tlvs[i], length = Int(tlvs[i + 1]) << 8 | Int(tlvs[i + 2])
+            guard i + 3 + length <= tlvs.count else { return false }
+            let value = UnsafeRawBufferPointer(rebasing: tlvs[(i + 3)..<(i + 3 + length)])
+            switch type {
+            case 0x02: header.authority = printable(value)
+            case 0x03:
+                guard length == 4, checksumMatches(whole, at: whole.count - tlvs.count + i + 3) else { return false }
+            case 0x05:
+                guard length <= 128 else { return false }
+                header.uniqueID = printable(value)
+            case 0x20:
+                // client (1 byte), verify (4 bytes), then sub-TLVs.
+                guard length >= 5 else { return false }
+                var j = 5
+                while j < length {
+                    guard j + 3 <= length else { return false }
+                    let subType = value[j], subLength = Int(value[j + 1]) << 8 | Int(value[j + 2])
+                    guard j + 3 + subLength <= length else { return false }
+                    let sub = UnsafeRawBufferPointer(rebasing: value[(j + 3)..<(j + 3 + subLength)])
+                    if subType == 0x21 { header.sslVersion = printable(sub) }
+                    if subType == 0x22 { header.sslCN = printable(sub) }
+                    j += 3 + subLength
+                }
+            default: break
+            }
+            i += 3 + length
+        }
+        return true
+    }
+
+    /// The value as text a handler may be given: no control character
+    /// (a shell script reads it), no NUL; else nil.
+    private static func printable(_ value: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard !value.isEmpty, value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else { return nil }
+        return Array(value)
+    }
+
+    /// PP2_TYPE_CRC32C: the CRC32c of the whole header with its own four bytes as zero.
+    private static func checksumMatches(_ whole: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        let sent = UInt32(whole[offset]) << 24 | UInt32(whole[offset + 1]) << 16 | UInt32(whole[offset + 2]) << 8 | UInt32(whole[offset + 3])
+        var crc: UInt32 = 0xFFFF_FFFF
+        for (i, b) in whole.enumerated() {
+            let byte = (offset..<(offset + 4)).contains(i) ? 0 : b
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        }
+        return ~crc == sent
+    }
+}
