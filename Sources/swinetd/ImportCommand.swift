@@ -10,8 +10,8 @@ import Glibc
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Convert an inetd.conf or an xinetd configuration into a checked services.yaml (exit 0: exact, 1: something approximated or left out, 2: unreadable).",
-        subcommands: [ImportInetd.self, ImportXinetd.self])
+        abstract: "Convert an inetd.conf, an xinetd configuration or a tcpserver service with its tcprules into a checked services.yaml (exit 0: exact, 1: something approximated or left out, 2: unreadable).",
+        subcommands: [ImportInetd.self, ImportXinetd.self, ImportTcpRules.self])
 }
 
 struct ImportOptions: ParsableArguments {
@@ -94,5 +94,51 @@ struct ImportXinetd: ParsableCommand {
     func run() throws {
         let result = XinetdConf(includeDisabled: options.includeDisabled).read(path: path)
         try options.finish(result, source: path)
+    }
+}
+
+struct ImportTcpRules: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tcprules",
+        abstract: "Read a tcprules source file (tcpserver -x) as one service's allow, deny and env_by_source.")
+
+    @OptionGroup var options: ImportOptions
+
+    @Option(help: "The service's address, as tcpserver's HOST PORT would be written in the table (such as 0.0.0.0:25, or 25 for both families).")
+    var listen: String
+
+    @Option(help: "The service's name (default: the program's file name).")
+    var name: String?
+
+    @Option(help: "The user the handler runs as (tcpserver -u/-g; default swinetd's own).")
+    var user: String?
+
+    @Option(help: "The most handlers at once (tcpserver -c).")
+    var maxConnections: Int?
+
+    @Argument(help: "The tcprules source file (not the .cdb tcprules makes from it).")
+    var rules: String
+
+    @Argument(parsing: .postTerminator, help: "After --: the program tcpserver starts and its arguments.")
+    var program: [String] = []
+
+    func run() throws {
+        guard let exec = program.first else {
+            printError("swinetd import tcprules: give the program after --, as tcpserver's command line has it")
+            throw ExitCode(64)
+        }
+        let serviceName = name ?? String(exec.split(separator: "/").last ?? "service")
+        var service = ImportedService(name: serviceName, file: rules, line: 1)
+        service.listen = [listen]
+        service.exec = exec
+        service.args = Array(program.dropFirst())
+        service.user = user
+        service.maxConnections = maxConnections
+        // tcpserver hands its own stderr, its log, to the program.
+        service.stderr = .log
+        var result = ImportResult()
+        TcpRules().apply(path: rules, to: &service, result: &result)
+        if result.unreadable == nil { result.services = [service] }
+        try options.finish(result, source: rules)
     }
 }

@@ -19,6 +19,7 @@ from .measure import log
 SCENARIOS = {
     "scrapes": "serving under scrapes: a 1000-service table, one service at c=8 with and without 16 scrapers of /metrics",
     "sandbox": "the isolation keys' cost: hello at c=1 and c=8 plain, under sandbox: strict and under each costly key alone",
+    "admission": "proxy_protocol and 100 env_by_source rules against plain: hello at c=8 and c=64",
     "hotpath": "the master's CPU per connection, swinetd against --baseline only: hello and echo at c=8 and c=64, each with stderr: null and stderr: log",
 }
 
@@ -83,6 +84,11 @@ def only_hotpath(bench):
     return lines
 
 
+def only_admission(bench):
+    log("== admission, round two (only this scenario)")
+    return report.admission_lines(bench, runs.run_admission(bench))
+
+
 def only_sandbox(bench):
     log("== the isolation keys (only this scenario)")
     return report.sandbox_lines(bench, runs.run_sandbox(bench))
@@ -108,6 +114,8 @@ def full(bench):
         runs.run_servers(bench, results, handler_name, peers.tcp_servers(bench, handler, []), concs, send)
     log("== the isolation keys: plain, sandbox: strict, each costly key alone")
     d["sandbox"] = runs.run_sandbox(bench)
+    log("== admission, round two: plain, a PROXY header, 100 env_by_source rules")
+    d["admission"] = runs.run_admission(bench)
     log("== swinetd with 1, 100, 1000 services")
     d["scale"] = runs.scaling(bench)
     log("== start-up and reload with 1000 services, and their floors")
@@ -135,7 +143,7 @@ def main(argv=None):
         if not os.path.exists(bench.swinetd):
             sys.exit(f"{bench.swinetd} missing: run bench/run, which builds it")
         if args.only:
-            print("\n".join({"scrapes": only_scrapes, "hotpath": only_hotpath, "sandbox": only_sandbox}[args.only](bench)))
+            print("\n".join({"scrapes": only_scrapes, "hotpath": only_hotpath, "sandbox": only_sandbox, "admission": only_admission}[args.only](bench)))
             return 0
         d = full(bench)
         lines = report.results_md(bench, d)

@@ -198,6 +198,24 @@ def sandbox_servers(bench, handler, hargs):
     return out
 
 
+PROXY_HEADER = "PROXY TCP4 192.0.2.10 198.51.100.1 40000 7000\r\n"
+ENV_RULES = "    env_by_source:\n" + "".join(
+    f"      - {{from: [10.{i}.0.0/16], env: {{RULE: r{i}, RELAYCLIENT: \"\"}}}}\n" for i in range(100))
+
+
+def admission_servers(bench, handler, hargs):
+    """swinetd plain, with proxy_protocol (its clients send a v1 header
+    first), and with 100 env_by_source rules (stderr: null throughout)."""
+    plain = "    stderr: null\n"
+    return [
+        ("swinetd, plain", "stderr: null", swinetd_service(bench, bench.swinetd, handler, hargs, "adp", plain)),
+        ("swinetd, proxy_protocol", "stderr: null; proxy_protocol: {from: [127.0.0.1]}; a v1 header per connection",
+         swinetd_service(bench, bench.swinetd, handler, hargs, "adx", plain + "    proxy_protocol: {from: [127.0.0.1]}\n"), PROXY_HEADER),
+        ("swinetd, env_by_source x100", "stderr: null; 100 rules, none matching",
+         swinetd_service(bench, bench.swinetd, handler, hargs, "ade", plain + ENV_RULES)),
+    ]
+
+
 def flood_servers(bench):
     """Each server with its default limits, for the flood."""
     out = []

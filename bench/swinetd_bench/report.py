@@ -103,6 +103,8 @@ def results_md(bench, d):
         lines += against_baseline_lines(bench, results, (HELLO_NAME, ECHO_NAME), [("swinetd", f"swinetd @{bench.baseline_name}")])
     if d.get("sandbox"):
         lines += sandbox_lines(bench, d["sandbox"])
+    if d.get("admission"):
+        lines += admission_lines(bench, d["admission"])
     w("Flags that lifted the peers' limits, so nothing throttles them:")
     w("")
     for (h, n), r in results.items():
@@ -290,8 +292,33 @@ def write(bench, d, lines):
            "reload_ms": d["startup"]["reloads"], "spawn_limit_per_s": {"one_core": d["one_core"], "both_cores": d["both_cores"]},
            "services_scaling": {str(n): v for n, v in scale.items()},
            "isolation": {n: {str(c): {"conn_per_s": v["rates"], "master_cpu_us_per_conn": v["cpu_reps"]} for c, v in r["conc"].items()}
-                         for (_, n), r in d.get("sandbox", {}).items()}}
+                         for (_, n), r in d.get("sandbox", {}).items()},
+           "admission": {n: {str(c): {"conn_per_s": v["rates"], "master_cpu_us_per_conn": v["cpu_reps"]} for c, v in r["conc"].items()}
+                         for (_, n), r in d.get("admission", {}).items()}}
     open(os.path.join(here, "RESULTS.json"), "w").write(json.dumps(raw, indent=1) + "\n")
+
+
+def admission_lines(bench, results):
+    """proxy_protocol and a 100-rule env_by_source against plain: the
+    master's CPU per connection and conn/s, ratios of the medians."""
+    out = ["## Admission, round two: a PROXY header and 100 env_by_source rules (hello)", "",
+           "Target: the master's CPU per connection ≤ 1.05× plain's for each. Ratios of the medians, servers in turns; "
+           "in brackets the spread (this one's fastest repetition over plain's slowest, to its slowest over plain's fastest).", "",
+           "| server | c | conn/s (min-max) | ratio | master µs/conn (min-max) | ratio (spread) |",
+           "|---|---|---|---|---|---|"]
+    plain = results.get(("hello", "swinetd, plain"))
+    if not plain:
+        return out + ["(not measured)", ""]
+    for (handler, name), r in results.items():
+        for c in sorted(r["conc"]):
+            rc, pc = r["conc"][c], plain["conc"][c]
+            out.append(f"| {name} | {c} | {rc['cps']:.0f} ({rc['min']:.0f}-{rc['max']:.0f}) | {rc['cps'] / pc['cps']:.2f}× | "
+                       f"{rc['cpu_us']:.1f} ({rc['cpu_min']:.1f}-{rc['cpu_max']:.1f}) | **{rc['cpu_us'] / pc['cpu_us']:.2f}×** "
+                       f"({rc['cpu_min'] / pc['cpu_max']:.2f}-{rc['cpu_max'] / pc['cpu_min']:.2f}) |")
+    out.append("")
+    out.append(f"{bench.reps} repetitions of {bench.n[8]} connections at c=8 and {bench.n[64]} at c=64, servers in turns.")
+    out.append("")
+    return out
 
 
 def sandbox_lines(bench, results):

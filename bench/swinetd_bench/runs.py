@@ -13,7 +13,10 @@ def run_servers(bench, results, handler_name, servers, concs, send=None):
     instead of on whichever ran at that moment. Only the server being loaded
     does anything; the others wait idle. Fills results[(handler_name, server)]."""
     running = []
-    for name, flags, starter in servers:
+    sends = {}
+    for name, flags, starter, *own_send in servers:
+        # A server may bring what the client sends it (a PROXY header), else `send`.
+        sends[name] = own_send[0] if own_send else send
         port = free_ports(1)[0]
         logfile = os.path.join(bench.work, f"log-{port}.txt") if "file" in name else None
         argv, pidfile = starter(port), None
@@ -33,7 +36,7 @@ def run_servers(bench, results, handler_name, servers, concs, send=None):
             turn = running[rep % len(running):] + running[:rep % len(running)]
             for srv, r in turn:
                 before = cpu_seconds(srv.pid)
-                g = loadgen(bench, srv.port, c, bench.n[c], send)
+                g = loadgen(bench, srv.port, c, bench.n[c], sends[srv.name])
                 time.sleep(0.05)   # its last handlers are reaped
                 spent = cpu_seconds(srv.pid) - before
                 cpu[srv.name] += spent
@@ -74,6 +77,15 @@ def run_sandbox(bench):
         bench.notes.append("the isolation keys: not measured (they need root)")
         return results
     run_servers(bench, results, "hello", peers.sandbox_servers(bench, bench.hello, []), (1, 8))
+    return results
+
+
+def run_admission(bench):
+    """hello plain, behind a PROXY header (sent by the load generator, the
+    service reading it), and with 100 env_by_source rules none of which
+    matches (every rule looked at), at c=8 and c=64, in turns."""
+    results = {}
+    run_servers(bench, results, "hello", peers.admission_servers(bench, bench.hello, []), (8, 64))
     return results
 
 

@@ -66,6 +66,10 @@ public enum ImportWriter {
                 guard got.name == want.name else { return "the table would hold \(comment(got.name)) where \(comment(want.name)) was read" }
                 var same = got.listen.map(\.text) == want.listen && got.enabled == want.enabled && got.builtin == want.builtin
                     && got.transport == want.transport && got.user == want.user && got.group == want.group
+                // Variables from another program's file reach handlers: never another one on the way.
+                same = same && got.admission.envBySource.map { $0.from.prefixes.map(\.description) } == want.envBySource.map(\.from)
+                    && got.admission.envBySource.map { $0.env.map { "\($0.name)=\($0.value)" } }
+                        == want.envBySource.map { $0.env.sorted { $0.0 < $1.0 }.map { "\($0.0)=\($0.1)" } }
                 if want.builtin == nil {
                     same = same && got.exec == want.exec && Array(got.argv.dropFirst()) == want.args && (want.argv0 == nil || got.argv.first == want.argv0)
                 }
@@ -215,6 +219,7 @@ extension ImportedService {
         if let argv0 { key("argv0", YAMLText.scalar(argv0)) }
         if !args.isEmpty { key("args", YAMLText.list(args)) }
         if wait && !(builtin != nil && transport == .udp) { key("wait", "true") }
+        if let stderr { key("stderr", stderr.rawValue) }
         if let user { key("user", YAMLText.scalar(user)) }
         if let group { key("group", YAMLText.scalar(group)) }
         if let maxConnections { key("max_connections", String(maxConnections)) }
@@ -225,6 +230,12 @@ extension ImportedService {
         if !allow.isEmpty { key("allow", YAMLText.list(allow)) }
         if !deny.isEmpty { key("deny", YAMLText.list(deny)) }
         if !env.isEmpty { key("env", "{" + env.map { "\(YAMLText.scalar($0.0)): \(YAMLText.scalar($0.1))" }.joined(separator: ", ") + "}") }
+        if !envBySource.isEmpty {
+            lines.append("    env_by_source:")
+            for rule in envBySource {
+                lines.append("      - {from: \(YAMLText.list(rule.from)), env: {" + rule.env.map { "\(YAMLText.scalar($0.0)): \(YAMLText.quoted($0.1))" }.joined(separator: ", ") + "}}")
+            }
+        }
         if let nice { key("nice", String(nice)) }
         if let umask { key("umask", YAMLText.quoted(umask)) }
         if !limits.isEmpty { key("limits", "{" + limits.map { "\($0.0): \(!$0.1.isEmpty && $0.1.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) ? $0.1 : YAMLText.scalar($0.1))" }.joined(separator: ", ") + "}") }

@@ -31,6 +31,10 @@ public struct ImportedService: Equatable {
     public var allow: [String] = []
     public var deny: [String] = []
     public var env: [(String, String)] = []
+    /// Where the handler's stderr goes, when not the table's default (the socket, as inetd gives it).
+    public var stderr: StderrMode?
+    /// `env_by_source` rules, in order: networks and their variables.
+    public var envBySource: [(from: [String], env: [(String, String)])] = []
     public var nice: Int?
     public var umask: String?
     public var limits: [(String, String)] = []

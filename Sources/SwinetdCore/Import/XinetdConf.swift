@@ -109,6 +109,7 @@ public struct XinetdConf {
             switch key {
             case "log_type": result.note(d.file, a.line, .approximated, "defaults: log_type \(a.values.joined(separator: " ")): swinetd logs to stderr, or to syslog with --daemon")
             case "cps": continue   // taken per service below
+            case "deny_time": result.note(d.file, a.line, .approximated, "defaults: deny_time acts only for SENSOR services, which swinetd has not: see penalty in swinetd.yaml(5)")
             default: result.note(d.file, a.line, .approximated, "defaults: \(key) has no equivalent: not carried over")
             }
         }
@@ -132,7 +133,9 @@ public struct XinetdConf {
         if types.contains("RPC") { return leftOut("an RPC service: swinetd serves no RPC, which needs rpcbind registration") }
         if types.contains("TCPMUX") || types.contains("TCPMUXPLUS") { return leftOut("swinetd serves no TCPMUX (RFC 1078)") }
         let flags = Set((setValue(b.attributes["flags"], base: []) ?? []).map { $0.uppercased() })
-        if flags.contains("SENSOR") { return leftOut("a SENSOR (it denies a host that touches it): swinetd has no sensors") }
+        if flags.contains("SENSOR") {
+            return leftOut("a SENSOR (a host that touches it is denied every service for deny_time): swinetd has no sensors; its penalty keeps out a client whose handler fails, per service (see penalty in swinetd.yaml(5))")
+        }
         if one("redirect") != nil && one("server") == nil { return leftOut("redirect forwards to another host: swinetd starts handlers only (a handler such as socat can forward)") }
         if let disable = value("disable")?.lowercased(), disable == "yes" { s.enabled = false }
         // socket_type and protocol
@@ -250,9 +253,10 @@ public struct XinetdConf {
             s.limits.append((limit, limit == "cpu" || limit == "nofile" ? digits : digits + (upper.hasSuffix("K") ? "K" : upper.hasSuffix("M") ? "M" : "")))
         }
         // What has no equivalent.
-        for key in ["access_times", "banner", "banner_success", "banner_fail", "max_load", "libwrap", "mdns", "deny_time"] where one(key) != nil {
+        for key in ["access_times", "banner", "banner_success", "banner_fail", "max_load", "libwrap", "mdns"] where one(key) != nil {
             approx(key, "\(key) has no equivalent in swinetd: not carried over")
         }
+        if one("deny_time") != nil { approx("deny_time", "deny_time acts only for a SENSOR, and this service is none: nothing to carry over") }
         if let g = value("groups")?.lowercased(), g == "no" { approx("groups", "groups = no: swinetd always gives the handler its user's supplementary groups") }
         for flag in flags.subtracting(["IPV4", "IPV6", "NAMEINARGS", "REUSE", "NOLIBWRAP"]) {
             approx("flags", "the flag \(ImportWriter.comment(flag)) has no equivalent in swinetd: not carried over")
