@@ -133,9 +133,7 @@ public struct XinetdConf {
         if types.contains("RPC") { return leftOut("an RPC service: swinetd serves no RPC, which needs rpcbind registration") }
         if types.contains("TCPMUX") || types.contains("TCPMUXPLUS") { return leftOut("swinetd serves no TCPMUX (RFC 1078)") }
         let flags = Set((setValue(b.attributes["flags"], base: []) ?? []).map { $0.uppercased() })
-        if flags.contains("SENSOR") {
-            return leftOut("a SENSOR (a host that touches it is denied every service for deny_time): swinetd has no sensors; its penalty keeps out a client whose handler fails, per service (see penalty in swinetd.yaml(5))")
-        }
+        if flags.contains("SENSOR") { return leftOut("a SENSOR (a host that touches it is denied every service for deny_time): swinetd has no sensors; its penalty keeps out a client whose handler fails, per service (see penalty in swinetd.yaml(5))") }
         if one("redirect") != nil && one("server") == nil { return leftOut("redirect forwards to another host: swinetd starts handlers only (a handler such as socat can forward)") }
         if let disable = value("disable")?.lowercased(), disable == "yes" { s.enabled = false }
         // socket_type and protocol
