@@ -242,7 +242,7 @@ import Glibc
             print(" ".join(sorted(names)))
             """], stdin: text)
         #expect(parsed.status == 0, "\(parsed.output)")
-        #expect(parsed.output == "swinetd_connections_accepted swinetd_connections_queued swinetd_connections_refused swinetd_handler_duration_seconds swinetd_handler_exits swinetd_handlers_running swinetd_metrics_renders swinetd_penalised_sources swinetd_penalties swinetd_reloads swinetd_start_time_seconds\n", "every family parses: \(parsed.output)")
+        #expect(parsed.output == "swinetd_connections_accepted swinetd_connections_queued swinetd_connections_refused swinetd_handler_duration_seconds swinetd_handler_exits swinetd_handlers_running swinetd_metrics_renders swinetd_penalised_sources swinetd_penalties swinetd_proxy_headers_waiting swinetd_reloads swinetd_start_time_seconds\n", "every family parses: \(parsed.output)")
         let scraped = try httpGet(ports[1], "/metrics")
         #expect(scraped.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(scraped)")
         #expect(scraped.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n") == text, "the scrape is what status prints")

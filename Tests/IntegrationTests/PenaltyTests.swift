@@ -72,6 +72,24 @@ import Glibc
         #expect(json.output.contains(#""penalties":{"given":1,"active":1}"#), "\(json.output)")
     }
 
+    /// swinetd's own SIGTERM when it stops is not the client's doing.
+    @Test func stoppingPenalisesNobody() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              idle:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sleep
+                args: ["30"]
+                penalty: {signals: true, add: 30s}
+            """ })
+        let fd = try connectOnly(ports[0], from: "127.0.0.5")
+        defer { close(fd) }
+        try d.waitForLog("idle: accepted")
+        d.signal(SIGTERM)
+        _ = try d.waitForExit()
+        #expect(d.log.contains("idle: exited") && !d.log.contains("penalised"), "\(d.log)")
+    }
+
     @Test func signalsAndShortRunsCountButATimeoutDoesNot() throws {
         let (d, ports) = try startDaemon({ p in """
             services:
@@ -115,7 +133,7 @@ import Glibc
                 env_by_source:
                   - {from: [127.0.0.2], env: {RELAYCLIENT: "", TIER: gold}}
                   - {from: [127.0.0.0/8], env: {TIER: loopback}}
-                proxy_protocol: {from: [127.0.0.1], direct: allow}
+                proxy_protocol: {from: [127.0.0.1/32], direct: allow}
             """ })
         func vars(_ out: String) -> [String] { out.split(separator: "\n").map(String.init).sorted() }
         let gold = vars(try exchange(ports[0], from: "127.0.0.2"))
@@ -128,10 +146,17 @@ import Glibc
         #expect(proxied.contains("TIER=default") && proxied.contains("TCPREMOTEIP=192.0.2.5"), "\(proxied)")
         let viaGold = vars(try sendPieces(ports[0], [proxyV1("127.0.0.2", "192.0.2.6", 1, 2)]))
         #expect(viaGold.contains("TIER=gold"), "\(viaGold)")
+        // What one connection's header said never reaches the next handler.
+        let tlv = vars(try sendPieces(ports[0], [proxyV2("192.0.2.7", "192.0.2.6", 1, 2, tlvs: [(0x02, Array("a.example".utf8))])]))
+        #expect(tlv.contains("PROXY_AUTHORITY=a.example"), "\(tlv)")
+        let after = vars(try sendPieces(ports[0], [proxyV1("192.0.2.8", "192.0.2.6", 1, 2)]))
+        #expect(!after.contains { $0.hasPrefix("PROXY_AUTHORITY") } && after.contains("TCPREMOTEIP=192.0.2.8"), "\(after)")
+        let direct = vars(try exchange(ports[0], from: "127.0.0.9"))
+        #expect(!direct.contains { $0.hasPrefix("PROXY") } && direct.contains("TCPREMOTEIP=127.0.0.9"), "a direct client after proxied ones: \(direct)")
         // Nothing of the master's own environment.
         let allowed: Set<String> = ["PATH", "PROTO", "SWINETD_SERVICE", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT",
                                     "TIER", "KEEP", "RELAYCLIENT", "PROXYPEERIP", "PROXYPEERPORT"]
-        for v in gold + other + proxied { #expect(allowed.contains(String(v.prefix { $0 != "=" })), "\(v)") }
+        for v in gold + other + proxied + after + direct { #expect(allowed.contains(String(v.prefix { $0 != "=" })), "\(v)") }
         _ = d
     }
 }

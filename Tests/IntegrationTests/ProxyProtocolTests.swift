@@ -170,23 +170,23 @@ func sendPieces(_ port: UInt16, _ pieces: [[UInt8]], gap: Double = 0, from sourc
         #expect(fast.hasSuffix("quick\n"), "another client is served while one dawdles: \(fast)")
         try d.waitForLog("reason=proxy-header", timeout: 5)
         #expect(d.log.contains(#"why="no whole PROXY header within 1s""#), "\(d.log)")
-        #expect(Date().timeIntervalSince(started) < 4, "cut at the deadline, not when the client gave up")
+        #expect(Date().timeIntervalSince(started) < 8, "cut at the deadline (1 s), not when the client gives up (12 s)")
     }
 
     @Test func aPeerOutsideFromIsRefusedAtOnceUnlessDirectIsAllowed() throws {
-        let (d, ports) = try startDaemon({ p in Self.table(p[0], """
+        let (d, ports) = try startDaemon({ p in Self.table(p[0]).replacingOccurrences(of: "timeout: 1", with: "timeout: 60") + """
+
               open:
                 listen: 127.0.0.1:\(p[1])
                 exec: /bin/sh
                 args: ["-c", 'echo "remote=$TCPREMOTEIP"; exec cat']
                 proxy_protocol: {from: [127.0.0.1], direct: allow}
-            """) }, ports: 2)
-        let started = Date()
-        // It would forge its address if believed: no handler, and no wait for its bytes.
+            """ }, ports: 2)
+        // It would forge its address if believed: no handler, and no wait for
+        // its bytes (it sends none; the header's deadline here is a minute).
         let fd = try connectOnly(ports[0], from: "127.0.0.2")
         defer { close(fd) }
-        try d.waitForLog("reason=proxy-untrusted", timeout: 5)
-        #expect(Date().timeIntervalSince(started) < 0.9, "refused before the header's deadline")
+        try d.waitForLog("reason=proxy-untrusted", timeout: 30)
         #expect(d.log.range(of: #"show: refused peer=127\.0\.0\.2:\d+ reason=proxy-untrusted\n"#, options: .regularExpression) != nil, "\(d.log)")
         // direct: allow serves it as itself, and a header from it is just data.
         let out = try sendPieces(ports[1], [proxyV1("192.0.2.1", "192.0.2.2", 1, 2)], from: "127.0.0.3")
@@ -273,6 +273,116 @@ func sendPieces(_ port: UInt16, _ pieces: [[UInt8]], gap: Double = 0, from sourc
         #expect(text.hasPrefix("remote=192.0.2.77:7777 ") && text.hasSuffix("after\n"), "\(text)\n\(d.log)")
     }
 
+    /// With the default `stderr: log`, a header that completes after the
+    /// accept still finds its handler a stderr pipe (the master crashed).
+    @Test func headersCompletedLaterWithTheDefaultStderrAreServed() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              show:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", 'echo "$TCPREMOTEIP"; echo to the log >&2']
+                proxy_protocol: {from: [127.0.0.1]}
+            """ })
+        let fds = try (0..<3).map { _ in try connectOnly(ports[0]) }
+        defer { fds.forEach { close($0) } }
+        for fd in fds { _ = Array("PROXY ".utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
+        usleep(200_000)
+        for (i, fd) in fds.enumerated() {
+            _ = Array("TCP4 192.0.2.\(i + 1) 192.0.2.99 1000 25\r\n".utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            var tv = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            #expect(n > 0 && String(decoding: buffer[0..<max(n, 0)], as: UTF8.self) == "192.0.2.\(i + 1)\n", "\(d.log)")
+        }
+        try d.waitForLog("to the log", count: 3)
+        #expect(d.isRunning)
+    }
+
+    /// A connection whose header completes while the service holds one for
+    /// a handler that could not start (the user at RLIMIT_NPROC) waits
+    /// behind it: none is lost, each client gets its own handler.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"),
+                   "needs root (user: nobody) and prlimit"))
+    func headersCompletedWhileAConnectionIsHeldAreServedInTurn() throws {
+        let (d, ports) = try startDaemon(launcher: ["/usr/bin/prlimit", "--nproc=3"], { p in """
+            services:
+              limited:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", 'echo "$TCPREMOTEIP"; exec sleep 0.3']
+                user: nobody
+                stderr: null
+                proxy_protocol: {from: [127.0.0.1], timeout: 30}
+            """ })
+        let replies = Failures()
+        concurrently(16) { i in
+            let header = proxyV1("192.0.2.\(i + 1)", "192.0.2.200", 1000, 25)
+            let got = (try? sendPieces(ports[0], [Array(header.prefix(8)), Array(header.dropFirst(8))], gap: Double(i % 4) * 0.15, timeout: 30)) ?? "failed"
+            if got != "192.0.2.\(i + 1)\n" { replies.add("client \(i): \(got.debugDescription)") }
+        }
+        #expect(replies.list.isEmpty, "\(replies.list)\n\(d.log.suffix(3000))")
+        #expect(d.log.contains("limited: paused reason=nproc"), "the limit was reached: \(d.log.suffix(2000))")
+    }
+
+    /// A header waiting holds a slot: with max_connections 2, one waiting
+    /// and one served, a third client waits in the kernel's queue.
+    @Test func aWaitingHeaderAndRunningHandlersNeverExceedMaxConnections() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              two:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", 'echo "$TCPREMOTEIP"; exec sleep 30']
+                stderr: null
+                max_connections: 2
+                proxy_protocol: {from: [127.0.0.1], timeout: 30}
+            """ })
+        let waiting = try connectOnly(ports[0])
+        defer { close(waiting) }
+        _ = Array("PROXY TCP4".utf8).withUnsafeBytes { send(waiting, $0.baseAddress, $0.count, 0) }
+        usleep(200_000)
+        var open: [Int32] = []
+        defer { open.forEach { close($0) } }
+        for i in 1...2 {
+            let fd = try connectOnly(ports[0])
+            open.append(fd)
+            _ = proxyV1("192.0.2.\(i)", "192.0.2.200", 1000, 25).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        }
+        try d.waitForLog("two: accepted")
+        usleep(500_000)
+        #expect(d.logLines.filter { $0.hasPrefix("two: accepted") }.count == 1, "one handler and one waiting header fill it: \(d.log)")
+        // The waiting one completes: it is served, and the third still waits.
+        _ = Array(" 192.0.2.9 192.0.2.200 1 2\r\n".utf8).withUnsafeBytes { send(waiting, $0.baseAddress, $0.count, 0) }
+        try d.waitForLog("two: accepted", count: 2)
+        usleep(500_000)
+        #expect(d.logLines.filter { $0.hasPrefix("two: accepted") }.count == 2, "\(d.log)")
+    }
+
+    /// A health check (LOCAL) is the balancer's own: no client group, so
+    /// no penalty and no per_source count, however short it is.
+    @Test func healthChecksAreNeitherPenalisedNorCounted() throws {
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              checked:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/echo
+                args: [up]
+                stderr: null
+                per_source: 1
+                penalty: {short_run: 5s, add: 60s}
+                proxy_protocol: {from: [127.0.0.1]}
+            """ })
+        let local = proxyV2("0.0.0.0", "0.0.0.0", 0, 0, local: true)
+        for _ in 0..<3 { #expect(try sendPieces(ports[0], [local]) == "up\n") }
+        try d.waitForLog("checked: exited", count: 3)
+        #expect(!d.log.contains("penalised") && !d.log.contains("refused"), "\(d.log)")
+        // A real client's short run is.
+        #expect(try sendPieces(ports[0], [proxyV1("192.0.2.1", "192.0.2.2", 1, 2)]) == "up\n")
+        try d.waitForLog("checked: penalised source=192.0.2.1/32")
+    }
+
     @Test func haproxyIsARealSender() throws {
         let haproxy = ["/usr/sbin/haproxy", "/usr/bin/haproxy"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let haproxy else {
@@ -289,6 +399,7 @@ func sendPieces(_ port: UInt16, _ pieces: [[UInt8]], gap: Double = 0, from sourc
                 refuse_message: busy
                 proxy_protocol: {from: [127.0.0.1]}
             """ }, ports: 1)
+        // The ports are picked free; another test may take one first: then haproxy exits and this test fails with its log.
         let v1Port = freePort(), v2Port = freePort()
         let config = """
             global

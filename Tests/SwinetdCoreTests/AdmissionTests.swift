@@ -188,7 +188,7 @@ import Glibc
         #expect(a.screen(peer, group: peer, r, now: 0) == .perSource)
         #expect(a.screen(other, group: other, r, now: 0) == nil)
         // Removed and added back while the handler runs: it still counts.
-        #expect(control.removed("s") == nil)
+        #expect(control.removed("s").isEmpty)
         let back = control.added("s", r, now: 1)
         #expect(back.screen(peer, group: peer, r, now: 1) == .perSource)
         control.handlerEnded("s", group: peer, now: 2)
@@ -216,9 +216,11 @@ import Glibc
         #expect((0..<8).map { _ in a.nextRetryDelay() / ms } == [100, 200, 400, 800, 1600, 3200, 5000, 5000])
         let c = try #require(a.takeHeld())
         #expect(a.held == nil)
-        a.holdAgain(c)
         #expect(a.hold(c, .resourceTemporarilyUnavailable).isNews == false, "the same pause is not news")
+        _ = a.takeHeld()
         #expect(a.hold(c, .noMemory) == (.resources, true))
+        _ = a.takeHeld()
+        #expect(a.hold(c, .tooManyOpenFiles) == (.resources, false), "out of descriptors is the master's resources too")
         _ = a.takeHeld()
         #expect(a.heldServed(), "a pause was logged: resumed")
         #expect(!a.heldServed())
@@ -231,7 +233,8 @@ import Glibc
         let a = control.added("s", rules(), now: 0)
         _ = a.hold(connection(), .noMemory)
         #expect(control["s"]?.held != nil)
-        #expect(control.removed("s") != nil)
+        a.queue(connection())
+        #expect(control.removed("s").count == 2, "the held one and the one queued behind it")
         #expect(control["s"] == nil)
     }
 

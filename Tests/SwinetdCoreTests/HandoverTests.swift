@@ -124,6 +124,35 @@ import Glibc
         var later = state
         later.format = UpgradeState.currentFormat + 1
         #expect(UpgradeState.decode(try PackedCoding.encode(later)) == nil)
+        // 0.7.0's format 2 lacks only optional fields: read.
+        var earlier = state
+        earlier.format = 2
+        #expect(UpgradeState.decode(try PackedCoding.encode(earlier))?.format == 2)
+    }
+
+    /// Connections waiting for a PROXY header, and those queued behind a
+    /// held one, go over open: their descriptors are named.
+    @Test func waitingAndQueuedConnectionsAreHandedOver() throws {
+        let address = ListenAddress(family: .ipv4, ipOrPath: [127, 0, 0, 1], port: 7007)
+        var held = AdmissionControl.Snapshot.Held(fd: 16, peer: [2, 0], listener: address, group: nil)
+        held.isBalancer = true
+        var service = AdmissionControl.Snapshot.Service(
+            name: "echo", rateBucket: nil, rateReadyAt: nil, rateEpisode: false, sources: SourceTable(), held: held,
+            holdReason: .nproc, retryDelay: 3, loggedPause: nil, isRetired: false)
+        service.queued = [AdmissionControl.Snapshot.Held(fd: 19, peer: [2, 0], listener: address, group: .ipv4(1))]
+        let pending = PendingHeaders.Snapshot(items: [.init(fd: 21, peer: [2, 0], listener: address, service: "echo",
+                                                             rules: ProxyProtocol(from: PrefixSet([])), deadline: 99)])
+        let state = UpgradeState(
+            version: "0.8.0", began: 7, arguments: ["swinetd"], handlerNofile: nil, pidFile: nil,
+            counters: .init(startedAt: 1.5, startedMonotonic: 8, reloadsApplied: 0, reloadsRejected: 0, lastReloadAt: nil, lastReloadResult: nil),
+            serviceCounters: [:], listeners: .init(sockets: [], retiredWaitSockets: [], deferredOpens: []),
+            metrics: .init(endpoints: []), children: .init(handlers: []),
+            admission: .init(resourcePauseUntil: nil, services: [service]),
+            output: .init(pipes: []), control: nil, reload: .init(pending: false), proxyHeaders: pending)
+        let back = try #require(UpgradeState.decode(try PackedCoding.encode(state)))
+        #expect(back.descriptors.sorted() == [16, 19, 21])
+        #expect(back.admission?.services.first?.held?.isBalancer == true)
+        #expect(back.proxyHeaders?.items.first?.deadline == 99)
     }
 
     /// A master of 0.6.0 (its state field by field) can still be upgraded

@@ -35,7 +35,7 @@ import Testing
         _ = t.offence(client, rules, now: 0)
         let (length, until) = t.offence(client, rules, now: 2 * s)
         #expect(length == 20 * s && until == 22 * s)
-        #expect(t.penalised(now: 5 * s).map(\.left) == [17 * s])
+        #expect(t.penalised(now: 5 * s, limit: 10).map(\.left) == [17 * s] && t.count(now: 5 * s) == 1)
     }
 
     @Test func handlerEndingsThatCount() {

@@ -73,7 +73,13 @@ import Glibc
         #expect(complete(local)?.isLocal == true)
         #expect(invalid(v2Signature + [0x21, 0x11, 0x10, 0x01]) == "a v2 header of 4097 bytes of addresses and TLVs: at most 4096")
         #expect(invalid(v2Signature + [0x31, 0x11, 0, 0]) == "a v2 header of version 3")
+        #expect(invalid(v2Signature + [0x21, 0x51, 0, 0]) == "a v2 header with address family 5")
         #expect(invalid(v2Signature + [0x22, 0x11, 0, 12] + [UInt8](repeating: 0, count: 12)) == "a v2 header with command 2")
+        // LOCAL discards its block, whatever it says.
+        #expect(complete(v2Signature + [0x20, 0x55, 0, 3] + [1, 2, 3])?.isLocal == true)
+        #expect(complete(v2Signature + [0x20, 0x11, 0, 4] + [0x03, 0, 4, 0])?.isLocal == true, "nor are its TLVs looked at")
+        // PROXY with an unspecified transport: the real endpoints.
+        #expect(complete(v2Signature + [0x21, 0x10, 0, 12] + [UInt8](repeating: 1, count: 12))?.isLocal == true)
         #expect(invalid(v2Signature + [0x21, 0x11, 0, 4] + [1, 2, 3, 4]) == "a v2 header too short for its addresses")
         #expect(invalid(v2Signature + [0x21, 0x12, 0, 12] + [UInt8](repeating: 1, count: 12)) == "a v2 header for a datagram, on a stream")
         #expect(invalid(local, .v1) == "a v2 header, and only v1 is accepted")
@@ -102,6 +108,15 @@ import Glibc
         #expect(invalid(header([0x20, 0, 2, 0, 0])) == "a v2 header with malformed TLVs")
         #expect(invalid(header([0x20, 0, 8, 1, 0, 0, 0, 0, 0x21, 0, 9])) == "a v2 header with malformed TLVs")
         #expect(invalid(header([0x03, 0, 4, 0, 0, 0, 0])) == "a v2 header with malformed TLVs", "a CRC32C that does not match")
+        for bad in [[0xC2, 0x85], [0xC2, 0x9B], [0xE2, 0x80, 0xA8], [0xFF, 0x41], [0x41, 0x7F]] as [[UInt8]] {
+            #expect(complete(header([0x02, 0, UInt8(bad.count)] + bad))?.authority == nil, "\(bad): not given to a handler")
+        }
+        #expect(complete(header([0x02, 0, UInt8("é.test".utf8.count)] + Array("é.test".utf8)))?.authority == Array("é.test".utf8))
+    }
+
+    /// CRC32C against its published check value: "123456789" is 0xE3069283.
+    @Test func theChecksumIsCastagnolis() {
+        #expect(ProxyHeader.crc32c(Array("123456789".utf8)) == 0xE306_9283)
     }
 
     /// Random bytes never crash the parser, and whatever it calls complete

@@ -81,13 +81,39 @@ import Testing
         let rules = try #require(t["s"]?.admission)
         #expect(rules.envBySource.count == 2)
         #expect(rules.envBySource[0].env == [EnvVar(name: "B", value: "x"), EnvVar(name: "RELAYCLIENT", value: "")])
-        #expect(rules.environmentRule(for: .ipv4(0x0A01_0203)) == 0)
-        #expect(rules.environmentRule(for: .ipv4(0x0A02_0203)) == 1)
-        #expect(rules.environmentRule(for: .ipv4(0xC000_0201)) == nil)
+        let index = SourceRuleIndex(rules.envBySource)
+        #expect(index.rule(for: .ipv4(0x0A01_0203)) == 0)
+        #expect(index.rule(for: .ipv4(0x0A02_0203)) == 1)
+        #expect(index.rule(for: .ipv4(0xC000_0201)) == nil)
+    }
+
+    /// The index gives what a scan of the rules in order gives: the first
+    /// rule holding the client, whatever the lengths and their order.
+    @Test func theRuleIndexIsTheFirstMatch() throws {
+        let t = try load("""
+        services:
+          s:
+            listen: "127.0.0.1:7100"
+            exec: /bin/cat
+            env_by_source:
+              - {from: [10.0.0.0/8], env: {A: "1"}}
+              - {from: [10.1.2.0/24, "2001:db8::/32"], env: {A: "2"}}
+              - {from: [10.1.2.3, "::/0"], env: {A: "3"}}
+              - {from: [0.0.0.0/0], env: {A: "4"}}
+        """)
+        let rules = try #require(t["s"]?.admission.envBySource)
+        let index = SourceRuleIndex(rules)
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let v4 = Bool.random(using: &rng)
+            let peer: PeerAddress = v4 ? .ipv4([0x0A01_0203, 0x0A01_0200 | UInt32.random(in: 0...255, using: &rng), UInt32.random(in: 0...UInt32.max, using: &rng)].randomElement(using: &rng)!)
+                : .ipv6(high: [0x2001_0db8_0000_0000, UInt64.random(in: 0...UInt64.max, using: &rng)].randomElement(using: &rng)!, low: 1)
+            #expect(index.rule(for: peer) == rules.firstIndex { $0.from.contains(peer) })
+        }
     }
 
     @Test func envBySourceMistakes() {
-        #expect(errors("env_by_source", "[{from: [10.0.0.0/8], env: {TCPREMOTEIP: x}}]") == ["t.yaml:2:92: error: 'TCPREMOTEIP' in 'env' is set by swinetd for each connection; the table cannot set it"])
+        #expect(errors("env_by_source", "[{from: [10.0.0.0/8], env: {TCPREMOTEIP: x}}]") == ["t.yaml:2:92: error: 'TCPREMOTEIP' in 'env_by_source' is set by swinetd for each connection; the table cannot set it"])
         #expect(errors("env_by_source", "[{from: [10.0.0.0/8], env: {PROXYPEERIP: x}}]").count == 1, "PROXY's names are swinetd's too")
         #expect(errors("env_by_source", "[{from: [10.0.0.0/8]}]") == ["t.yaml:2:65: error: an 'env_by_source' rule needs both 'from' and 'env'"])
         #expect(errors("env_by_source", "{from: [10.0.0.0/8]}") == ["t.yaml:2:64: error: 'env_by_source' must be a list of rules such as [{from: [10.0.0.0/8], env: {RELAYCLIENT: \"\"}}]"])

@@ -27,6 +27,11 @@ public struct SourcePrefix: Equatable, Sendable, Codable {
     public func group(_ peer: PeerAddress) -> PeerAddress {
         peer.masked(peer.isIPv4 ? ipv4 : ipv6)
     }
+
+    /// A group as the log and `status` write it: `192.0.2.0/24`.
+    public func text(_ group: PeerAddress) -> String {
+        "\(group.description)/\(group.isIPv4 ? ipv4 : ipv6)"
+    }
 }
 
 /// Who may connect to a service, how many at once per client group, and

@@ -72,10 +72,3 @@ extension ProxyProtocol {
         }
     }
 }
-
-extension AdmissionRules {
-    /// The first `env_by_source` rule that matches `peer`, by index.
-    public func environmentRule(for peer: PeerAddress) -> Int? {
-        envBySource.firstIndex { $0.from.contains(peer) }
-    }
-}

@@ -182,9 +182,10 @@ extension Validation {
         return folder + "/" + (text.hasPrefix("./") ? String(text.dropFirst(2)) : text)
     }
 
-    mutating func env(_ node: Int) -> [String: String]? {
+    /// `key`: where the map stands (`env`, or an `env_by_source` rule's).
+    mutating func env(_ node: Int, key: String = "env") -> [String: String]? {
         guard case .mapping(let pairs) = document[node].kind else {
-            error(node, "'env' must be a map of variable names to values, such as {TZ: UTC}")
+            error(node, "'\(key)' must be a map of variable names to values, such as {TZ: UTC}")
             return nil
         }
         var out: [String: String] = [:]
@@ -197,23 +198,23 @@ extension Validation {
                 continue
             }
             if HandlerEnvironment.reserved.contains(name) {
-                error(pair.key, "'\(name)' in 'env' is set by swinetd for each connection; the table cannot set it")
+                error(pair.key, "'\(name)' in '\(key)' is set by swinetd for each connection; the table cannot set it")
                 ok = false
                 continue
             }
             if out[name] != nil {
-                error(pair.key, "duplicate key '\(name)' in 'env'")
+                error(pair.key, "duplicate key '\(name)' in '\(key)'")
                 ok = false
                 continue
             }
             guard case .scalar(let value, _) = document[pair.value].kind, !value.utf8.contains(0) else {
-                error(pair.value, "the value of '\(name)' in 'env' must be a string")
+                error(pair.value, "the value of '\(name)' in '\(key)' must be a string")
                 ok = false
                 continue
             }
             // An empty plain value is YAML's null: say so rather than guess.
             if isNull(pair.value) && value.isEmpty {
-                error(pair.value, "'\(name)' in 'env' has no value; write \(name): \"\" for an empty one")
+                error(pair.value, "'\(name)' in '\(key)' has no value; write \(name): \"\" for an empty one")
                 ok = false
                 continue
             }

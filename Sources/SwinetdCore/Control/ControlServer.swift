@@ -272,11 +272,12 @@ extension Supervisor {
             var row = s.status(paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
                                sockets: listeners.status(of: name), failed: unopened.failures(of: name), running: children.running(name), handlers: handlers[name] ?? [])
             if let a = admission[name], !a.penalties.isEmpty {
-                let prefix = s.config.admission.sourcePrefix
-                let kept = a.penalties.penalised(now: now)
-                row.penalisedCount = kept.count
-                if verbose { row.penalised = kept.map { ("\($0.group.description)/\($0.group.isIPv4 ? prefix.ipv4 : prefix.ipv6)", $0.left) } }
+                row.penalisedCount = a.penalties.count(now: now)
+                if verbose {
+                    row.penalised = a.penalties.penalised(now: now, limit: StatusReport.penalisedListed).map { (s.config.admission.sourcePrefix.text($0.group), $0.left) }
+                }
             }
+            row.waitingHeaders = proxyHeaders.count(name)
             return row
         }
         return masterCounters.status(now: now, table: options.configPath, handlersTotal: children.total,

@@ -29,10 +29,16 @@ struct StatusReport {
         var handlers: [Handler]
         /// What its handlers are kept from (`check --security`'s figures).
         var security: SecurityExposure?
-        /// Client groups `penalty` keeps out now (listed when verbose).
+        /// Client groups `penalty` keeps out now (the longest listed when verbose).
         var penalisedCount = 0
         var penalised: [(source: String, left: UInt64)] = []
+        /// Connections from load balancers waiting for their PROXY header
+        /// (each holds a slot of max_connections).
+        var waitingHeaders = 0
     }
+
+    /// The most penalised groups `status -v` lists per service.
+    static let penalisedListed = 100
 
     var pid: Int32
     var uptime: UInt64
@@ -64,7 +70,7 @@ struct StatusReport {
             let c = s.counters
             rows.append([
                 s.name, s.paused.map { "paused (\($0))" } ?? s.state,
-                "\(s.running)/\(s.maxConnections)", String(s.queued), String(c.accepted),
+                "\(s.running)\(s.waitingHeaders > 0 ? "+\(s.waitingHeaders)h" : "")/\(s.maxConnections)", String(s.queued), String(c.accepted),
                 refused == 0 ? "0" : "\(refused) (\(detail))",
                 "\(c.exitedOK)/\(c.exitedNonZero)/\(c.exitedBySignal)", String(c.execFailed),
                 c.durations?.quantile(0.5).map(Self.seconds) ?? "-", c.durations?.quantile(0.99).map(Self.seconds) ?? "-",
@@ -88,6 +94,7 @@ struct StatusReport {
             for s in services where !s.penalised.isEmpty {
                 out += "\n\(s.name) penalised sources:\n"
                 for p in s.penalised { out += "  \(p.source)  left \(Self.duration(p.left))\n" }
+                if s.penalisedCount > s.penalised.count { out += "  and \(s.penalisedCount - s.penalised.count) more\n" }
             }
         }
         return out
@@ -110,6 +117,7 @@ struct StatusReport {
                 ("addresses", .array(s.addresses.map(JSON.string))),
                 ("failed_addresses", .array(s.failed.map { .object([("address", .string($0.address)), ("error", .string($0.error))]) })),
                 ("running", .number(Double(s.running))), ("max_connections", .number(Double(s.maxConnections))),
+                ("proxy_waiting", .number(Double(s.waitingHeaders))),
                 ("queued", .number(Double(s.queued))), ("accepted", .number(Double(c.accepted))),
                 ("refused", .object(c.refused.sorted { $0.key < $1.key }.map { ($0.key, .number(Double($0.value))) })),
                 ("exits", .object([("ok", .number(Double(c.exitedOK))), ("nonzero", .number(Double(c.exitedNonZero))),
@@ -159,6 +167,8 @@ struct StatusReport {
                services.indices.map { (labels[$0], String(services[$0].counters.accepted)) })
         family("swinetd_connections_refused_total", "counter", "Connections accepted and closed with no handler, by reason.",
                services.indices.flatMap { i in services[i].counters.refused.sorted { $0.key < $1.key }.map { ("\(labels[i]),reason=\"\(Self.escape($0.key))\"", String($0.value)) } })
+        family("swinetd_proxy_headers_waiting", "gauge", "Connections from load balancers waiting for their PROXY header (each holds a max_connections slot).",
+               services.indices.map { (labels[$0], String(services[$0].waitingHeaders)) })
         family("swinetd_penalties_total", "counter", "Penalties given to client groups (penalty).",
                services.indices.map { (labels[$0], String(services[$0].counters.penalties ?? 0)) })
         family("swinetd_penalised_sources", "gauge", "Client groups penalty keeps out now.",

@@ -20,6 +20,9 @@ final class PendingHeaders {
     private let epoll: Epoll
     private var byToken: [EventToken: Pending] = [:]
     private var perService: [String: Int] = [:]
+    /// When the deadline sweep is timed next (one timer for them all, so a
+    /// flood of slow headers leaves no pile of stale timers).
+    private var nextSweep: UInt64?
     /// Where headers are peeked at: the longest one there can be.
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ProxyHeader.longest, alignment: 8)
 
@@ -32,14 +35,26 @@ final class PendingHeaders {
     /// The connections of `service` waiting for their header.
     func count(_ service: String) -> Int { perService[service] ?? 0 }
 
-    /// Watches `c` until its header is all there. Returns its token (for
-    /// the deadline's timer), or the error that kept it from being watched.
-    func park(_ c: Connection, service: String, rules: ProxyProtocol, deadline: UInt64) -> Result<EventToken, Errno> {
+    /// Watches `c` until its header is all there. Returns when the deadline
+    /// sweep must run for it (nil: one is timed at or before its deadline
+    /// already), or the error that kept it from being watched.
+    func park(_ c: Connection, service: String, rules: ProxyProtocol, deadline: UInt64) -> Result<UInt64?, Errno> {
         let token = EventToken.next(.proxyHeader, fd: c.fd)
         if case .failure(let e) = epoll.add(token, events: Epoll.readableEdge) { return .failure(e) }
         byToken[token] = Pending(connection: c, service: service, rules: rules, deadline: deadline, token: token)
         perService[service, default: 0] += 1
-        return .success(token)
+        if let at = nextSweep, at <= deadline { return .success(nil) }
+        nextSweep = deadline
+        return .success(deadline)
+    }
+
+    /// The connections whose deadline has passed at `now`, taken out, and
+    /// when the next sweep is due (nil: none waits).
+    func takeExpired(now: UInt64) -> (expired: [Pending], next: UInt64?) {
+        nextSweep = nil
+        let expired = byToken.values.filter { $0.deadline <= now }.map(\.token).compactMap { take($0) }
+        nextSweep = byToken.values.map(\.deadline).min()
+        return (expired, nextSweep)
     }
 
     /// Takes the connection of `token` out (its header came, or will not).
@@ -80,9 +95,8 @@ final class PendingHeaders {
 
     func snapshot() -> Snapshot {
         Snapshot(items: byToken.values.map { p in
-            var peer = p.connection.peer
-            return .init(fd: p.connection.fd, peer: withUnsafeBytes(of: &peer) { Array($0) }, listener: p.connection.listener.address,
-                         service: p.service, rules: p.rules, deadline: p.deadline)
+            .init(fd: p.connection.fd, peer: p.connection.peer.bytes, listener: p.connection.listener.address,
+                  service: p.service, rules: p.rules, deadline: p.deadline)
         })
     }
 }

@@ -31,8 +31,8 @@ struct ProxyFacts: Codable {
 
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        balancer = Self.storage(try c.decode([UInt8].self, forKey: .balancer))
-        destination = Self.storage(try c.decode([UInt8].self, forKey: .destination))
+        balancer = sockaddr_storage(bytes: try c.decode([UInt8].self, forKey: .balancer))
+        destination = sockaddr_storage(bytes: try c.decode([UInt8].self, forKey: .destination))
         authority = try c.decodeIfPresent([UInt8].self, forKey: .authority)
         uniqueID = try c.decodeIfPresent([UInt8].self, forKey: .uniqueID)
         sslVersion = try c.decodeIfPresent([UInt8].self, forKey: .sslVersion)
@@ -41,18 +41,11 @@ struct ProxyFacts: Codable {
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        var b = balancer, d = destination
-        try c.encode(withUnsafeBytes(of: &b) { Array($0) }, forKey: .balancer)
-        try c.encode(withUnsafeBytes(of: &d) { Array($0) }, forKey: .destination)
+        try c.encode(balancer.bytes, forKey: .balancer)
+        try c.encode(destination.bytes, forKey: .destination)
         try c.encodeIfPresent(authority, forKey: .authority)
         try c.encodeIfPresent(uniqueID, forKey: .uniqueID)
         try c.encodeIfPresent(sslVersion, forKey: .sslVersion)
         try c.encodeIfPresent(sslCN, forKey: .sslCN)
-    }
-
-    private static func storage(_ bytes: [UInt8]) -> sockaddr_storage {
-        var s = sockaddr_storage()
-        withUnsafeMutableBytes(of: &s) { $0.copyBytes(from: bytes.prefix($0.count)) }
-        return s
     }
 }

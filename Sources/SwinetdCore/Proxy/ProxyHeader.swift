@@ -121,28 +121,29 @@ struct ProxyHeader {
         let command = versionCommand & 0x0F
         guard command <= 1 else { return .invalid("a v2 header with command \(command)") }
         var header = ProxyHeader(length: total, isLocal: true)
+        // LOCAL (a health check): the real endpoints, and the whole block
+        // after the prelude is discarded, whatever it says (the spec).
+        if command == 0 { return .complete(header) }
         let body = UnsafeRawBufferPointer(rebasing: bytes[v2Prelude..<total])
         let family = familyProtocol >> 4, transport = familyProtocol & 0x0F
-        var addressLength = 0
-        switch family {
-        case 0: addressLength = 0
-        case 1: addressLength = 12
-        case 2: addressLength = 36
-        case 3: addressLength = 216
-        default: return .invalid("a v2 header with address family \(family)")
-        }
+        let addressLengths = [0, 12, 36, 216]
+        guard family < 4 else { return .invalid("a v2 header with address family \(family)") }
         guard transport <= 2 else { return .invalid("a v2 header with transport \(transport)") }
+        let addressLength = addressLengths[Int(family)]
         guard body.count >= addressLength else { return .invalid("a v2 header too short for its addresses") }
-        if command == 1 && (family == 1 || family == 2) {
-            guard transport == 1 else { return .invalid("a v2 header for a datagram, on a stream") }
-            if family == 1 {
-                setIPv4(&header.source, body, at: 0, portAt: 8)
-                setIPv4(&header.destination, body, at: 4, portAt: 10)
-            } else {
-                setIPv6(&header.source, body, at: 0, portAt: 32)
-                setIPv6(&header.destination, body, at: 16, portAt: 34)
+        if family == 1 || family == 2 {
+            guard transport != 2 else { return .invalid("a v2 header for a datagram, on a stream") }
+            // An unspecified transport: the real endpoints serve (the spec lets a receiver choose).
+            if transport == 1 {
+                if family == 1 {
+                    setIPv4(&header.source, body, at: 0, portAt: 8)
+                    setIPv4(&header.destination, body, at: 4, portAt: 10)
+                } else {
+                    setIPv6(&header.source, body, at: 0, portAt: 32)
+                    setIPv6(&header.destination, body, at: 16, portAt: 34)
+                }
+                header.isLocal = false
             }
-            header.isLocal = false
         }
         guard readTLVs(UnsafeRawBufferPointer(rebasing: body[addressLength...]), into: &header, whole: UnsafeRawBufferPointer(rebasing: bytes[0..<total])) else {
             return .invalid("a v2 header with malformed TLVs")
@@ -172,6 +173,7 @@ struct ProxyHeader {
     /// the header, and the ones handlers see are kept.
     private static func readTLVs(_ tlvs: UnsafeRawBufferPointer, into header: inout ProxyHeader, whole: UnsafeRawBufferPointer) -> Bool {
         var i = 0
+        var sawChecksum = false
         while i < tlvs.count {
             guard i + 3 <= tlvs.count else { return false }
             let type = tlvs[i], length = Int(tlvs[i + 1]) << 8 | Int(tlvs[i + 2])
@@ -180,7 +182,9 @@ struct ProxyHeader {
             switch type {
             case 0x02: header.authority = printable(value)
             case 0x03:
-                guard length == 4, checksumMatches(whole, at: whole.count - tlvs.count + i + 3) else { return false }
+                // One checksum, of the whole header: a second is malformed (and would cost a pass each).
+                guard length == 4, !sawChecksum, checksumMatches(whole, at: whole.count - tlvs.count + i + 3) else { return false }
+                sawChecksum = true
             case 0x05:
                 guard length <= 128 else { return false }
                 header.uniqueID = printable(value)
@@ -204,22 +208,32 @@ struct ProxyHeader {
         return true
     }
 
-    /// The value as text a handler may be given: no control character
-    /// (a shell script reads it), no NUL; else nil.
-    private static func printable(_ value: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard !value.isEmpty, value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else { return nil }
+    /// The value as text a handler may be given: valid UTF-8 with no
+    /// control character (C0, DEL, C1) and no line or paragraph separator
+    /// (a script reads it, a YAML or log writer may copy it); else nil.
+    static func printable(_ value: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard !value.isEmpty, let text = String(validating: value, as: UTF8.self) else { return nil }
+        for c in text.unicodeScalars {
+            if c.value < 0x20 || (0x7F...0x9F).contains(c.value) || c.value == 0x2028 || c.value == 0x2029 { return nil }
+        }
         return Array(value)
     }
 
     /// PP2_TYPE_CRC32C: the CRC32c of the whole header with its own four bytes as zero.
     private static func checksumMatches(_ whole: UnsafeRawBufferPointer, at offset: Int) -> Bool {
         let sent = UInt32(whole[offset]) << 24 | UInt32(whole[offset + 1]) << 16 | UInt32(whole[offset + 2]) << 8 | UInt32(whole[offset + 3])
+        var zeroed = Array(whole)
+        for i in offset..<(offset + 4) { zeroed[i] = 0 }
+        return crc32c(zeroed) == sent
+    }
+
+    /// CRC-32C (Castagnoli, reflected), bit by bit: a header is at most 4 KiB.
+    static func crc32c(_ bytes: [UInt8]) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        for (i, b) in whole.enumerated() {
-            let byte = (offset..<(offset + 4)).contains(i) ? 0 : b
-            crc ^= UInt32(byte)
+        for b in bytes {
+            crc ^= UInt32(b)
             for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
         }
-        return ~crc == sent
+        return ~crc
     }
 }

@@ -9,7 +9,8 @@ import Glibc
 /// rule applies to the client the header names. A peer outside `from` is
 /// refused at once (or, with `direct: allow`, served as itself).
 extension Supervisor {
-    /// What became of a look at a connection's first bytes.
+    /// What a look at a connection's first bytes gave: the parser's
+    /// outcome, or what the socket said (closed, an error).
     enum HeaderRead {
         case complete(ProxyHeader)
         case incomplete
@@ -23,87 +24,86 @@ extension Supervisor {
         guard let rules = s.config.admission.proxy, let address = PeerAddress(&c.peer) else {
             return screenAndSpawn(s, a, c)
         }
-        if rules.from.contains(address) {
-            switch peekHeader(c.fd, rules.version, hungUp: false) {
-            case .complete(let h): headerRead(s, a, c, h)
-            case .failed(let why): refuse(s, a, &c, .proxyHeader, detail: why)
-            case .incomplete:
-                switch proxyHeaders.park(c, service: s.name, rules: rules, deadline: Nanoseconds.adding(now, Nanoseconds.from(seconds: rules.timeout))) {
-                case .success(let token):
-                    timers.add(.proxyDeadline(token), at: Nanoseconds.adding(now, Nanoseconds.from(seconds: rules.timeout)))
-                    if children.running(s.name) + proxyHeaders.count(s.name) >= s.config.maxConnections { refresh(s, a) }
-                case .failure(let e):
-                    refuse(s, a, &c, .proxyHeader, detail: "epoll_ctl: \(e.text)")
-                }
-            }
-        } else if rules.allowsDirect {
-            screenAndSpawn(s, a, c)
-        } else {
-            refuse(s, a, &c, .proxyUntrusted)
+        guard rules.from.contains(address) else {
+            if rules.allowsDirect { return screenAndSpawn(s, a, c) }
+            return refuse(s, a, &c, .proxyUntrusted)
+        }
+        switch peekHeader(c.fd, rules.version, hungUp: false) {
+        case .complete(let h): headerRead(s, a, c, h)
+        case .failed(let why): refuse(s, a, &c, .proxyHeader, detail: why)
+        case .incomplete: park(s, a, c, rules, deadline: Nanoseconds.adding(now, Nanoseconds.from(seconds: rules.timeout)))
         }
     }
 
-    /// Screens `c` by its (real) client, then starts its handler.
-    func screenAndSpawn(_ s: ServiceState, _ a: ServiceAdmission, _ c: Connection) {
-        var c = c
-        if let address = PeerAddress(&c.peer) {
-            let group = s.config.admission.sourcePrefix.group(address)
-            c.group = group
-            if a.screens, let reason = a.screen(address, group: group, s.config.admission, now: now) {
-                refuse(s, a, &c, reason)
-                return
-            }
+    /// Watches `c` until its header is whole or `deadline` passes. It holds
+    /// a slot of the service's max_connections meanwhile.
+    private func park(_ s: ServiceState, _ a: ServiceAdmission, _ c: Connection, _ rules: ProxyProtocol, deadline: UInt64) {
+        switch proxyHeaders.park(c, service: s.name, rules: rules, deadline: deadline) {
+        case .success(let sweepAt):
+            if let sweepAt { timers.add(.proxyDeadlines, at: sweepAt) }
+            refreshIfFull(s, a)
+        case .failure(let e):
+            var c = c
+            refuse(s, a, &c, .proxyHeader, detail: "epoll_ctl: \(e.text)")
         }
-        spawn(s, a, c)
     }
 
     /// More of a waiting header arrived (or the balancer hung up).
     func proxyHeaderReadable(_ token: EventToken, bits: UInt32) {
         guard let p = proxyHeaders[token] else { return }
-        let hungUp = bits & Epoll.hangUp != 0
-        let read = peekHeader(p.connection.fd, p.rules.version, hungUp: hungUp)
+        let read = peekHeader(p.connection.fd, p.rules.version, hungUp: bits & Epoll.hangUp != 0)
         if case .incomplete = read { return }
         _ = proxyHeaders.take(token)
         guard let s = services[p.service], let a = admission[p.service] else {
-            closeDescriptor(p.connection.fd)   // not reached: a removed service's are refused at once
-            return
+            // Not reached: a removed service's are refused when it goes.
+            return refuseUnserved(p.service, fd: p.connection.fd, peer: p.connection.peer, reason: "removed")
         }
         var c = p.connection
         switch read {
-        case .complete(let h): headerRead(s, a, c, h)
+        case .complete(let h):
+            // A reload may have stopped trusting this balancer meanwhile.
+            if let address = PeerAddress(&c.peer), s.config.admission.proxy?.from.contains(address) == true {
+                headerRead(s, a, c, h)
+            } else {
+                refuse(s, a, &c, .proxyUntrusted)
+            }
         case .failed(let why): refuse(s, a, &c, .proxyHeader, detail: why)
         case .incomplete: break
         }
         refresh(s, a)
     }
 
-    /// A header's time is up.
-    func proxyDeadlinePassed(_ token: EventToken) {
-        guard let p = proxyHeaders[token], now >= p.deadline else { return }
-        _ = proxyHeaders.take(token)
-        guard let s = services[p.service], let a = admission[p.service] else {
-            closeDescriptor(p.connection.fd)
-            return
+    /// The waiting headers whose time is up are refused; the next sweep is
+    /// timed for the earliest deadline left (one timer, however many wait).
+    func proxyDeadlinesPassed() {
+        let (expired, next) = proxyHeaders.takeExpired(now: now)
+        for p in expired {
+            guard let s = services[p.service], let a = admission[p.service] else {
+                refuseUnserved(p.service, fd: p.connection.fd, peer: p.connection.peer, reason: "removed")
+                continue
+            }
+            var c = p.connection
+            refuse(s, a, &c, .proxyHeader, detail: "no whole PROXY header within \(TimeSpan.text(seconds: p.rules.timeout))")
+            refresh(s, a)
         }
-        var c = p.connection
-        refuse(s, a, &c, .proxyHeader, detail: "no whole PROXY header within \(TimeSpan.text(seconds: p.rules.timeout))")
-        refresh(s, a)
+        if let next { timers.add(.proxyDeadlines, at: next) }
     }
 
     /// The connections of `s` still waiting for their header, refused
     /// with `reason` (their service left the table, or swinetd stops).
     func dropPendingHeaders(_ s: ServiceState, reason: String) {
         for p in proxyHeaders.takeAll(s.name) {
-            var c = p.connection
-            s.countRefused(reason)
-            log.event(.info, s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
-            closeDescriptor(c.fd)
+            refuseUnserved(s.name, fd: p.connection.fd, peer: p.connection.peer, reason: reason)
         }
     }
 
+    /// The header is whole: the connection is the client's it names, or,
+    /// for LOCAL (a health check), the balancer's own.
     private func headerRead(_ s: ServiceState, _ a: ServiceAdmission, _ c: Connection, _ h: ProxyHeader) {
         var c = c
-        if !h.isLocal {
+        if h.isLocal {
+            c.isBalancer = true
+        } else {
             c.proxy = ProxyFacts(balancer: c.peer, header: h)
             c.peer = h.source
         }
@@ -135,24 +135,24 @@ extension Supervisor {
     }
 
     /// The replaced image's connections still waiting for their header:
-    /// watched again, with the deadline they had. One whose service or
-    /// address is gone, or no longer takes a header, is refused.
+    /// watched again, with the deadline they had, under this table's
+    /// `proxy_protocol`. One whose service or address is gone, that no
+    /// longer takes a header, or whose balancer this table no longer
+    /// trusts, is refused.
     func adoptPendingHeaders(_ snapshot: PendingHeaders.Snapshot?) {
         for item in snapshot?.items ?? [] {
-            var peer = sockaddr_storage()
-            withUnsafeMutableBytes(of: &peer) { $0.copyBytes(from: item.peer.prefix($0.count)) }
+            var peer = sockaddr_storage(bytes: item.peer)
             guard let s = services[item.service], let a = admission[item.service], let l = listeners[item.listener],
                   let rules = s.config.admission.proxy else {
-                services[item.service]?.countRefused("removed")
-                log.event(.info, item.service, "refused", ["peer": .string(peerText(&peer)), "reason": .string("removed")])
-                closeDescriptor(item.fd)
+                refuseUnserved(item.service, fd: item.fd, peer: peer, reason: "removed")
                 continue
             }
             var c = Connection(fd: item.fd, peer: peer, listener: l)
-            switch proxyHeaders.park(c, service: s.name, rules: rules, deadline: item.deadline) {
-            case .success(let token): timers.add(.proxyDeadline(token), at: item.deadline)
-            case .failure(let e): refuse(s, a, &c, .proxyHeader, detail: "epoll_ctl: \(e.text)")
+            guard let address = PeerAddress(&peer), rules.from.contains(address) else {
+                refuse(s, a, &c, .proxyUntrusted)
+                continue
             }
+            park(s, a, c, rules, deadline: item.deadline)
         }
     }
 }

@@ -25,6 +25,8 @@ public final class SpawnPlan {
     private static let tlvSize = 32 + ProxyHeader.longestV2Body
     /// Whether each connection picks its environment (`env_by_source` or `proxy_protocol`).
     let variesByConnection: Bool
+    /// Which of `env_by_source`'s environments a client gets.
+    let sourceRules: SourceRuleIndex
     private let groups: UnsafeMutablePointer<gid_t>
     private let rlimits: UnsafeMutablePointer<cspawn_rlimit>
     /// "LISTEN_PID=…" for systemd activation; the child writes its pid after the '='.
@@ -63,6 +65,7 @@ public final class SpawnPlan {
         }
         if activation { listenPID = Self.own("LISTEN_PID=000000000000", &strings) }
         variesByConnection = service.admission.proxy != nil || !service.admission.envBySource.isEmpty
+        sourceRules = SourceRuleIndex(service.admission.envBySource)
         let base = HandlerEnvironment.fixedEntries(for: service)
         for rule in [nil] + service.admission.envBySource.map(Optional.some) {
             var fixed = base

@@ -129,8 +129,8 @@ extension Supervisor {
         if !result.execed { closeDescriptor(c.fd) }
         if children.total >= admission.maxChildren {
             refreshAll()
-        } else if children.running(s.name) >= s.config.maxConnections {
-            refresh(s, a)
+        } else {
+            refreshIfFull(s, a)
         }
     }
 
@@ -192,7 +192,7 @@ extension Supervisor {
     /// The environment `c` picks: its client's `env_by_source` rule, and
     /// the PROXY variables of its header.
     private func setConnectionEnvironment(_ s: ServiceState, _ plan: SpawnPlan, _ c: inout Connection) {
-        let rule = PeerAddress(&c.peer).flatMap { s.config.admission.environmentRule(for: $0) }
+        let rule = plan.sourceRules.isEmpty ? nil : PeerAddress(&c.peer).flatMap { plan.sourceRules.rule(for: $0) }
         guard var balancer = c.proxy?.balancer else {
             return plan.setEnvironment(rule: rule, proxy: nil, balancerIP: nil, balancerPort: 0)
         }

@@ -71,12 +71,12 @@ final class AdmissionControl {
         byService[name]?.update(rules, now: now)
     }
 
-    /// A service left the table: returns its held connection (the caller
-    /// refuses it). Its running handlers stay counted by client group (a
+    /// A service left the table: returns its held and queued connections
+    /// (the caller refuses them). Its running handlers stay counted by client group (a
     /// service added back under the name counts them); its buckets go.
-    func removed(_ name: String) -> Connection? {
-        guard let a = byService[name] else { return nil }
-        let held = a.takeHeld()
+    func removed(_ name: String) -> [Connection] {
+        guard let a = byService[name] else { return [] }
+        let held = a.takeAllHeld()
         a.retire()
         if a.sources.isEmpty { byService[name] = nil }
         return held
@@ -139,6 +139,8 @@ extension AdmissionControl {
             var isRetired: Bool
             /// `penalty`'s groups (absent from an older image's snapshot).
             var penalties: PenaltyTable?
+            /// Connections waiting behind the held one (absent from an older image's).
+            var queued: [Held]?
         }
 
         /// A held connection: its descriptor (handed over open), its peer's
@@ -150,6 +152,7 @@ extension AdmissionControl {
             var group: PeerAddress?
             /// What its PROXY header said (absent from an older image's snapshot).
             var proxy: ProxyFacts?
+            var isBalancer: Bool?
         }
     }
 
@@ -192,7 +195,7 @@ extension AdmissionControl {
         }
         for s in snapshot.services {
             let a = entry(s.name)
-            if let h = a.adopt(s, listener: listener) {
+            for h in a.adopt(s, listener: listener) {
                 adopted.unplaced.append((s.name, h.fd, h.peer, a.isRetired ? .serviceGone : .addressGone))
             }
             if a.isRetired {

@@ -163,7 +163,8 @@ extension Supervisor {
             if children.total == admission.maxChildren - 1 { freedGlobal = true }
             guard let s = services[child.service] else { continue }   // a retired service's handler
             s.countExit(status, duration: Nanoseconds.since(now, child.started))
-            if let rules = s.config.admission.penalty, let group = child.group, let a,
+            // While stopping, swinetd's own SIGTERM and SIGKILL end them: no client's fault.
+            if let rules = s.config.admission.penalty, let group = child.group, let a, stop == nil,
                rules.counts(status, lived: Nanoseconds.since(now, child.started), timedOut: child.timedOut) {
                 penalise(s, a, group, rules, peer: child.peer)
             }
@@ -177,8 +178,7 @@ extension Supervisor {
     private func penalise(_ s: ServiceState, _ a: ServiceAdmission, _ group: PeerAddress, _ rules: PenaltyRules, peer: String) {
         let (length, until) = a.penalise(group, rules, now: now)
         s.countPenalty()
-        let prefix = group.isIPv4 ? s.config.admission.sourcePrefix.ipv4 : s.config.admission.sourcePrefix.ipv6
-        log.event(.notice, s.name, "penalised", ["source": .string("\(group.description)/\(prefix)"), "peer": .string(peer),
+        log.event(.notice, s.name, "penalised", ["source": .string(s.config.admission.sourcePrefix.text(group)), "peer": .string(peer),
                                                   "penalty": .seconds(length), "left": .seconds(Nanoseconds.since(until, now))])
     }
 

@@ -30,6 +30,11 @@ extension Supervisor {
             return
         }
         spawn(s, a, c)
+        // Those that waited behind it, in order, while handlers start.
+        while a.held == nil, let next = a.takeQueued() {
+            guard hasSparePipe(s) else { hold(s, a, next, .tooManyOpenFiles); break }
+            spawn(s, a, next)
+        }
         guard a.held == nil else { return }
         if a.heldServed() { log.event(.notice, s.name, "resumed", [:]) }
         refresh(s, a)
@@ -38,21 +43,29 @@ extension Supervisor {
     /// Closes a held connection that will get no handler (swinetd stops),
     /// saying so.
     func dropHeld(_ s: ServiceState, reason: String) {
-        guard let c = admission[s.name]?.takeHeld() else { return }
-        refuseHeld(s, c, reason: reason)
+        for c in admission[s.name]?.takeAllHeld() ?? [] { refuseHeld(s, c, reason: reason) }
     }
 
     /// `s` left the table: its held connection is refused, and its
     /// admission state forgotten but for its running handlers' groups.
     func serviceRemoved(_ s: ServiceState) {
-        if let c = admission.removed(s.name) { refuseHeld(s, c, reason: "removed") }
+        for c in admission.removed(s.name) { refuseHeld(s, c, reason: "removed") }
         dropPendingHeaders(s, reason: "removed")
     }
 
     private func refuseHeld(_ s: ServiceState, _ c: Connection, reason: String) {
-        var c = c
-        s.countRefused(reason)
-        log.event(.info, s.name, "refused", ["peer": .string(peerText(&c.peer)), "reason": .string(reason)])
-        closeDescriptor(c.fd)
+        refuseUnserved(s.name, fd: c.fd, peer: c.peer, reason: reason)
+    }
+
+    /// Closes a connection accepted for `service` that will get no handler
+    /// for a reason of swinetd's own (the service left the table, swinetd
+    /// stops, an upgrade could not place it): counted and logged, never
+    /// dropped unsaid. Not rate-limited: their number is bounded by what
+    /// was held or waiting.
+    func refuseUnserved(_ service: String, fd: Int32, peer: sockaddr_storage, reason: String) {
+        var peer = peer
+        services[service]?.countRefused(reason)
+        log.event(.info, service, "refused", ["peer": .string(peerText(&peer)), "reason": .string(reason)])
+        closeDescriptor(fd)
     }
 }

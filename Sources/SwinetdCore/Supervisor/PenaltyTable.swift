@@ -38,16 +38,31 @@ struct PenaltyTable: Codable, Equatable {
         return (length, until)
     }
 
+    /// A reload lowered `max`: no group is kept out longer than it from now.
+    mutating func limit(to max: UInt64, now: UInt64) {
+        let latest = Nanoseconds.adding(now, max)
+        for (group, e) in groups where e.until > latest || e.last > max {
+            groups[group] = Entry(until: Swift.min(e.until, latest), last: Swift.min(e.last, max))
+        }
+    }
+
+    /// How many groups are kept out now.
+    func count(now: UInt64) -> Int { groups.values.reduce(0) { $0 + ($1.until > now ? 1 : 0) } }
+
     /// How long `group` is still kept out (nil: it is not).
     func left(_ group: PeerAddress, now: UInt64) -> UInt64? {
         guard let e = groups[group], e.until > now else { return nil }
         return e.until - now
     }
 
-    /// The groups kept out now, with the time left, longest first.
-    func penalised(now: UInt64) -> [(group: PeerAddress, left: UInt64)] {
-        groups.compactMap { $0.value.until > now ? ($0.key, $0.value.until - now) : nil }
-            .sorted { ($0.left, $0.group.description) > ($1.left, $1.group.description) }
+    /// The groups kept out now with the time left, longest first, at most
+    /// `limit` of them (`status -v` lists a page, not a flood's worth).
+    func penalised(now: UInt64, limit: Int) -> [(group: PeerAddress, left: UInt64)] {
+        let kept = groups.compactMap { $0.value.until > now ? ($0.key, $0.value.until - now) : nil }
+        func before(_ a: (group: PeerAddress, left: UInt64), _ b: (group: PeerAddress, left: UInt64)) -> Bool {
+            a.left != b.left ? a.left > b.left : (a.group.high, a.group.low) < (b.group.high, b.group.low)
+        }
+        return Array(kept.sorted(by: before).prefix(limit))
     }
 
     /// Forgets the groups quiet for `max` since their penalty ended; if

@@ -2,14 +2,16 @@
 import Glibc
 #endif
 
-/// Admission of single connections: `allow` and `deny`, `per_source` and
-/// `source_rate` refuse a connection (accepted and closed at once, with no
-/// handler, counted and logged by reason); `rate` never refuses, it stops
-/// the service accepting until a token is due.
+/// Admission of single connections: `allow` and `deny`, `per_source`,
+/// `source_rate`, `penalty` and a wrong or untrusted PROXY header refuse a
+/// connection (accepted and closed at once, with no handler, counted and
+/// logged by reason); `rate` never refuses, it stops the service accepting
+/// until a token is due.
 extension Supervisor {
-    /// Closes a refused connection: for `per_source` and `source_rate` after
-    /// writing `refuse_message` (best effort, never waiting), for `deny`
-    /// without a word. At most one log line a second per reason.
+    /// Closes a refused connection: for `per_source`, `source_rate` and
+    /// `penalty` after writing `refuse_message` (best effort, never
+    /// waiting), for the others without a word. At most one log line a
+    /// second per reason.
     func refuse(_ s: ServiceState, _ a: ServiceAdmission, _ c: inout Connection, _ reason: RefusalReason, detail: String? = nil) {
         if reason.tellsTheClient, let message = s.config.admission.refuseMessage {
             var bytes = Array(message.utf8)
@@ -39,6 +41,39 @@ extension Supervisor {
         case .suppress(let first, let summaryAt):
             if first { timers.add(.refusalSummary(service: s.name, reason: reason.rawValue), at: summaryAt) }
         }
+    }
+
+    /// Screens `c` by its (real) client, then starts its handler.
+    func screenAndSpawn(_ s: ServiceState, _ a: ServiceAdmission, _ c: Connection) {
+        var c = c
+        if let address = PeerAddress(&c.peer) {
+            if c.isBalancer {
+                if s.config.admission.denies(address) { return refuse(s, a, &c, .denied) }
+            } else {
+                let group = s.config.admission.sourcePrefix.group(address)
+                c.group = group
+                if a.screens, let reason = a.screen(address, group: group, s.config.admission, now: now) {
+                    return refuse(s, a, &c, reason)
+                }
+            }
+        }
+        // A connection held for a handler goes first: this one waits behind it.
+        if a.held != nil { return a.queue(c) }
+        guard hasSparePipe(s) else { return hold(s, a, c, .tooManyOpenFiles) }
+        spawn(s, a, c)
+    }
+
+    /// Whether `s` can give a handler its stderr now: `stderr: log` needs
+    /// the spare pipe, made here if it is not (false: descriptors or memory
+    /// ran out, and accepting pauses).
+    func hasSparePipe(_ s: ServiceState) -> Bool {
+        s.config.stderr != .log || output.spare != nil || makeSparePipe(for: s.name)
+    }
+
+    /// Stops `s` accepting when its handlers and the connections waiting
+    /// for a PROXY header fill its max_connections.
+    func refreshIfFull(_ s: ServiceState, _ a: ServiceAdmission) {
+        if children.running(s.name) + proxyHeaders.count(s.name) >= s.config.maxConnections { refresh(s, a) }
     }
 
     /// The refusals left out of the log in the last second, as one line.
@@ -73,18 +108,5 @@ extension Supervisor {
         let port = text.withUnsafeMutableBufferPointer { Socket.format(&peer, into: $0.baseAddress!, capacity: $0.count) }
         let ip = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return ListenAddress.endpointText(ip, port, ipv6: peer.ss_family == sa_family_t(AF_INET6))
-    }
-}
-
-extension RefusalReason {
-    /// Whether `refuse_message` is written: to a client kept out by a
-    /// limit it can wait out, not to one denied outright, nor to a load
-    /// balancer whose header was wrong (its bytes would reach the client as
-    /// the service's).
-    var tellsTheClient: Bool {
-        switch self {
-        case .perSource, .sourceRate, .penalty: return true
-        case .denied, .proxyHeader, .proxyUntrusted: return false
-        }
     }
 }

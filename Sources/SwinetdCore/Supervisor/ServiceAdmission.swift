@@ -20,10 +20,17 @@ final class ServiceAdmission {
     private(set) var sources: SourceTable
     /// The client groups `penalty` keeps out.
     private(set) var penalties = PenaltyTable()
+    /// How its groups are masked (a change makes the penalised groups meaningless).
+    private var sourcePrefix: SourcePrefix
     /// A connection accepted whose handler could not start for a reason
     /// that passes (the user at RLIMIT_NPROC): kept, and given a handler as
     /// soon as one of the service's handlers exits, or after a back-off.
     private(set) var held: Connection?
+    /// Connections ready for a handler that came while one is held (a
+    /// PROXY header completed meanwhile): given one in order once the held
+    /// one has its own. At most the service's waiting headers, so bounded
+    /// by max_connections.
+    private(set) var queued: [Connection] = []
     /// Why it is held: `nproc` (EAGAIN) or `resources` (ENOMEM).
     private(set) var holdReason: PauseReason = .nproc
     /// The back-off while holding with no handler running: 100 ms,
@@ -39,6 +46,7 @@ final class ServiceAdmission {
     static let lastRetry: UInt64 = 5 * Nanoseconds.perSecond
 
     init(_ rules: AdmissionRules, now: UInt64, sources: SourceTable) {
+        sourcePrefix = rules.sourcePrefix
         rateBucket = Self.bucket(rules, now: now)
         screens = Self.screens(rules)
         self.sources = sources
@@ -51,8 +59,14 @@ final class ServiceAdmission {
             rateReadyAt = nil
         }
         screens = Self.screens(rules)
-        // A penalty outlives a reload that keeps the key, not one that drops it.
-        if rules.penalty == nil { penalties = PenaltyTable() }
+        // A penalty outlives a reload that keeps the key, not one that drops
+        // it or groups clients otherwise; a lower `max` shortens what is left.
+        if let p = rules.penalty, rules.sourcePrefix == sourcePrefix {
+            penalties.limit(to: p.max, now: now)
+        } else {
+            penalties = PenaltyTable()
+        }
+        sourcePrefix = rules.sourcePrefix
     }
 
     /// Its service left the table: it keeps only its running handlers' client groups.
@@ -147,8 +161,10 @@ final class ServiceAdmission {
     /// Keeps `c` for a later try (`e`: EAGAIN or ENOMEM). Returns why it
     /// is held, and whether that is news for the log (a new pause).
     func hold(_ c: Connection, _ e: Errno) -> (reason: PauseReason, isNews: Bool) {
+        precondition(held == nil, "swinetd bug: a second connection held; it waits in the queue")
         held = c
-        holdReason = e == .noMemory ? .resources : .nproc
+        // EAGAIN: the user's RLIMIT_NPROC; ENOMEM, EMFILE...: the master's resources.
+        holdReason = e == .resourceTemporarilyUnavailable ? .nproc : .resources
         let isNews = loggedPause != holdReason
         loggedPause = holdReason
         return (holdReason, isNews)
@@ -162,6 +178,18 @@ final class ServiceAdmission {
     func takeHeld() -> Connection? {
         defer { held = nil }
         return held
+    }
+
+    /// `c` waits behind the held connection.
+    func queue(_ c: Connection) { queued.append(c) }
+
+    /// The next connection that waited behind the held one.
+    func takeQueued() -> Connection? { queued.isEmpty ? nil : queued.removeFirst() }
+
+    /// Every connection held or queued, taken (to be refused).
+    func takeAllHeld() -> [Connection] {
+        defer { held = nil; queued = [] }
+        return (held.map { [$0] } ?? []) + queued
     }
 
     /// The try could not even begin (no pipe): held again as it was.
@@ -178,19 +206,19 @@ final class ServiceAdmission {
 
 extension ServiceAdmission {
     func snapshot(name: String) -> AdmissionControl.Snapshot.Service {
-        var heldSnapshot: AdmissionControl.Snapshot.Held?
-        if var c = held {
-            let bytes = withUnsafeBytes(of: &c.peer) { Array($0) }
-            heldSnapshot = .init(fd: c.fd, peer: bytes, listener: c.listener.address, group: c.group, proxy: c.proxy)
+        func snapshot(_ c: Connection) -> AdmissionControl.Snapshot.Held {
+            .init(fd: c.fd, peer: c.peer.bytes, listener: c.listener.address, group: c.group, proxy: c.proxy, isBalancer: c.isBalancer)
         }
+        let heldSnapshot = held.map(snapshot)
         return .init(name: name, rateBucket: rateBucket, rateReadyAt: rateReadyAt, rateEpisode: rateEpisode,
                      sources: sources, held: heldSnapshot, holdReason: holdReason, retryDelay: retry.upcoming,
-                     loggedPause: loggedPause, isRetired: isRetired, penalties: penalties.isEmpty ? nil : penalties)
+                     loggedPause: loggedPause, isRetired: isRetired, penalties: penalties.isEmpty ? nil : penalties,
+                     queued: queued.isEmpty ? nil : queued.map(snapshot))
     }
 
-    /// Returns the held connection it could not take back (its address is
-    /// not open here, or the service left the table).
-    func adopt(_ s: AdmissionControl.Snapshot.Service, listener: (ListenAddress) -> Listener?) -> (fd: Int32, peer: sockaddr_storage)? {
+    /// Returns the held and queued connections it could not take back
+    /// (their address is not open here, or the service left the table).
+    func adopt(_ s: AdmissionControl.Snapshot.Service, listener: (ListenAddress) -> Listener?) -> [(fd: Int32, peer: sockaddr_storage)] {
         if let bucket = s.rateBucket, bucket.cost == rateBucket?.cost, bucket.burst == rateBucket?.burst {
             rateBucket = bucket
             rateReadyAt = s.rateReadyAt
@@ -201,11 +229,14 @@ extension ServiceAdmission {
         retry = Backoff(first: Self.firstRetry, last: Self.lastRetry, upcoming: s.retryDelay)
         loggedPause = s.loggedPause
         holdReason = s.holdReason
-        guard let h = s.held else { return nil }
-        var peer = sockaddr_storage()
-        withUnsafeMutableBytes(of: &peer) { $0.copyBytes(from: h.peer.prefix($0.count)) }
-        guard !isRetired, let l = listener(h.listener) else { return (h.fd, peer) }
-        held = Connection(fd: h.fd, peer: peer, listener: l, group: h.group, proxy: h.proxy)
-        return nil
+        var unplaced: [(fd: Int32, peer: sockaddr_storage)] = []
+        for h in (s.held.map { [$0] } ?? []) + (s.queued ?? []) {
+            let peer = sockaddr_storage(bytes: h.peer)
+            guard !isRetired, let l = listener(h.listener) else { unplaced.append((h.fd, peer)); continue }
+            let c = Connection(fd: h.fd, peer: peer, listener: l, group: h.group, proxy: h.proxy, isBalancer: h.isBalancer ?? false)
+            // The first placed is held, the others wait behind it, as before.
+            if held == nil { held = c } else { queued.append(c) }
+        }
+        return unplaced
     }
 }

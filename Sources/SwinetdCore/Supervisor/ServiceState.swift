@@ -72,4 +72,7 @@ struct Connection {
     var group: PeerAddress?
     /// What a load balancer's PROXY header said (then `peer` is the client it named).
     var proxy: ProxyFacts? = nil
+    /// A balancer's own connection (a LOCAL header: a health check): only
+    /// allow and deny apply to it, and it counts in no client group.
+    var isBalancer = false
 }

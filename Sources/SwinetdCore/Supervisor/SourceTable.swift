@@ -1,17 +1,3 @@
-/// Why a connection was accepted and closed at once, with no handler.
-enum RefusalReason: String, CaseIterable, Equatable, Hashable {
-    /// `deny`, or not in `allow`.
-    case denied
-    case perSource = "per-source"
-    case sourceRate = "source-rate"
-    /// `penalty`: the client's group is being kept out for a while.
-    case penalty
-    /// `proxy_protocol`: a balancer's header was wrong, or did not come in time.
-    case proxyHeader = "proxy-header"
-    /// `proxy_protocol`: a peer outside `from` (and no `direct: allow`).
-    case proxyUntrusted = "proxy-untrusted"
-}
-
 /// What one service knows of its client groups (peers masked by
 /// `source_prefix`): how many handlers each runs and, with `source_rate`,
 /// how many connections it may still make. A plain value with the clock

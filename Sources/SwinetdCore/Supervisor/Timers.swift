@@ -34,8 +34,8 @@ struct Timers {
         case metricsBudget
         /// A service's addresses that did not open get another try.
         case retryUnopened(service: String, at: UInt64)
-        /// A load balancer's connection has had its time to send the PROXY header.
-        case proxyDeadline(EventToken)
+        /// Load balancers' connections whose time to send the PROXY header is up get refused.
+        case proxyDeadlines
     }
 
     private struct Entry: Comparable {
@@ -96,8 +96,8 @@ extension Supervisor {
                 metricsBudgetReady()
             case .retryUnopened(let name, let at):
                 if let s = services[name] { retryUnopened(s, at: at) }
-            case .proxyDeadline(let token):
-                proxyDeadlinePassed(token)
+            case .proxyDeadlines:
+                proxyDeadlinesPassed()
             }
         }
     }

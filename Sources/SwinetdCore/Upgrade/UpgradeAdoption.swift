@@ -61,11 +61,7 @@ extension Supervisor {
     /// its address did not open) is refused, and said so.
     private func adoptAdmission(_ snapshot: AdmissionControl.Snapshot) {
         let adopted = admission.adopt(snapshot, listener: { listeners[$0] })
-        for var u in adopted.unplaced {
-            services[u.service]?.countRefused(u.why.rawValue)
-            log.event(.info, u.service, "refused", ["peer": .string(peerText(&u.peer)), "reason": .string(u.why.rawValue)])
-            closeDescriptor(u.fd)
-        }
+        for u in adopted.unplaced { refuseUnserved(u.service, fd: u.fd, peer: u.peer, reason: u.why.rawValue) }
         for (service, at) in adopted.rateReady { timers.add(.rateReady(service: service), at: at) }
         for service in adopted.held { timers.add(.retryHeld(service: service), at: now) }
         if let until = adopted.resourcePauseUntil { timers.add(.resourcePauseEnds, at: until) }

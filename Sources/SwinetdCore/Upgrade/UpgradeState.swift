@@ -21,7 +21,12 @@ import CLinux
 struct UpgradeState: Codable {
     /// This layout's number; 0.6.0's had none (UpgradeStateV1). Fields are
     /// matched by name, so a state without this field is not this layout.
-    static let currentFormat = 2
+    /// 3 added what an older reader would drop unsaid (connections waiting
+    /// for a PROXY header or behind a held one, penalties): 0.7.0, which
+    /// reads 2 only, refuses it, and a downgrade fails its trial run.
+    static let currentFormat = 3
+    /// The formats this image reads: 2 lacks only optional fields.
+    static let readableFormats = 2...3
 
     var format = Self.currentFormat
     var version: String
@@ -59,6 +64,7 @@ struct UpgradeState: Codable {
         var fds = listeners.sockets.map(\.fd) + metrics.endpoints.map(\.fd)
         fds += children.handlers.compactMap(\.child.connection)
         fds += admission?.services.compactMap(\.held?.fd) ?? []
+        fds += admission?.services.flatMap { ($0.queued ?? []).map(\.fd) } ?? []
         fds += proxyHeaders?.items.map(\.fd) ?? []
         fds += output.pipes.map(\.fd)
         if let c = control { fds += [c.fd] + c.reloadWaiters + c.upgradeWaiters }
@@ -96,7 +102,7 @@ struct UpgradeState: Codable {
 
     static func decode(_ bytes: [UInt8]) -> UpgradeState? {
         if let state = try? PackedCoding.decode(UpgradeState.self, from: bytes) {
-            return state.format == currentFormat ? state : nil
+            return readableFormats.contains(state.format) ? state : nil
         }
         return (try? PackedCoding.decode(UpgradeStateV1.self, from: bytes))?.current
     }
