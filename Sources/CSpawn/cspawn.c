@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -209,6 +210,16 @@ static CHILD_CODE int child_main(void *opaque) {
     long flags = syscall(SYS_fcntl, 2, F_GETFL);
     if (flags >= 0 && (flags & O_NONBLOCK) && syscall(SYS_fcntl, 2, F_SETFL, flags & ~O_NONBLOCK) < 0)
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
+
+    // The header is all in the socket's buffer (the master peeked at it):
+    // MSG_TRUNC drops it without a copy, and it never waits. The steps
+    // after this one are Accepting.swift's stagesAfterDiscard: a child that
+    // fails in them has dropped it, and the master's next try must not.
+    for (size_t left = p->discard; left > 0;) {
+        long n = syscall(SYS_recvfrom, SLOT_CONN, NULL, left, MSG_TRUNC | MSG_DONTWAIT, NULL, NULL);
+        if (n <= 0) child_fail(r, CSPAWN_STAGE_PROXY_HEADER, n == 0 ? ECONNRESET : errno);
+        left -= (size_t)n;
+    }
 
     if ((stage = cspawn_isolate_last(p))) child_fail(r, stage, errno);
 

@@ -3,7 +3,9 @@
  * connections are done (TOTAL "Ns": for N seconds instead). Prints the
  * count, failures, elapsed seconds and latency percentiles (connect to
  * EOF), one "key value" per line.
- * usage: loadgen HOST PORT CONCURRENCY TOTAL|SECONDSs [SEND] */
+ * With "open" after SEND, the client keeps its side open after sending it
+ * (as a load balancer does after a PROXY header): only the server ends.
+ * usage: loadgen HOST PORT CONCURRENCY TOTAL|SECONDSs [SEND [open]] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,6 +23,7 @@ static struct sockaddr_storage addr;
 static socklen_t addrlen;
 static int family;
 static const char *payload;
+static int half_close = 1;
 static long total;
 static atomic_long next_index;
 static atomic_long failures;
@@ -44,7 +47,7 @@ static int one_connection(void) {
     if (payload) {
         size_t len = strlen(payload);
         if (send(fd, payload, len, MSG_NOSIGNAL) != (ssize_t)len) { close(fd); return -1; }
-        shutdown(fd, SHUT_WR);
+        if (half_close) shutdown(fd, SHUT_WR);
     }
     char buf[4096];
     long got = 0;
@@ -77,13 +80,14 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: loadgen HOST PORT CONCURRENCY TOTAL [SEND]\n"); return 2; }
+    if (argc < 5) { fprintf(stderr, "usage: loadgen HOST PORT CONCURRENCY TOTAL [SEND [open]]\n"); return 2; }
     int port = atoi(argv[2]);
     int conc = atoi(argv[3]);
     total = atol(argv[4]);
     int timed = argv[4][strlen(argv[4]) - 1] == 's';
     if (timed) total = 2000000;   /* more than any run for seconds does */
     payload = argc > 5 ? argv[5] : NULL;
+    half_close = !(argc > 6 && strcmp(argv[6], "open") == 0);
     memset(&addr, 0, sizeof addr);
     if (strchr(argv[1], ':')) {
         struct sockaddr_in6 *s = (struct sockaddr_in6 *)&addr;

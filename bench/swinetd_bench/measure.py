@@ -117,8 +117,11 @@ def wait_answering_udp(port, timeout=10):
 
 def loadgen(bench, port, conc, total, send=None):
     """bench/src/loadgen.c: `conc` clients until `total` connections (or
-    "Ns", N seconds) are done; its figures as numbers."""
-    cmd = [bench.loadgen, "127.0.0.1", str(port), str(conc), str(total)] + ([send] if send else [])
+    "Ns", N seconds) are done; its figures as numbers. `send`: what each
+    client sends, then half-closes; or (what, "open"): sends and keeps its
+    side open."""
+    extra = list(send) if isinstance(send, tuple) else ([send] if send else [])
+    cmd = [bench.loadgen, "127.0.0.1", str(port), str(conc), str(total)] + extra
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
     r = dict(line.split() for line in out.strip().splitlines())
     return {k: float(v) for k, v in r.items()}

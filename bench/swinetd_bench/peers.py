@@ -198,7 +198,9 @@ def sandbox_servers(bench, handler, hargs):
     return out
 
 
-PROXY_HEADER = "PROXY TCP4 192.0.2.10 198.51.100.1 40000 7000\r\n"
+# Sent as a balancer does: the header, then the client's side stays open
+# (a half-close would move the connection's teardown into the master).
+PROXY_HEADER = ("PROXY TCP4 192.0.2.10 198.51.100.1 40000 7000\r\n", "open")
 ENV_RULES = "    env_by_source:\n" + "".join(
     f"      - {{from: [10.{i}.0.0/16], env: {{RULE: r{i}, RELAYCLIENT: \"\"}}}}\n" for i in range(100))
 

@@ -40,6 +40,7 @@ enum cspawn_stage {
     CSPAWN_STAGE_PRIVATE_TMP = 19, ///< the child's own mount namespace and tmpfs on /tmp and /var/tmp
     CSPAWN_STAGE_ROOT_DIRECTORY = 20, ///< the child's chroot (root_directory)
     CSPAWN_STAGE_STALLED = 21,     ///< the child never reached execve: stopped (SIGSTOP from its own uid) or killed, and ended by the watchdog
+    CSPAWN_STAGE_PROXY_HEADER = 22, ///< the child's discarding of the connection's PROXY header
 };
 
 /// One resource limit the child sets, soft and hard, before it drops its
@@ -97,6 +98,12 @@ struct cspawn_plan {
     /// `listen_pid` (room for 11 bytes) for the LISTEN_PID variable.
     int systemd_activation;
     char *listen_pid;
+    /// Bytes at the start of the connection the child discards before
+    /// execve (a PROXY header the master has read by peeking and checked):
+    /// the handler reads from the first byte after them. 0: none. The
+    /// master would pay a syscall and a copy per connection for it; the
+    /// child pays instead.
+    size_t discard;
 };
 
 /// The outcome of one spawn.

@@ -22,8 +22,15 @@ struct ProxyFacts: Codable {
         sslCN = header.sslCN
     }
 
-    /// The four TLV variables, in this order, with their values (nil: not sent).
-    var tlvVariables: [[UInt8]?] { [authority, uniqueID, sslVersion, sslCN] }
+    /// TLV variable `index` of `tlvNames`, with its value (nil: not sent).
+    func tlv(_ index: Int) -> [UInt8]? {
+        switch index {
+        case 0: return authority
+        case 1: return uniqueID
+        case 2: return sslVersion
+        default: return sslCN
+        }
+    }
     static let tlvNames = ["PROXY_AUTHORITY", "PROXY_UNIQUE_ID", "PROXY_SSL_VERSION", "PROXY_SSL_CN"]
     static let peerNames = ["PROXYPEERIP", "PROXYPEERPORT"]
 

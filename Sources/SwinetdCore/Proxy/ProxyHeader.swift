@@ -60,49 +60,79 @@ struct ProxyHeader {
     private static func parseV1(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         let signature = min(bytes.count, v1Signature.count)
         for i in 0..<signature where bytes[i] != v1Signature[i] { return .invalid("no PROXY header") }
-        guard let cr = (0..<min(bytes.count, longestV1)).first(where: { bytes[$0] == 10 }) else {
+        guard let lf = (0..<min(bytes.count, longestV1)).first(where: { bytes[$0] == 10 }) else {
             return bytes.count >= longestV1 ? .invalid("a v1 header longer than \(longestV1) bytes") : .incomplete
         }
-        guard cr >= 1, bytes[cr - 1] == 13 else { return .invalid("a v1 line not ended by CRLF") }
-        let line = Array(bytes[v1Signature.count..<(cr - 1)])
-        guard line.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return .invalid("a v1 header with control characters") }
-        let words = line.split(separator: 0x20, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
-        var header = ProxyHeader(length: cr + 1, isLocal: true)
-        if words.first == "UNKNOWN" { return .complete(header) }
-        guard words.count == 5, words[0] == "TCP4" || words[0] == "TCP6" else { return .invalid("a v1 header that is not TCP4, TCP6 or UNKNOWN") }
-        let family = words[0] == "TCP4" ? AF_INET : AF_INET6
-        guard let sport = port(words[3]), let dport = port(words[4]) else { return .invalid("a v1 header with a bad port") }
-        guard fill(&header.source, family, words[1], sport), fill(&header.destination, family, words[2], dport) else {
-            return .invalid("a v1 header with a bad \(words[0] == "TCP4" ? "IPv4" : "IPv6") address")
+        guard lf >= 1, bytes[lf - 1] == 13 else { return .invalid("a v1 line not ended by CRLF") }
+        // The words between "PROXY " and CR, by their bounds: no copies on the way.
+        let end = lf - 1
+        var words: [Range<Int>] = []
+        words.reserveCapacity(5)
+        var start = v1Signature.count
+        for i in start...end {
+            if i < end {
+                let b = bytes[i]
+                guard b >= 0x20 && b < 0x7F else { return .invalid("a v1 header with control characters") }
+                if b != 0x20 { continue }
+            }
+            words.append(start..<i)
+            start = i + 1
+            if words.count > 5 { break }
+        }
+        var header = ProxyHeader(length: lf + 1, isLocal: true)
+        if let first = words.first, equals(bytes, first, "UNKNOWN") { return .complete(header) }
+        guard words.count == 5, equals(bytes, words[0], "TCP4") || equals(bytes, words[0], "TCP6") else {
+            return .invalid("a v1 header that is not TCP4, TCP6 or UNKNOWN")
+        }
+        let family = bytes[words[0].upperBound - 1] == UInt8(ascii: "4") ? AF_INET : AF_INET6
+        guard let sport = port(bytes, words[3]), let dport = port(bytes, words[4]) else { return .invalid("a v1 header with a bad port") }
+        guard fill(&header.source, family, bytes, words[1], sport), fill(&header.destination, family, bytes, words[2], dport) else {
+            return .invalid("a v1 header with a bad \(family == AF_INET ? "IPv4" : "IPv6") address")
         }
         header.isLocal = false
         return .complete(header)
     }
 
-    /// 0 to 65535, decimal, no sign and no leading zero.
-    private static func port(_ text: String) -> UInt16? {
-        guard !text.isEmpty, text.count <= 5, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-              text == "0" || !text.hasPrefix("0"), let n = Int(text), n <= 65535 else { return nil }
-        return UInt16(n)
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ word: Range<Int>, _ text: StaticString) -> Bool {
+        guard word.count == text.utf8CodeUnitCount else { return false }
+        return text.withUTF8Buffer { t in (0..<t.count).allSatisfy { bytes[word.lowerBound + $0] == t[$0] } }
     }
 
-    private static func fill(_ storage: inout sockaddr_storage, _ family: Int32, _ text: String, _ port: UInt16) -> Bool {
-        storage = sockaddr_storage()
-        return withUnsafeMutableBytes(of: &storage) { raw -> Bool in
-            if family == AF_INET {
-                var a = sockaddr_in()
-                a.sin_family = sa_family_t(AF_INET)
-                a.sin_port = port.bigEndian
-                guard inet_pton(AF_INET, text, &a.sin_addr) == 1 else { return false }
-                withUnsafeBytes(of: a) { raw.copyMemory(from: $0) }
-            } else {
-                var a = sockaddr_in6()
-                a.sin6_family = sa_family_t(AF_INET6)
-                a.sin6_port = port.bigEndian
-                guard inet_pton(AF_INET6, text, &a.sin6_addr) == 1 else { return false }
-                withUnsafeBytes(of: a) { raw.copyMemory(from: $0) }
+    /// 0 to 65535, decimal, no sign and no leading zero.
+    private static func port(_ bytes: UnsafeRawBufferPointer, _ word: Range<Int>) -> UInt16? {
+        guard !word.isEmpty, word.count <= 5, word.count == 1 || bytes[word.lowerBound] != UInt8(ascii: "0") else { return nil }
+        var n = 0
+        for i in word {
+            let d = bytes[i]
+            guard d >= 48 && d <= 57 else { return nil }
+            n = n * 10 + Int(d - 48)
+        }
+        return n <= 65535 ? UInt16(n) : nil
+    }
+
+    /// The address in `word` (as inet_pton reads it) with `port`, into `storage`.
+    private static func fill(_ storage: inout sockaddr_storage, _ family: Int32, _ bytes: UnsafeRawBufferPointer, _ word: Range<Int>, _ port: UInt16) -> Bool {
+        guard !word.isEmpty, word.count < Int(INET6_ADDRSTRLEN) else { return false }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text -> Bool in
+            for (k, i) in word.enumerated() { text[k] = CChar(bitPattern: bytes[i]) }
+            text[word.count] = 0
+            storage = sockaddr_storage()
+            return withUnsafeMutableBytes(of: &storage) { raw -> Bool in
+                if family == AF_INET {
+                    var a = sockaddr_in()
+                    a.sin_family = sa_family_t(AF_INET)
+                    a.sin_port = port.bigEndian
+                    guard inet_pton(AF_INET, text.baseAddress, &a.sin_addr) == 1 else { return false }
+                    withUnsafeBytes(of: a) { raw.copyMemory(from: $0) }
+                } else {
+                    var a = sockaddr_in6()
+                    a.sin6_family = sa_family_t(AF_INET6)
+                    a.sin6_port = port.bigEndian
+                    guard inet_pton(AF_INET6, text.baseAddress, &a.sin6_addr) == 1 else { return false }
+                    withUnsafeBytes(of: a) { raw.copyMemory(from: $0) }
+                }
+                return true
             }
-            return true
         }
     }
 

@@ -101,6 +101,7 @@ extension Supervisor {
     /// for LOCAL (a health check), the balancer's own.
     private func headerRead(_ s: ServiceState, _ a: ServiceAdmission, _ c: Connection, _ h: ProxyHeader) {
         var c = c
+        c.headerLength = h.length
         if h.isLocal {
             c.isBalancer = true
         } else {
@@ -110,9 +111,9 @@ extension Supervisor {
         screenAndSpawn(s, a, c)
     }
 
-    /// Peeks at the first bytes of `fd`; a whole header is then consumed,
-    /// exactly. `hungUp`: the balancer closed its side, so an incomplete
-    /// header never completes.
+    /// Peeks at the first bytes of `fd`: a whole header, how long it is,
+    /// or why it is not one. `hungUp`: the balancer closed its side, so an
+    /// incomplete header never completes.
     private func peekHeader(_ fd: Int32, _ version: ProxyProtocol.Version, hungUp: Bool) -> HeaderRead {
         let buffer = proxyHeaders.buffer
         let n = recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
@@ -128,8 +129,9 @@ extension Supervisor {
         case .invalid(let why):
             return .failed(why)
         case .complete(let h):
-            let consumed = recv(fd, buffer.baseAddress, h.length, Int32(MSG_DONTWAIT))
-            guard consumed == h.length else { return .failed("recv: the header's \(h.length) bytes could not be consumed") }
+            // Left in the socket: the handler's process discards it before
+            // execve (Connection.headerLength), which spares the master a
+            // syscall and a copy per connection.
             return .complete(h)
         }
     }

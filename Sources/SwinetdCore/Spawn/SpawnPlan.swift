@@ -170,8 +170,9 @@ public final class SpawnPlan {
             let port = proxyBuffers[1]
             write(String(balancerPort).utf8, to: port)
             envp[at] = port.buffer; at += 1
-            for (i, value) in proxy.tlvVariables.enumerated() {
-                guard let value else { continue }
+            // Each TLV variable only when the header sent it (no array made per connection).
+            for i in 0..<ProxyFacts.tlvNames.count {
+                guard let value = proxy.tlv(i) else { continue }
                 let b = proxyBuffers[2 + i]
                 write(value, to: b)
                 envp[at] = b.buffer; at += 1
@@ -229,7 +230,9 @@ public final class SpawnPlan {
     /// `private_network`'s namespace and the file-system view are made
     /// first if they are not yet (their failure is the spawn's, with no
     /// child made).
-    func spawn(connection: Int32, stderr: Int32) -> cspawn_result {
+    /// `discard`: bytes at the start of `connection` the child drops first (a PROXY header).
+    func spawn(connection: Int32, stderr: Int32, discard: Int = 0) -> cspawn_result {
+        plan.discard = discard
         if case .failure? = seccompFilter { buildSeccompFilter() }
         if case .failure(let e)? = seccompFilter {
             return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_SECCOMP.rawValue), error: e.rawValue)

@@ -82,6 +82,7 @@ extension Supervisor {
         var c = conn
         let plan = s.plan
         let peerText: String
+        var via: String?
         if c.listener.address.family == .unix {
             peerText = unixPeer(c.fd, c.listener, plan)
         } else {
@@ -96,12 +97,10 @@ extension Supervisor {
                 setLocalSlots(plan, c.listener, socket: c.fd)
             }
             peerText = ListenAddress.endpointText(String(cString: remoteIP), remotePort, ipv6: c.peer.ss_family == sa_family_t(AF_INET6))
-            if plan.variesByConnection { setConnectionEnvironment(s, plan, &c) }
+            if plan.variesByConnection { via = setConnectionEnvironment(plan, &c) }
         }
-        var via: String?
-        if var balancer = c.proxy?.balancer { via = self.peerText(&balancer) }
 
-        let result = launch(s, a, socket: c.fd, peer: peerText, via: via, group: c.group, waitAddress: nil)
+        let result = launch(s, a, socket: c.fd, peer: peerText, via: via, group: c.group, waitAddress: nil, discard: c.headerLength)
         guard result.pid > 0 else {
             // No child at all (clone, or preparing the slots, failed): the
             // spare pipe stays for the next try.
@@ -121,6 +120,9 @@ extension Supervisor {
         // Over RLIMIT_NPROC after setuid, execve says EAGAIN: a limit, not
         // a broken handler. Keep the connection for a later try.
         if !result.execed && result.error == .resourceTemporarilyUnavailable {
+            // That child got past discarding the PROXY header if it failed
+            // after it: the next try must not discard the client's bytes.
+            if Self.stagesAfterDiscard.contains(UInt32(result.stage)) { c.headerLength = 0 }
             hold(s, a, c, result.error)
             return
         }
@@ -133,6 +135,9 @@ extension Supervisor {
             refreshIfFull(s, a)
         }
     }
+
+    /// The child's steps after it discards the PROXY header (cspawn.c).
+    static let stagesAfterDiscard: Set<UInt32> = [CSPAWN_STAGE_NO_NEW_PRIVS.rawValue, CSPAWN_STAGE_SECCOMP.rawValue, CSPAWN_STAGE_EXECVE.rawValue]
 
     /// What became of one spawn.
     struct Launch {
@@ -150,7 +155,8 @@ extension Supervisor {
     /// spawn path of both kinds of service. Without `waitAddress`, `socket`
     /// is a connection, which the child entry keeps (see Leftovers); `a`,
     /// the service's admission state, counts its client group.
-    func launch(_ s: ServiceState, _ a: ServiceAdmission?, socket: Int32, peer: String, via: String? = nil, group: PeerAddress?, waitAddress: ListenAddress?) -> Launch {
+    func launch(_ s: ServiceState, _ a: ServiceAdmission?, socket: Int32, peer: String, via: String? = nil, group: PeerAddress?,
+                waitAddress: ListenAddress?, discard: Int = 0) -> Launch {
         let pipe = s.config.stderr == .log ? output.spare : nil
         let stderrFD: Int32
         switch s.config.stderr {
@@ -158,7 +164,7 @@ extension Supervisor {
         case .null: stderrFD = devNull
         case .log: stderrFD = pipe!.write   // every caller brings one
         }
-        let result = s.plan.spawn(connection: socket, stderr: stderrFD)
+        let result = s.plan.spawn(connection: socket, stderr: stderrFD, discard: discard)
         let e = Errno(rawValue: result.error)
         guard result.pid > 0 else { return Launch(pid: -1, execed: false, stage: result.stage, error: e) }
         let execed = result.stage == Int32(CSPAWN_OK.rawValue)
@@ -190,17 +196,20 @@ extension Supervisor {
     }
 
     /// The environment `c` picks: its client's `env_by_source` rule, and
-    /// the PROXY variables of its header.
-    private func setConnectionEnvironment(_ s: ServiceState, _ plan: SpawnPlan, _ c: inout Connection) {
+    /// the PROXY variables of its header. Returns the balancer as the log's
+    /// `via=` writes it (formatted once, for both).
+    private func setConnectionEnvironment(_ plan: SpawnPlan, _ c: inout Connection) -> String? {
         let rule = plan.sourceRules.isEmpty ? nil : PeerAddress(&c.peer).flatMap { plan.sourceRules.rule(for: $0) }
         guard var balancer = c.proxy?.balancer else {
-            return plan.setEnvironment(rule: rule, proxy: nil, balancerIP: nil, balancerPort: 0)
+            plan.setEnvironment(rule: rule, proxy: nil, balancerIP: nil, balancerPort: 0)
+            return nil
         }
         var text: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &text) { raw in
+        return withUnsafeMutableBytes(of: &text) { raw in
             let p = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
             let port = Socket.format(&balancer, into: p, capacity: raw.count)
             plan.setEnvironment(rule: rule, proxy: c.proxy, balancerIP: p, balancerPort: port)
+            return ListenAddress.endpointText(String(cString: p), port, ipv6: balancer.ss_family == sa_family_t(AF_INET6))
         }
     }
 
@@ -262,6 +271,7 @@ extension Supervisor {
         case CSPAWN_STAGE_PRIVATE_TMP.rawValue: return "private_tmp"
         case CSPAWN_STAGE_ROOT_DIRECTORY.rawValue: return "root_directory"
         case CSPAWN_STAGE_STALLED.rawValue: return "stalled"
+        case CSPAWN_STAGE_PROXY_HEADER.rawValue: return "proxy_header"
         default: return "clone"
         }
     }

@@ -153,6 +153,7 @@ extension AdmissionControl {
             /// What its PROXY header said (absent from an older image's snapshot).
             var proxy: ProxyFacts?
             var isBalancer: Bool?
+            var headerLength: Int?
         }
     }
 

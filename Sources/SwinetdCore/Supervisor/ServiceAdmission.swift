@@ -207,7 +207,8 @@ final class ServiceAdmission {
 extension ServiceAdmission {
     func snapshot(name: String) -> AdmissionControl.Snapshot.Service {
         func snapshot(_ c: Connection) -> AdmissionControl.Snapshot.Held {
-            .init(fd: c.fd, peer: c.peer.bytes, listener: c.listener.address, group: c.group, proxy: c.proxy, isBalancer: c.isBalancer)
+            .init(fd: c.fd, peer: c.peer.bytes, listener: c.listener.address, group: c.group, proxy: c.proxy, isBalancer: c.isBalancer,
+                  headerLength: c.headerLength)
         }
         let heldSnapshot = held.map(snapshot)
         return .init(name: name, rateBucket: rateBucket, rateReadyAt: rateReadyAt, rateEpisode: rateEpisode,
@@ -233,7 +234,8 @@ extension ServiceAdmission {
         for h in (s.held.map { [$0] } ?? []) + (s.queued ?? []) {
             let peer = sockaddr_storage(bytes: h.peer)
             guard !isRetired, let l = listener(h.listener) else { unplaced.append((h.fd, peer)); continue }
-            let c = Connection(fd: h.fd, peer: peer, listener: l, group: h.group, proxy: h.proxy, isBalancer: h.isBalancer ?? false)
+            let c = Connection(fd: h.fd, peer: peer, listener: l, group: h.group, proxy: h.proxy, isBalancer: h.isBalancer ?? false,
+                               headerLength: h.headerLength ?? 0)
             // The first placed is held, the others wait behind it, as before.
             if held == nil { held = c } else { queued.append(c) }
         }

@@ -75,4 +75,7 @@ struct Connection {
     /// A balancer's own connection (a LOCAL header: a health check): only
     /// allow and deny apply to it, and it counts in no client group.
     var isBalancer = false
+    /// The PROXY header's length, still at the start of the stream: the
+    /// handler's process discards it before execve.
+    var headerLength = 0
 }
