@@ -441,4 +441,51 @@ func sendPieces(_ port: UInt16, _ pieces: [[UInt8]], gap: Double = 0, from sourc
         try d.waitForLog("reason=per-source")
         #expect(d.log.range(of: #"show: refused peer=127\.0\.0\.2:\d+ via=127\.0\.0\.1:\d+ reason=per-source"#, options: .regularExpression) != nil, "\(d.log)")
     }
+
+    /// HAProxy terminating TLS and sending v2 with its SSL TLV, a CRC32C
+    /// and the authority (SNI): the handler sees the client's TLS version
+    /// and the name it asked for.
+    @Test func haproxyV2WithTLSGivesTheSSLVariables() throws {
+        guard let haproxy = ["/usr/sbin/haproxy", "/usr/bin/haproxy"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
+              FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else {
+            throw TestFailure("haproxy or openssl is not installed: `make deps` installs them")
+        }
+        let (d, ports) = try startDaemon({ p in """
+            services:
+              show:
+                listen: 127.0.0.1:\(p[0])
+                exec: /bin/sh
+                args: ["-c", 'echo "remote=$TCPREMOTEIP ssl=$PROXY_SSL_VERSION authority=$PROXY_AUTHORITY"; exec head -n 1']
+                stderr: null
+                proxy_protocol: {from: [127.0.0.1], version: v2}
+            """ })
+        let key = try runToEnd(["/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                "-keyout", d.dir + "/key.pem", "-out", d.dir + "/cert.pem", "-days", "1", "-subj", "/CN=front.test"])
+        #expect(key.status == 0, "\(key.output)")
+        let pem = (readText(d.dir + "/cert.pem") ?? "") + (readText(d.dir + "/key.pem") ?? "")
+        try pem.write(toFile: d.dir + "/front.pem", atomically: true, encoding: .utf8)
+        let front = freePort()
+        try """
+            global
+                maxconn 100
+            defaults
+                mode tcp
+                timeout connect 5s
+                timeout client 30s
+                timeout server 30s
+            frontend tls
+                bind 127.0.0.1:\(front) ssl crt \(d.dir)/front.pem
+                default_backend show
+            backend show
+                server s 127.0.0.1:\(ports[0]) send-proxy-v2-ssl proxy-v2-options crc32c,authority
+
+            """.write(toFile: d.dir + "/haproxy.cfg", atomically: true, encoding: .utf8)
+        let pid = try spawnProcess([haproxy, "-db", "-f", d.dir + "/haproxy.cfg"], output: d.dir + "/haproxy.log")
+        defer { kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0) }
+        try waitUntil(10, "haproxy to listen: \(readText(d.dir + "/haproxy.log") ?? "")") { listeningInode(front) != nil }
+        let client = try runToEnd(["/usr/bin/openssl", "s_client", "-connect", "127.0.0.1:\(front)", "-servername", "svc.example",
+                                   "-tls1_3", "-quiet", "-ign_eof"], timeout: 20, stdin: "over tls\n")
+        #expect(client.output.contains("remote=127.0.0.1 ssl=TLSv1.3 authority=svc.example\nover tls\n"), "\(client.output)\n\(d.log)")
+    }
+
 }
