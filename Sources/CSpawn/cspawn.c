@@ -212,13 +212,14 @@ static CHILD_CODE int child_main(void *opaque) {
         child_fail(r, CSPAWN_STAGE_DUP2, errno);
 
     // The header is all in the socket's buffer (the master peeked at it):
-    // MSG_TRUNC drops it without a copy, and it never waits. The steps
-    // after this one are Accepting.swift's stagesAfterDiscard: a child that
-    // fails in them has dropped it, and the master's next try must not.
+    // MSG_TRUNC drops it without a copy, and it never waits. What was
+    // dropped is said in the result, so a retry (the handler's user at
+    // RLIMIT_NPROC) never drops the client's own bytes.
     for (size_t left = p->discard; left > 0;) {
         long n = syscall(SYS_recvfrom, SLOT_CONN, NULL, left, MSG_TRUNC | MSG_DONTWAIT, NULL, NULL);
         if (n <= 0) child_fail(r, CSPAWN_STAGE_PROXY_HEADER, n == 0 ? ECONNRESET : errno);
         left -= (size_t)n;
+        r->discarded += (size_t)n;
     }
 
     if ((stage = cspawn_isolate_last(p))) child_fail(r, stage, errno);
@@ -233,7 +234,7 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
     // Until the child says otherwise just before its execve, it has not
     // got there: what the master is told should the watchdog kill it
     // (even before its first instruction).
-    volatile struct cspawn_result result = { .pid = -1, .stage = CSPAWN_STAGE_STALLED, .error = ETIMEDOUT };
+    volatile struct cspawn_result result = { .pid = -1, .stage = CSPAWN_STAGE_STALLED, .error = ETIMEDOUT, .discarded = 0 };
     if (!child_stack) {
         void *s = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -272,7 +273,7 @@ struct cspawn_result cspawn_spawn(const struct cspawn_plan *plan, int conn_fd, i
     dup3(null_fd, SLOT_CONN, O_CLOEXEC);
     dup3(null_fd, SLOT_ERR, O_CLOEXEC);
 
-    struct cspawn_result out = { pid, result.stage, result.error };
+    struct cspawn_result out = { pid, result.stage, result.error, result.discarded };
     if (pid < 0) {
         out.stage = CSPAWN_STAGE_CLONE;
         out.error = clone_errno;

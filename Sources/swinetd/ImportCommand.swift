@@ -110,11 +110,14 @@ struct ImportTcpRules: ParsableCommand {
     @Option(help: "The service's name (default: the program's file name).")
     var name: String?
 
-    @Option(help: "The user the handler runs as (tcpserver -u/-g; default swinetd's own).")
+    @Option(help: "The user the handler runs as (tcpserver -u, by name; default swinetd's own).")
     var user: String?
 
+    @Option(help: "The group the handler runs as (tcpserver -g, by name; default the user's).")
+    var group: String?
+
     @Option(help: "The most handlers at once (tcpserver -c).")
-    var maxConnections: Int?
+    var maxConnections: Int = 40
 
     @Argument(help: "The tcprules source file (not the .cdb tcprules makes from it).")
     var rules: String
@@ -133,6 +136,7 @@ struct ImportTcpRules: ParsableCommand {
         service.exec = exec
         service.args = Array(program.dropFirst())
         service.user = user
+        service.group = group
         service.maxConnections = maxConnections
         // tcpserver hands its own stderr, its log, to the program.
         service.stderr = .log

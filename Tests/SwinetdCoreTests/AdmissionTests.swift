@@ -228,6 +228,25 @@ import Glibc
         #expect(control.pause(a.view(config(), running: 0), total: 0, now: 0) == nil)
     }
 
+    /// A connection queued behind a held one is looked at again when its
+    /// turn comes: its group may have filled per_source or been penalised.
+    @Test func aQueuedConnectionIsScreenedAgainAtItsTurn() {
+        let control = AdmissionControl()
+        var r = rules(perSource: 1)
+        var p = PenaltyRules()
+        p.exitCodes = [7]
+        r.penalty = p
+        let a = control.added("s", r, now: 0)
+        let group = PeerAddress.ipv4(0x7F00_0002)
+        #expect(a.rescreen(group, r, now: 0) == nil)
+        a.sourceStarted(group)
+        #expect(a.rescreen(group, r, now: 0) == .perSource)
+        a.sourceEnded(group, now: 1)
+        _ = a.penalise(group, p, now: 1)
+        #expect(a.rescreen(group, r, now: 2) == .penalty)
+        #expect(a.rescreen(group, r, now: 1 + p.add) == nil, "the penalty is over")
+    }
+
     @Test func aRemovedServicesHeldConnectionIsHandedBackToBeRefused() {
         let control = AdmissionControl()
         let a = control.added("s", rules(), now: 0)

@@ -45,3 +45,24 @@ import Testing
         #expect(withDefault.envBySource.map(\.from) == [["0.0.0.0/0", "::/0"]])
     }
 }
+
+/// tcpserver finds the first line of a key; ranges are their addresses.
+@Suite struct TcpRulesOverlapTests {
+    func apply(_ text: String) -> ImportedService {
+        var s = ImportedService(name: "s", file: "rules", line: 1)
+        var r = ImportResult()
+        TcpRules().apply(lines: text.split(separator: "\n", omittingEmptySubsequences: false), path: "rules", to: &s, result: &r)
+        return s
+    }
+
+    @Test func anAddressDecidedEarlierKeepsItsRule() {
+        let a = apply("10.0.0.5:deny\n10.0.0.1-10:allow,RELAYCLIENT=\"\"\n:deny")
+        #expect(a.allow == ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/32", "10.0.0.6/31", "10.0.0.8/31", "10.0.0.10/32"], "10.0.0.5 is the deny's")
+        #expect(a.deny.isEmpty && a.envBySource.first?.from.contains("10.0.0.5/32") == false)
+        let b = apply("10.0.0.5:allow\n10.0.0.0-255:deny")
+        #expect(!b.deny.contains("10.0.0.0/24") && !b.deny.contains { $0 == "10.0.0.5/32" } && b.deny.count == 8, "\(b.deny)")
+        let c = apply("1.2.3.:allow\n1.2.3.:deny\n:deny\n:allow")
+        #expect(c.allow == ["1.2.3.0/24"] && c.deny.isEmpty, "the first of a key, and the first default")
+        #expect(TcpRules.prefixes("1.2.3.010") == nil, "tcpserver never writes a leading zero")
+    }
+}

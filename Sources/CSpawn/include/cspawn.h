@@ -111,6 +111,9 @@ struct cspawn_result {
     pid_t pid;                   ///< the child's pid, or -1 when no child was made
     int stage;                   ///< enum cspawn_stage: CSPAWN_OK when execve succeeded
     int error;                   ///< the errno at that stage (0 on success)
+    /// Bytes of the plan's `discard` the child dropped before it failed or
+    /// exec'd: a retry of a held connection discards only the rest.
+    size_t discarded;
 };
 
 /// Prepares spawning; call once, first thing in main, before any other

@@ -269,7 +269,7 @@ extension Supervisor {
         let chosen = names.isEmpty ? services.keys.sorted() : names
         let list: [StatusReport.Service] = chosen.compactMap { name in
             guard let s = services[name] else { return nil }
-            var row = s.status(paused: admission.pause(admissionView(s), total: children.total, now: now)?.rawValue,
+            var row = s.status(paused: admission.pause(admissionView(s), total: slotsTaken, now: now)?.rawValue,
                                sockets: listeners.status(of: name), failed: unopened.failures(of: name), running: children.running(name), handlers: handlers[name] ?? [])
             if let a = admission[name], !a.penalties.isEmpty {
                 row.penalisedCount = a.penalties.count(now: now)

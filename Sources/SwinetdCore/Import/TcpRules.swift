@@ -50,7 +50,8 @@ public struct TcpRules {
                 continue
             }
             if address.isEmpty {
-                defaultRule = Rule(prefixes: [], length: 0, allows: allows, env: env, line: line)
+                // tcprules keeps the first of a key: a second default never decides.
+                if defaultRule == nil { defaultRule = Rule(prefixes: [], length: 0, allows: allows, env: env, line: line) }
                 continue
             }
             if address.hasPrefix("=") { leftOut("a rule by host name: swinetd matches addresses only"); continue }
@@ -61,6 +62,7 @@ public struct TcpRules {
             }
             rules.append(Rule(prefixes: prefixes, length: length, allows: allows, env: env, line: line))
         }
+        rules = Self.firstOfEachKey(rules)
         rules.sort { $0.length > $1.length || ($0.length == $1.length && $0.line < $1.line) }
         let defaultAllows = defaultRule?.allows ?? true
         let allowRules = rules.filter(\.allows), denyRules = rules.filter { !$0.allows }
@@ -88,6 +90,51 @@ public struct TcpRules {
         for r in rules + (defaultRule.map { [$0] } ?? []) where !r.allows && !r.env.isEmpty {
             result.note(path, r.line, .approximated, "variables on a deny rule have no effect: not carried over")
         }
+    }
+
+    /// tcprules writes one key per address (a range is its addresses) and
+    /// per prefix, and the first line of a key is the one tcpserver finds:
+    /// what a later rule says of a key an earlier one has is dropped, so
+    /// no two rules of one length overlap (the most specific then decides
+    /// alone, as in tcpserver).
+    static func firstOfEachKey(_ rules: [Rule]) -> [Rule] {
+        var takenPrefixes: Set<String> = []
+        var takenAddresses: Set<UInt32> = []
+        var out: [Rule] = []
+        for var r in rules {
+            if r.length < 32 {
+                guard takenPrefixes.insert(r.prefixes[0]).inserted else { continue }
+                out.append(r)
+                continue
+            }
+            let addresses = r.prefixes.flatMap(Self.addresses).filter { takenAddresses.insert($0).inserted }
+            guard !addresses.isEmpty else { continue }
+            r.prefixes = Self.blocks(addresses)
+            out.append(r)
+        }
+        return out
+    }
+
+    /// The addresses of an IPv4 network written "a.b.c.d/n".
+    static func addresses(_ prefix: String) -> [UInt32] {
+        guard case .success(let p) = AddressPrefix.parse(prefix), p.isIPv4 else { return [] }
+        let first = UInt32(truncatingIfNeeded: p.low)
+        return (0..<(UInt32(1) << UInt32(32 - p.length))).map { first + $0 }
+    }
+
+    /// Addresses (ascending runs within one /24) as the fewest aligned blocks.
+    static func blocks(_ addresses: [UInt32]) -> [String] {
+        var out: [String] = []
+        let sorted = addresses.sorted()
+        var i = 0
+        while i < sorted.count {
+            var size: UInt32 = 1
+            while sorted[i] % (size * 2) == 0, i + Int(size * 2) <= sorted.count, sorted[i + Int(size * 2) - 1] == sorted[i] + size * 2 - 1, size < 256 { size *= 2 }
+            let a = sorted[i]
+            out.append("\(a >> 24).\((a >> 16) & 255).\((a >> 8) & 255).\(a & 255)/\(32 - size.trailingZeroBitCount)")
+            i += Int(size)
+        }
+        return out
     }
 
     /// `allow` or `deny`, then `,VAR="value"` settings (any character may
@@ -121,8 +168,10 @@ public struct TcpRules {
     /// The networks an address of tcprules names, and how specific it is.
     static func prefixes(_ address: String) -> ([String], Int)? {
         var parts = address.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        // As tcpserver writes an address: no leading zero (010 never matches).
         func octet(_ s: String) -> Int? {
-            guard !s.isEmpty, s.count <= 3, s.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(s), n <= 255 else { return nil }
+            guard !s.isEmpty, s.count <= 3, s.allSatisfy({ $0.isASCII && $0.isNumber }), s == "0" || !s.hasPrefix("0"),
+                  let n = Int(s), n <= 255 else { return nil }
             return n
         }
         if parts.last == "" {

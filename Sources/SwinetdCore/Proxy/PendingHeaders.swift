@@ -53,9 +53,16 @@ final class PendingHeaders {
     func takeExpired(now: UInt64) -> (expired: [Pending], next: UInt64?) {
         nextSweep = nil
         let expired = byToken.values.filter { $0.deadline <= now }.map(\.token).compactMap { take($0) }
-        nextSweep = byToken.values.map(\.deadline).min()
+        // Deadlines close together share a sweep (each a pass over those
+        // waiting): a header may be cut up to `sweepSlack` late.
+        nextSweep = byToken.values.map(\.deadline).min().map { Nanoseconds.adding($0, Self.sweepSlack) }
         return (expired, nextSweep)
     }
+
+    /// Whether the sweep timed for `at` is the one due (not one replaced by an earlier).
+    func isSweepDue(_ at: UInt64) -> Bool { nextSweep == at }
+
+    static let sweepSlack = 50 * Nanoseconds.perMillisecond
 
     /// Takes the connection of `token` out (its header came, or will not).
     func take(_ token: EventToken) -> Pending? {

@@ -4,9 +4,9 @@ import Glibc
 
 /// The loop's side of `proxy_protocol`: a connection from a trusted
 /// balancer is peeked at (never read past its header, never waited on)
-/// until its header is whole; then it is consumed to its exact length, so
-/// the handler reads the client's stream from its first byte, and every
-/// rule applies to the client the header names. A peer outside `from` is
+/// until its header is whole; the handler's process then discards exactly
+/// the header before execve, so the handler reads the client's stream from
+/// its first byte, and every rule applies to the client the header names. A peer outside `from` is
 /// refused at once (or, with `direct: allow`, served as itself).
 extension Supervisor {
     /// What a look at a connection's first bytes gave: the parser's
@@ -40,7 +40,7 @@ extension Supervisor {
     private func park(_ s: ServiceState, _ a: ServiceAdmission, _ c: Connection, _ rules: ProxyProtocol, deadline: UInt64) {
         switch proxyHeaders.park(c, service: s.name, rules: rules, deadline: deadline) {
         case .success(let sweepAt):
-            if let sweepAt { timers.add(.proxyDeadlines, at: sweepAt) }
+            if let sweepAt { timers.add(.proxyDeadlines(at: sweepAt), at: sweepAt) }
             refreshIfFull(s, a)
         case .failure(let e):
             var c = c
@@ -75,7 +75,9 @@ extension Supervisor {
 
     /// The waiting headers whose time is up are refused; the next sweep is
     /// timed for the earliest deadline left (one timer, however many wait).
-    func proxyDeadlinesPassed() {
+    func proxyDeadlinesPassed(_ at: UInt64) {
+        // A sweep timed earlier than one that replaced it: nothing to do.
+        guard proxyHeaders.isSweepDue(at) else { return }
         let (expired, next) = proxyHeaders.takeExpired(now: now)
         for p in expired {
             guard let s = services[p.service], let a = admission[p.service] else {
@@ -86,7 +88,7 @@ extension Supervisor {
             refuse(s, a, &c, .proxyHeader, detail: "no whole PROXY header within \(TimeSpan.text(seconds: p.rules.timeout))")
             refresh(s, a)
         }
-        if let next { timers.add(.proxyDeadlines, at: next) }
+        if let next { timers.add(.proxyDeadlines(at: next), at: next) }
     }
 
     /// The connections of `s` still waiting for their header, refused

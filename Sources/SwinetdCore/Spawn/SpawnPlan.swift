@@ -235,11 +235,11 @@ public final class SpawnPlan {
         plan.discard = discard
         if case .failure? = seccompFilter { buildSeccompFilter() }
         if case .failure(let e)? = seccompFilter {
-            return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_SECCOMP.rawValue), error: e.rawValue)
+            return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_SECCOMP.rawValue), error: e.rawValue, discarded: 0)
         }
         if let ns = networkNamespace {
             if let e = ns.make() {
-                return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_PRIVATE_NETWORK.rawValue), error: e.rawValue)
+                return cspawn_result(pid: -1, stage: Int32(CSPAWN_STAGE_PRIVATE_NETWORK.rawValue), error: e.rawValue, discarded: 0)
             }
             plan.network_namespace = ns.fd
         }
@@ -247,7 +247,7 @@ public final class SpawnPlan {
             viewFailure = nil
             if let failure = view.make() {
                 viewFailure = failure.step
-                return cspawn_result(pid: -1, stage: Int32(failure.stage.rawValue), error: failure.error.rawValue)
+                return cspawn_result(pid: -1, stage: Int32(failure.stage.rawValue), error: failure.error.rawValue, discarded: 0)
             }
             plan.mount_namespace = view.namespace
             plan.root_directory = view.root

@@ -120,24 +120,17 @@ extension Supervisor {
         // Over RLIMIT_NPROC after setuid, execve says EAGAIN: a limit, not
         // a broken handler. Keep the connection for a later try.
         if !result.execed && result.error == .resourceTemporarilyUnavailable {
-            // That child got past discarding the PROXY header if it failed
-            // after it: the next try must not discard the client's bytes.
-            if Self.stagesAfterDiscard.contains(UInt32(result.stage)) { c.headerLength = 0 }
+            // What that child dropped of the PROXY header is gone: the next
+            // try drops only the rest, never the client's bytes.
+            c.headerLength -= min(result.discarded, c.headerLength)
             hold(s, a, c, result.error)
             return
         }
         // A handler that runs keeps the master's copy of its connection (see
         // Leftovers.swift); one whose exec failed has already exited.
         if !result.execed { closeDescriptor(c.fd) }
-        if children.total >= admission.maxChildren {
-            refreshAll()
-        } else {
-            refreshIfFull(s, a)
-        }
+        refreshIfFull(s, a)
     }
-
-    /// The child's steps after it discards the PROXY header (cspawn.c).
-    static let stagesAfterDiscard: Set<UInt32> = [CSPAWN_STAGE_NO_NEW_PRIVS.rawValue, CSPAWN_STAGE_SECCOMP.rawValue, CSPAWN_STAGE_EXECVE.rawValue]
 
     /// What became of one spawn.
     struct Launch {
@@ -145,6 +138,8 @@ extension Supervisor {
         var execed: Bool
         var stage: Int32
         var error: Errno
+        /// Bytes of a PROXY header the child dropped.
+        var discarded: Int = 0
     }
 
     /// Starts `s`'s handler on `socket` (a connection, or a wait service's
@@ -192,7 +187,7 @@ extension Supervisor {
                 "step": .string(Self.stageName(result.stage)), "error": .string(e.text),
             ])
         }
-        return Launch(pid: result.pid, execed: execed, stage: result.stage, error: e)
+        return Launch(pid: result.pid, execed: execed, stage: result.stage, error: e, discarded: Int(result.discarded))
     }
 
     /// The environment `c` picks: its client's `env_by_source` rule, and

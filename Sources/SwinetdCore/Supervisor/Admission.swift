@@ -62,7 +62,7 @@ extension Supervisor {
     /// The same, with the service's admission state at hand (the hot path
     /// has it: no second lookup by name).
     func refresh(_ s: ServiceState, _ a: ServiceAdmission?) {
-        let accepts = admission.pause(admissionView(s, a), total: children.total, now: now) == nil
+        let accepts = admission.pause(admissionView(s, a), total: slotsTaken, now: now) == nil
         for (l, e) in listeners.watch(s.name, serviceAccepts: accepts, now: now) {
             log.event(.error, s.name, "error", ["op": .string("epoll_ctl"), "address": .string(l.address.description), "error": .string(e.text)])
         }
@@ -79,6 +79,10 @@ extension Supervisor {
         return a?.view(s.config, running: running)
             ?? Admission.Service(maxConnections: s.config.maxConnections, enabled: s.config.enabled, running: running, holding: nil)
     }
+
+    /// What counts against max_children: the handlers, and the connections
+    /// from load balancers waiting for their PROXY header.
+    var slotsTaken: Int { children.total + proxyHeaders.count }
 
     func refreshAll() {
         for s in services.values { refresh(s) }

@@ -31,7 +31,13 @@ extension Supervisor {
         }
         spawn(s, a, c)
         // Those that waited behind it, in order, while handlers start.
-        while a.held == nil, let next = a.takeQueued() {
+        while a.held == nil, var next = a.takeQueued() {
+            // Screened when it came; its group may have filled per_source
+            // or been penalised while it waited.
+            if let group = next.group, let reason = a.rescreen(group, s.config.admission, now: now) {
+                refuse(s, a, &next, reason)
+                continue
+            }
             guard hasSparePipe(s) else { hold(s, a, next, .tooManyOpenFiles); break }
             spawn(s, a, next)
         }

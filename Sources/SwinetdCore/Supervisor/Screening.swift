@@ -70,10 +70,14 @@ extension Supervisor {
         s.config.stderr != .log || output.spare != nil || makeSparePipe(for: s.name)
     }
 
-    /// Stops `s` accepting when its handlers and the connections waiting
-    /// for a PROXY header fill its max_connections.
+    /// Stops accepting when handlers and the connections waiting for a
+    /// PROXY header fill max_children (every service) or `s`'s max_connections.
     func refreshIfFull(_ s: ServiceState, _ a: ServiceAdmission) {
-        if children.running(s.name) + proxyHeaders.count(s.name) >= s.config.maxConnections { refresh(s, a) }
+        if slotsTaken >= admission.maxChildren {
+            refreshAll()
+        } else if children.running(s.name) + proxyHeaders.count(s.name) >= s.config.maxConnections {
+            refresh(s, a)
+        }
     }
 
     /// The refusals left out of the log in the last second, as one line.

@@ -139,6 +139,15 @@ final class ServiceAdmission {
 
     func sourceStarted(_ group: PeerAddress) { sources.started(group) }
 
+    /// A connection screened when it came, about to start after waiting
+    /// (queued behind a held one): its group's per_source and penalty as
+    /// they are now (its source_rate token was spent when it came).
+    func rescreen(_ group: PeerAddress, _ rules: AdmissionRules, now: UInt64) -> RefusalReason? {
+        if rules.penalty != nil, penalties.left(group, now: now) != nil { return .penalty }
+        if let limit = rules.perSource, sources.running(group) >= limit { return .perSource }
+        return nil
+    }
+
     // MARK: Penalties
 
     /// A handler of `group` ended as `rules` count against it.

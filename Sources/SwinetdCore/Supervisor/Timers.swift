@@ -35,7 +35,7 @@ struct Timers {
         /// A service's addresses that did not open get another try.
         case retryUnopened(service: String, at: UInt64)
         /// Load balancers' connections whose time to send the PROXY header is up get refused.
-        case proxyDeadlines
+        case proxyDeadlines(at: UInt64)
     }
 
     private struct Entry: Comparable {
@@ -96,8 +96,8 @@ extension Supervisor {
                 metricsBudgetReady()
             case .retryUnopened(let name, let at):
                 if let s = services[name] { retryUnopened(s, at: at) }
-            case .proxyDeadlines:
-                proxyDeadlinesPassed()
+            case .proxyDeadlines(let at):
+                proxyDeadlinesPassed(at)
             }
         }
     }

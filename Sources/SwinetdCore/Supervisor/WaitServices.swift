@@ -34,7 +34,7 @@ extension Supervisor {
         }
         listeners.giveToWaitHandler(l, result.pid, queueHead: queueHead)
         refresh(s)
-        if children.total >= admission.maxChildren { refreshAll() }
+        if slotsTaken >= admission.maxChildren { refreshAll() }
     }
 
     /// Opens each deferred address whose old socket's last holder is gone,
